@@ -1,0 +1,1 @@
+"""pystream: Kafka-compatible event streaming for Python with a Rust storage core."""
