@@ -1,3 +1,12 @@
-use pyo3::prelude::*;
-#[pymodule]
-fn _core(_m: &Bound<'_, PyModule>) -> PyResult<()> { Ok(()) }
+//! pystream's storage core: Kafka RecordBatch codec, segments, indexes and
+//! the partition log, exposed to Python as `pystream._core`.
+
+pub mod batch;
+pub mod bigvec;
+pub mod compression;
+pub mod error;
+pub mod index;
+pub mod log;
+mod python;
+pub mod segment;
+pub mod varint;

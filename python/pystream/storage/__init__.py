@@ -1,0 +1,1 @@
+"""Storage: partition logs on disk (Rust core) and the pure-Python reference log."""

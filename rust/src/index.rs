@@ -1,0 +1,149 @@
+//! Memory-mapped index files of a segment: the sparse offset index
+//! (`u32 relative offset, u32 position`) and the time index (`i64 timestamp,
+//! u32 relative offset`), both big-endian, entries sorted ascending.
+//!
+//! While a segment is active its index files are preallocated to
+//! `segment.index.bytes` and mapped whole (as Kafka does); `trim` cuts them
+//! to their entries when the segment rolls or the log closes.
+
+use crate::error::{IoContext, Result};
+use memmap2::{MmapMut, MmapOptions};
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+pub struct IndexFile {
+    path: PathBuf,
+    file: File,
+    map: Option<MmapMut>,
+    entry_size: usize,
+    /// Entries in use; bytes past `entries * entry_size` are preallocation.
+    entries: usize,
+    /// Entries the current mapping can hold.
+    capacity: usize,
+}
+
+impl IndexFile {
+    /// Opens (creating if missing) with the entries the file holds.
+    pub fn open(path: &Path, entry_size: usize) -> Result<IndexFile> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .ctx(|| format!("cannot open index {}", path.display()))?;
+        let len = file.metadata().ctx(|| format!("cannot stat {}", path.display()))?.len() as usize;
+        let mut idx = IndexFile { path: path.to_owned(), file, map: None, entry_size, entries: len / entry_size, capacity: 0 };
+        idx.remap(idx.entries)?;
+        Ok(idx)
+    }
+
+    fn remap(&mut self, capacity_entries: usize) -> Result<()> {
+        self.map = None;
+        let bytes = capacity_entries * self.entry_size;
+        self.file.set_len(bytes as u64).ctx(|| format!("cannot resize index {}", self.path.display()))?;
+        self.capacity = capacity_entries;
+        if bytes > 0 {
+            // SAFETY: the file is ours (the log holds its directory lock); we never
+            // shrink it while this mapping lives (remap drops the mapping first).
+            let map = unsafe { MmapOptions::new().len(bytes).map_mut(&self.file) }
+                .ctx(|| format!("cannot map index {}", self.path.display()))?;
+            self.map = Some(map);
+        }
+        Ok(())
+    }
+
+    /// Preallocates room for `max_bytes` of entries (the active segment).
+    pub fn make_active(&mut self, max_bytes: usize) -> Result<()> {
+        let cap = (max_bytes / self.entry_size).max(self.entries).max(1);
+        if cap != self.capacity {
+            self.remap(cap)?;
+        }
+        Ok(())
+    }
+
+    /// Cuts the file to the entries in use.
+    pub fn trim(&mut self) -> Result<()> {
+        if self.capacity != self.entries {
+            self.remap(self.entries)?;
+        }
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries
+    }
+    pub fn is_full(&self) -> bool {
+        self.entries >= self.capacity
+    }
+
+    /// The raw bytes of entry `i`.
+    #[inline]
+    pub fn entry(&self, i: usize) -> &[u8] {
+        let m = self.map.as_ref().expect("index entry read from an empty index");
+        &m[i * self.entry_size..(i + 1) * self.entry_size]
+    }
+
+    /// Appends an entry; grows the mapping if the index was not made active.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<()> {
+        debug_assert_eq!(bytes.len(), self.entry_size);
+        if self.entries >= self.capacity {
+            let cap = (self.capacity * 2).max(64);
+            self.remap(cap)?;
+        }
+        let at = self.entries * self.entry_size;
+        self.map.as_mut().unwrap()[at..at + self.entry_size].copy_from_slice(bytes);
+        self.entries += 1;
+        Ok(())
+    }
+
+    pub fn truncate_entries(&mut self, n: usize) {
+        self.entries = self.entries.min(n);
+    }
+
+    /// Index of the last entry whose key is `<= target`, given `key(i)`, by binary search.
+    pub fn floor<K: Ord, F: Fn(&[u8]) -> K>(&self, target: K, key: F) -> Option<usize> {
+        let (mut lo, mut hi) = (0usize, self.entries);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if key(self.entry(mid)) <= target {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo.checked_sub(1)
+    }
+
+    pub fn flush(&self) -> Result<()> {
+        if let Some(m) = &self.map {
+            m.flush().ctx(|| format!("cannot flush index {}", self.path.display()))?;
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[inline]
+pub fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes(b[at..at + 4].try_into().unwrap())
+}
+#[inline]
+pub fn i64_at(b: &[u8], at: usize) -> i64 {
+    i64::from_be_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+pub const OFFSET_ENTRY: usize = 8;
+pub const TIME_ENTRY: usize = 12;
+
+/// Offset index entry: (relative offset, position).
+pub fn offset_entry(e: &[u8]) -> (u32, u32) {
+    (u32_at(e, 0), u32_at(e, 4))
+}
+/// Time index entry: (timestamp, relative offset).
+pub fn time_entry(e: &[u8]) -> (i64, u32) {
+    (i64_at(e, 0), u32_at(e, 8))
+}

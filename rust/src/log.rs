@@ -1,0 +1,606 @@
+//! The partition log: an ordered list of segments, the pending batch of
+//! embedded appends, checkpoints, recovery, retention and truncation.
+//!
+//! Invariants:
+//! - `segments` is never empty, sorted by base offset; the last one is active;
+//! - offsets below `next_offset` are assigned: written to a segment, or held in
+//!   `full`/`pending` (which are sealed before any read or flush);
+//! - `start_offset <= next_offset`, `recovery_point <= next_offset`, and every
+//!   batch below `recovery_point` has been fsynced.
+
+use crate::batch::{self, BatchHeader, Header, PendingBatch};
+use crate::compression::Codec;
+use crate::error::{IoContext, LogError, Result};
+use crate::segment::{self, header_at, MappedFile, Segment};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+pub const RECOVERY_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
+pub const START_CHECKPOINT: &str = "log-start-offset-checkpoint";
+pub const CLEAN_SHUTDOWN: &str = ".clean_shutdown";
+pub const LOCK_FILE: &str = ".lock";
+
+/// Names a partition directory may hold besides segments and our checkpoints.
+const KNOWN_FILES: &[&str] = &[LOCK_FILE, RECOVERY_CHECKPOINT, START_CHECKPOINT, CLEAN_SHUTDOWN, "leader-epoch-checkpoint", "partition.metadata"];
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub segment_bytes: u64,
+    pub segment_ms: i64,
+    pub index_interval_bytes: usize,
+    pub segment_index_bytes: usize,
+    pub retention_ms: i64,
+    pub retention_bytes: i64,
+    pub flush_messages: Option<u64>,
+    pub flush_ms: Option<i64>,
+    pub batch_size: usize,
+    pub compression: Codec,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * 24 * 3600 * 1000,
+            index_interval_bytes: 4096,
+            segment_index_bytes: 10 * 1024 * 1024,
+            retention_ms: 7 * 24 * 3600 * 1000,
+            retention_bytes: -1,
+            flush_messages: None,
+            flush_ms: None,
+            batch_size: 16384,
+            compression: Codec::None,
+        }
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A batch located in a segment mapping.
+pub struct BatchRef {
+    pub map: MappedFile,
+    pub pos: usize,
+    pub header: BatchHeader,
+}
+
+impl BatchRef {
+    pub fn bytes(&self) -> &[u8] {
+        &self.map[self.pos..self.pos + self.header.size()]
+    }
+}
+
+/// A byte range of one segment file: what a fetch sends.
+pub struct ReadSlice {
+    pub map: MappedFile,
+    pub path: PathBuf,
+    pub position: usize,
+    pub len: usize,
+}
+
+pub struct PartitionLog {
+    dir: PathBuf,
+    pub config: LogConfig,
+    segments: Vec<Segment>,
+    pending: Option<PendingBatch>,
+    full: Vec<PendingBatch>,
+    next_offset: i64,
+    start_offset: i64,
+    recovery_point: i64,
+    unflushed: u64,
+    last_flush_ms: i64,
+    pub leader_epoch: i32,
+    _lock: File,
+    scratch: Vec<u8>,
+    /// What opening found and cut; the Python layer logs these.
+    pub recovery_notes: Vec<String>,
+}
+
+fn read_checkpoint(path: &Path) -> Result<Option<i64>> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(LogError::Io { context: format!("cannot read {}", path.display()), source: e }),
+    };
+    let mut lines = text.lines();
+    match (lines.next(), lines.next().and_then(|l| l.trim().parse::<i64>().ok())) {
+        (Some("0"), Some(v)) if v >= 0 => Ok(Some(v)),
+        _ => Err(LogError::Directory(format!("malformed checkpoint file {}: {text:?}", path.display()))),
+    }
+}
+
+/// Writes `0\n<value>\n` atomically: temp file, fsync, rename.
+fn write_checkpoint(dir: &Path, name: &str, value: i64) -> Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut f = File::create(&tmp).ctx(|| format!("cannot create {}", tmp.display()))?;
+    f.write_all(format!("0\n{value}\n").as_bytes()).ctx(|| format!("cannot write {}", tmp.display()))?;
+    f.sync_data().ctx(|| format!("cannot fsync {}", tmp.display()))?;
+    fs::rename(&tmp, dir.join(name)).ctx(|| format!("cannot rename {}", tmp.display()))
+}
+
+fn fsync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).ctx(|| format!("cannot fsync directory {}", dir.display()))
+}
+
+fn parse_segment_name(name: &str) -> Option<(i64, &str)> {
+    let (stem, ext) = name.split_once('.')?;
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((stem.parse().ok()?, ext))
+}
+
+impl PartitionLog {
+    pub fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog> {
+        if config.batch_size == 0 || config.segment_bytes < 64 || config.segment_index_bytes < 8 {
+            return Err(LogError::Invalid("batch_size, segment_bytes (>= 64) and segment_index_bytes (>= 8) must be positive".into()));
+        }
+        if dir.exists() && !dir.is_dir() {
+            return Err(LogError::Directory(format!("{} exists and is not a directory", dir.display())));
+        }
+        fs::create_dir_all(dir).ctx(|| format!("cannot create log directory {}", dir.display()))?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))
+            .ctx(|| format!("cannot create lock file in {}", dir.display()))?;
+        // SAFETY: plain flock(2) on a descriptor we own.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(LogError::Directory(format!("{} is locked: another writer has this log open", dir.display())));
+        }
+
+        let mut bases = Vec::new();
+        let mut strangers = Vec::new();
+        for entry in fs::read_dir(dir).ctx(|| format!("cannot list {}", dir.display()))? {
+            let entry = entry.ctx(|| format!("cannot list {}", dir.display()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            match parse_segment_name(&name) {
+                Some((base, "log")) => bases.push(base),
+                Some((_, "log.truncating")) => {
+                    let _ = fs::remove_file(entry.path()); // an interrupted copy-and-rename
+                }
+                Some(_) => {}
+                None if KNOWN_FILES.contains(&name.as_str()) || name.ends_with(".tmp") => {}
+                None => strangers.push(name),
+            }
+        }
+        if bases.is_empty() && !strangers.is_empty() {
+            strangers.sort();
+            return Err(LogError::Directory(format!(
+                "{} is not a partition log directory: it holds {:?} and no segment",
+                dir.display(),
+                strangers
+            )));
+        }
+        bases.sort_unstable();
+
+        let clean = dir.join(CLEAN_SHUTDOWN).exists();
+        let ckpt_recovery = read_checkpoint(&dir.join(RECOVERY_CHECKPOINT))?.unwrap_or(0);
+        let ckpt_start = read_checkpoint(&dir.join(START_CHECKPOINT))?.unwrap_or(0);
+        let interval = config.index_interval_bytes;
+        let mut notes = Vec::new();
+        let mut segments: Vec<Segment> = Vec::new();
+        let mut recovered = false;
+        let mut i = 0;
+        while i < bases.len() {
+            let base = bases[i];
+            let prev_next = segments.last().map_or(base, |s: &Segment| s.next_offset.max(s.base_offset));
+            // Unclean: re-read every segment from the one holding the recovery point.
+            let must_recover = !clean && bases.get(i + 1).is_none_or(|&next_base| next_base > ckpt_recovery);
+            let (seg, cut) = if must_recover {
+                recovered = true;
+                let mut seg = Segment::open_files_for_recovery(dir, base)?;
+                let cut = seg.recover(interval, prev_next)?;
+                (seg, cut)
+            } else {
+                Segment::open(dir, base, interval)?
+            };
+            segments.push(seg);
+            if let Some(cut) = cut {
+                let seg = segments.last().unwrap();
+                notes.push(format!(
+                    "{}: cut {} bytes at position {} ({}); log end offset is now {}",
+                    seg.log_path().display(),
+                    cut.bytes,
+                    cut.position,
+                    cut.reason,
+                    seg.next_offset
+                ));
+                for &later in &bases[i + 1..] {
+                    notes.push(format!("deleted segment {} that followed the cut", segment::file_name(later, "log")));
+                    for ext in ["log", "index", "timeindex"] {
+                        let _ = fs::remove_file(dir.join(segment::file_name(later, ext)));
+                    }
+                }
+                break;
+            }
+            i += 1;
+        }
+        if segments.is_empty() {
+            segments.push(Segment::create(dir, ckpt_start)?);
+        }
+        let last = segments.last_mut().unwrap();
+        last.make_active(config.segment_index_bytes, config.segment_bytes)?;
+        let next_offset = last.next_offset.max(last.base_offset);
+        let start_offset = ckpt_start.max(segments[0].base_offset).min(next_offset);
+        let mut log = PartitionLog {
+            dir: dir.to_owned(),
+            config,
+            segments,
+            pending: None,
+            full: Vec::new(),
+            next_offset,
+            start_offset,
+            recovery_point: ckpt_recovery.min(next_offset),
+            unflushed: 0,
+            last_flush_ms: now_ms(),
+            leader_epoch: 0,
+            _lock: lock,
+            scratch: Vec::new(),
+            recovery_notes: notes,
+        };
+        if recovered {
+            log.flush()?;
+        }
+        match fs::remove_file(dir.join(CLEAN_SHUTDOWN)) {
+            Ok(()) => fsync_dir(dir)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(LogError::Io { context: format!("cannot remove {CLEAN_SHUTDOWN}"), source: e }),
+        }
+        Ok(log)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+    pub fn start_offset(&self) -> i64 {
+        self.start_offset
+    }
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point
+    }
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.size()).sum()
+    }
+    /// (base offset, size in bytes) of each segment.
+    pub fn segment_info(&self) -> Vec<(i64, u64)> {
+        self.segments.iter().map(|s| (s.base_offset, s.size())).collect()
+    }
+
+    fn map_segment(&mut self, i: usize) -> Result<MappedFile> {
+        self.segments[i].map()
+    }
+
+    fn active(&mut self) -> &mut Segment {
+        self.segments.last_mut().unwrap()
+    }
+
+    // ----- appends -------------------------------------------------------
+
+    /// Adds a record to the pending batch and returns its offset. Memory only:
+    /// a batch that fills up waits in `full` until `write_full`.
+    pub fn add_record(&mut self, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> i64 {
+        let offset = self.next_offset;
+        let cap = self.config.batch_size.min(1 << 20);
+        let p = self.pending.get_or_insert_with(|| PendingBatch::new(offset, cap));
+        if p.count > 0 && p.records.len() + p.record_size(timestamp, key, value, headers) > self.config.batch_size {
+            let done = std::mem::replace(p, PendingBatch::new(offset, cap));
+            self.full.push(done);
+        }
+        self.pending.as_mut().unwrap().push(timestamp, key, value, headers);
+        self.next_offset += 1;
+        self.unflushed += 1;
+        offset
+    }
+
+    pub fn has_full_batches(&self) -> bool {
+        !self.full.is_empty()
+    }
+
+    /// Encodes and writes the batches that filled up.
+    pub fn write_full(&mut self) -> Result<()> {
+        let full = std::mem::take(&mut self.full);
+        for p in &full {
+            self.write_pending(p)?;
+        }
+        Ok(())
+    }
+
+    fn write_pending(&mut self, p: &PendingBatch) -> Result<()> {
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        let r = p.encode_into(self.config.compression, self.leader_epoch, &mut buf).and_then(|()| {
+            let h = BatchHeader::parse(&buf);
+            self.append_batch(&buf, &h, None)
+        });
+        self.scratch = buf;
+        r
+    }
+
+    /// Seals the pending batch and writes everything appended so far.
+    pub fn seal(&mut self) -> Result<()> {
+        if let Some(p) = self.pending.take() {
+            self.full.push(p);
+        }
+        self.write_full()
+    }
+
+    fn maybe_roll(&mut self, size: usize, base: i64, last: i64, max_ts: i64) -> Result<()> {
+        let cfg = &self.config;
+        let seg = self.segments.last().unwrap();
+        if seg.is_empty() {
+            return Ok(());
+        }
+        let roll = seg.size() + size as u64 > cfg.segment_bytes
+            || seg.first_batch_max_timestamp.is_some_and(|t| max_ts - t > cfg.segment_ms)
+            || seg.offset_index_full()
+            || last - seg.base_offset > i32::MAX as i64;
+        if roll {
+            self.roll(base)?;
+        }
+        Ok(())
+    }
+
+    fn roll(&mut self, base: i64) -> Result<()> {
+        self.active().on_roll()?;
+        let mut seg = Segment::create(&self.dir, base)?;
+        seg.make_active(self.config.segment_index_bytes, self.config.segment_bytes)?;
+        self.segments.push(seg);
+        Ok(())
+    }
+
+    fn append_batch(&mut self, bytes: &[u8], h: &BatchHeader, patch: Option<(i64, Option<i32>)>) -> Result<()> {
+        let base = patch.map_or(h.base_offset, |p| p.0);
+        self.maybe_roll(bytes.len(), base, base + h.last_offset_delta as i64, h.max_timestamp)?;
+        let interval = self.config.index_interval_bytes;
+        self.active().append(bytes, h, patch, interval)
+    }
+
+    /// Appends wire batches. With `assign_offsets` (a leader taking a Produce)
+    /// each batch gets the next offsets and the log's leader epoch; without it
+    /// (a follower copying its leader) offsets must be at or past the end.
+    /// Everything is validated before anything is written.
+    pub fn append_raw(&mut self, buf: &[u8], assign_offsets: bool) -> Result<(i64, i64)> {
+        let batches = batch::validate_batches(buf)?;
+        self.seal()?;
+        if !assign_offsets {
+            let mut expect = self.next_offset;
+            for (_, h) in &batches {
+                if h.base_offset < expect {
+                    return Err(LogError::Corrupt(format!(
+                        "batch base offset {} is below the log end offset {expect}",
+                        h.base_offset
+                    )));
+                }
+                expect = h.last_offset() + 1;
+            }
+        }
+        let first = if assign_offsets { self.next_offset } else { batches[0].1.base_offset };
+        for (pos, h) in &batches {
+            let bytes = &buf[*pos..*pos + h.size()];
+            let patch = assign_offsets.then_some((self.next_offset, Some(self.leader_epoch)));
+            self.append_batch(bytes, h, patch)?;
+            self.next_offset = self.active().next_offset;
+            self.unflushed += h.record_count.max(0) as u64;
+        }
+        Ok((first, self.next_offset - 1))
+    }
+
+    // ----- durability ----------------------------------------------------
+
+    pub fn needs_flush(&self) -> bool {
+        self.config.flush_messages.is_some_and(|n| self.unflushed >= n)
+            || self.config.flush_ms.is_some_and(|ms| self.unflushed > 0 && now_ms() - self.last_flush_ms >= ms)
+    }
+
+    /// Seals, fsyncs every segment written since the last flush, and moves the
+    /// recovery point to the end.
+    pub fn flush(&mut self) -> Result<()> {
+        self.seal()?;
+        for seg in self.segments.iter_mut().filter(|s| s.is_dirty()) {
+            seg.fsync()?;
+        }
+        if self.recovery_point != self.next_offset {
+            self.recovery_point = self.next_offset;
+            write_checkpoint(&self.dir, RECOVERY_CHECKPOINT, self.recovery_point)?;
+        }
+        self.unflushed = 0;
+        self.last_flush_ms = now_ms();
+        Ok(())
+    }
+
+    pub fn close(&mut self) -> Result<()> {
+        self.flush()?;
+        self.active().trim_indexes()?;
+        write_checkpoint(&self.dir, START_CHECKPOINT, self.start_offset)?;
+        write_checkpoint(&self.dir, RECOVERY_CHECKPOINT, self.recovery_point)?;
+        File::create(self.dir.join(CLEAN_SHUTDOWN)).ctx(|| format!("cannot write {CLEAN_SHUTDOWN}"))?;
+        fsync_dir(&self.dir)
+    }
+
+    // ----- reads ---------------------------------------------------------
+
+    fn check_offset(&self, offset: i64) -> Result<()> {
+        if offset < self.start_offset || offset > self.next_offset {
+            return Err(LogError::OffsetOutOfRange(format!(
+                "offset {offset} is out of range [{}, {}] of {}",
+                self.start_offset,
+                self.next_offset,
+                self.dir.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Index of the segment that may hold `offset`.
+    fn segment_for(&self, offset: i64) -> usize {
+        self.segments.partition_point(|s| s.base_offset <= offset).saturating_sub(1)
+    }
+
+    /// The first batch holding an offset `>= offset`, searching from its segment on.
+    fn locate(&mut self, offset: i64) -> Result<Option<(usize, usize, BatchHeader)>> {
+        for i in self.segment_for(offset)..self.segments.len() {
+            if let Some((pos, h)) = self.segments[i].find_batch(offset)? {
+                return Ok(Some((i, pos, h)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whole batches of one segment from the batch holding `offset`, at most
+    /// `max_bytes` but at least one batch; none at the end (or at `upto`).
+    pub fn read(&mut self, offset: i64, max_bytes: usize, upto: Option<i64>) -> Result<Option<ReadSlice>> {
+        self.seal()?;
+        self.check_offset(offset)?;
+        let upto = upto.unwrap_or(i64::MAX).min(self.next_offset);
+        if offset >= upto {
+            return Ok(None);
+        }
+        let Some((i, pos, first)) = self.locate(offset)? else { return Ok(None) };
+        if first.base_offset >= upto {
+            return Ok(None);
+        }
+        let map = self.map_segment(i)?;
+        let seg = &self.segments[i];
+        let mut len = first.size();
+        while let Some(h) = header_at(&map, pos + len) {
+            if len + h.size() > max_bytes || h.base_offset >= upto || pos + len + h.size() > map.len() {
+                break;
+            }
+            len += h.size();
+        }
+        Ok(Some(ReadSlice { map, path: seg.log_path().to_owned(), position: pos, len }))
+    }
+
+    /// Batches from the one holding `offset`, across segments, until they
+    /// cover `max_records` offsets or reach `upto`.
+    pub fn batches(&mut self, offset: i64, max_records: Option<u64>, upto: Option<i64>) -> Result<Vec<BatchRef>> {
+        self.seal()?;
+        self.check_offset(offset)?;
+        let upto = upto.unwrap_or(i64::MAX).min(self.next_offset);
+        let mut out = Vec::new();
+        let Some((first_seg, mut pos, _)) = self.locate(offset)? else { return Ok(out) };
+        let want_until = max_records.map_or(i64::MAX, |n| offset.saturating_add(n as i64));
+        for i in first_seg..self.segments.len() {
+            let map = self.map_segment(i)?;
+            let first_pos = pos;
+            let mut done = false;
+            while let Some(h) = header_at(&map, pos) {
+                if h.base_offset >= upto || h.base_offset >= want_until || pos + h.size() > map.len() {
+                    done = true;
+                    break;
+                }
+                out.push(BatchRef { map: map.clone(), pos, header: h });
+                pos += h.size();
+            }
+            map.populate(first_pos, pos);
+            if done {
+                break;
+            }
+            pos = 0;
+        }
+        Ok(out)
+    }
+
+    pub fn offset_for_timestamp(&mut self, ts: i64) -> Result<Option<i64>> {
+        self.seal()?;
+        for i in 0..self.segments.len() {
+            if let Some(off) = self.segments[i].find_timestamp(ts)? {
+                return Ok(Some(off.max(self.start_offset)));
+            }
+        }
+        Ok(None)
+    }
+
+    // ----- truncation and retention ---------------------------------------
+
+    /// Drops every batch whose last offset is `>= offset` (Kafka's rule).
+    pub fn truncate_to(&mut self, offset: i64) -> Result<()> {
+        self.seal()?;
+        if offset >= self.next_offset {
+            return Ok(());
+        }
+        let interval = self.config.index_interval_bytes;
+        while self.segments.last().is_some_and(|s| s.base_offset >= offset) {
+            self.segments.pop().unwrap().delete()?;
+        }
+        if self.segments.is_empty() {
+            self.segments.push(Segment::create(&self.dir, offset.max(0))?);
+            self.start_offset = offset.max(0);
+            write_checkpoint(&self.dir, START_CHECKPOINT, self.start_offset)?;
+        } else {
+            self.active().truncate_to(offset, interval)?;
+        }
+        let (idx_bytes, seg_bytes) = (self.config.segment_index_bytes, self.config.segment_bytes);
+        let last = self.active();
+        last.make_active(idx_bytes, seg_bytes)?;
+        self.next_offset = last.next_offset.max(last.base_offset);
+        self.start_offset = self.start_offset.min(self.next_offset);
+        if self.recovery_point > self.next_offset {
+            self.recovery_point = self.next_offset;
+            write_checkpoint(&self.dir, RECOVERY_CHECKPOINT, self.recovery_point)?;
+        }
+        fsync_dir(&self.dir)
+    }
+
+    /// Moves the log start offset up to `offset` (at most the end offset) and
+    /// deletes the segments that lie wholly below it. Returns the start offset.
+    pub fn delete_records_before(&mut self, offset: i64) -> Result<i64> {
+        self.seal()?;
+        let offset = offset.min(self.next_offset);
+        if offset <= self.start_offset {
+            return Ok(self.start_offset);
+        }
+        self.start_offset = offset;
+        if offset == self.next_offset && !self.active().is_empty() {
+            self.roll(offset)?;
+        }
+        while self.segments.len() > 1 && self.segments[1].base_offset <= offset {
+            self.segments.remove(0).delete()?;
+        }
+        write_checkpoint(&self.dir, START_CHECKPOINT, self.start_offset)?;
+        Ok(self.start_offset)
+    }
+
+    /// Deletes old non-active segments by `retention.ms` and `retention.bytes`.
+    pub fn enforce_retention(&mut self, now: i64) -> Result<usize> {
+        self.seal()?;
+        let mut deleted = 0;
+        if self.config.retention_ms >= 0 {
+            while self.segments.len() > 1 && now - self.segments[0].largest_timestamp() > self.config.retention_ms {
+                self.segments.remove(0).delete()?;
+                deleted += 1;
+            }
+        }
+        if self.config.retention_bytes >= 0 {
+            let mut total = self.size_bytes() as i64;
+            while self.segments.len() > 1 && total - self.segments[0].size() as i64 >= self.config.retention_bytes {
+                total -= self.segments[0].size() as i64;
+                self.segments.remove(0).delete()?;
+                deleted += 1;
+            }
+        }
+        if deleted > 0 && self.segments[0].base_offset > self.start_offset {
+            self.start_offset = self.segments[0].base_offset;
+            write_checkpoint(&self.dir, START_CHECKPOINT, self.start_offset)?;
+        }
+        Ok(deleted)
+    }
+}
+
+impl Drop for PartitionLog {
+    fn drop(&mut self) {
+        // Not a clean shutdown (no marker), but do not lose what was appended.
+        let _ = self.seal();
+        for seg in &mut self.segments {
+            let _ = seg.drain();
+        }
+    }
+}
