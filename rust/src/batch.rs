@@ -190,8 +190,10 @@ pub fn validate_batches(buf: &[u8]) -> Result<Vec<(usize, BatchHeader)>> {
 }
 
 /// Records accumulated for one batch, encoded as they arrive (uncompressed).
-/// Invariant: `records` holds exactly `count` encoded records whose offset
-/// deltas are 0..count and timestamp deltas are relative to `base_timestamp`.
+/// Invariant: `records` starts with `HEADER_LEN` bytes reserved for the batch
+/// header, then holds exactly `count` encoded records whose offset deltas are
+/// 0..count and timestamp deltas are relative to `base_timestamp`; an
+/// uncompressed batch is finished in place, without a copy.
 #[derive(Debug, Clone)]
 pub struct PendingBatch {
     pub base_offset: i64,
@@ -205,7 +207,15 @@ pub type Header<'a> = (&'a [u8], Option<&'a [u8]>);
 
 impl PendingBatch {
     pub fn new(base_offset: i64, capacity: usize) -> PendingBatch {
-        PendingBatch { base_offset, base_timestamp: -1, max_timestamp: -1, count: 0, records: Vec::with_capacity(capacity) }
+        let mut records = Vec::with_capacity(HEADER_LEN + capacity);
+        records.resize(HEADER_LEN, 0);
+        PendingBatch { base_offset, base_timestamp: -1, max_timestamp: -1, count: 0, records }
+    }
+
+    /// Bytes of encoded records (the uncompressed records section).
+    #[inline]
+    pub fn records_len(&self) -> usize {
+        self.records.len() - HEADER_LEN
     }
 
     fn body_len(ts_delta: i64, offset_delta: i32, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
@@ -265,34 +275,40 @@ impl PendingBatch {
         self.base_offset + self.count as i64 - 1
     }
 
-    /// Encodes the batch (header, CRC, optional compression) into `out`.
+    /// Finishes the batch: header, optional compression, CRC.
+    pub fn into_batch(mut self, codec: Codec, partition_leader_epoch: i32) -> Result<Vec<u8>> {
+        if codec != Codec::None {
+            let body = compression::compress(codec, &self.records[HEADER_LEN..])?;
+            self.records.truncate(HEADER_LEN);
+            self.records.extend_from_slice(&body);
+        }
+        self.write_header(codec, partition_leader_epoch);
+        Ok(self.records)
+    }
+
+    /// Appends the finished batch to `out`, leaving `self` as it was.
     pub fn encode_into(&self, codec: Codec, partition_leader_epoch: i32, out: &mut Vec<u8>) -> Result<()> {
-        let compressed;
-        let body: &[u8] = if codec == Codec::None {
-            &self.records
-        } else {
-            compressed = compression::compress(codec, &self.records)?;
-            &compressed
-        };
-        let start = out.len();
-        out.reserve(HEADER_LEN + body.len());
-        out.extend_from_slice(&self.base_offset.to_be_bytes());
-        out.extend_from_slice(&((HEADER_LEN - LOG_OVERHEAD + body.len()) as i32).to_be_bytes());
-        out.extend_from_slice(&partition_leader_epoch.to_be_bytes());
-        out.push(2);
-        out.extend_from_slice(&[0, 0, 0, 0]); // CRC, filled below
-        out.extend_from_slice(&(codec as i16).to_be_bytes());
-        out.extend_from_slice(&(self.count - 1).to_be_bytes());
-        out.extend_from_slice(&self.base_timestamp.to_be_bytes());
-        out.extend_from_slice(&self.max_timestamp.to_be_bytes());
-        out.extend_from_slice(&(-1i64).to_be_bytes());
-        out.extend_from_slice(&(-1i16).to_be_bytes());
-        out.extend_from_slice(&(-1i32).to_be_bytes());
-        out.extend_from_slice(&self.count.to_be_bytes());
-        out.extend_from_slice(body);
-        let crc = crc32c::crc32c(&out[start + ATTRIBUTES..]);
-        out[start + CRC..start + CRC + 4].copy_from_slice(&crc.to_be_bytes());
+        out.extend_from_slice(&self.clone().into_batch(codec, partition_leader_epoch)?);
         Ok(())
+    }
+
+    fn write_header(&mut self, codec: Codec, partition_leader_epoch: i32) {
+        let len = self.records.len();
+        let h = &mut self.records[..HEADER_LEN];
+        h[BASE_OFFSET..BASE_OFFSET + 8].copy_from_slice(&self.base_offset.to_be_bytes());
+        h[BATCH_LENGTH..BATCH_LENGTH + 4].copy_from_slice(&((len - LOG_OVERHEAD) as i32).to_be_bytes());
+        h[PARTITION_LEADER_EPOCH..PARTITION_LEADER_EPOCH + 4].copy_from_slice(&partition_leader_epoch.to_be_bytes());
+        h[MAGIC] = 2;
+        h[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&(codec as i16).to_be_bytes());
+        h[LAST_OFFSET_DELTA..LAST_OFFSET_DELTA + 4].copy_from_slice(&(self.count - 1).to_be_bytes());
+        h[BASE_TIMESTAMP..BASE_TIMESTAMP + 8].copy_from_slice(&self.base_timestamp.to_be_bytes());
+        h[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&self.max_timestamp.to_be_bytes());
+        h[PRODUCER_ID..PRODUCER_ID + 8].copy_from_slice(&(-1i64).to_be_bytes());
+        h[PRODUCER_EPOCH..PRODUCER_EPOCH + 2].copy_from_slice(&(-1i16).to_be_bytes());
+        h[BASE_SEQUENCE..BASE_SEQUENCE + 4].copy_from_slice(&(-1i32).to_be_bytes());
+        h[RECORD_COUNT..RECORD_COUNT + 4].copy_from_slice(&self.count.to_be_bytes());
+        let crc = crc32c::crc32c(&self.records[ATTRIBUTES..]);
+        self.records[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
     }
 }
 

@@ -94,7 +94,6 @@ pub struct PartitionLog {
     last_flush_ms: i64,
     pub leader_epoch: i32,
     _lock: File,
-    scratch: Vec<u8>,
     /// What opening found and cut; the Python layer logs these.
     pub recovery_notes: Vec<String>,
 }
@@ -240,7 +239,6 @@ impl PartitionLog {
             last_flush_ms: now_ms(),
             leader_epoch: 0,
             _lock: lock,
-            scratch: Vec::new(),
             recovery_notes: notes,
         };
         if recovered {
@@ -290,7 +288,7 @@ impl PartitionLog {
         let offset = self.next_offset;
         let cap = self.config.batch_size.min(1 << 20);
         let p = self.pending.get_or_insert_with(|| PendingBatch::new(offset, cap));
-        if p.count > 0 && p.records.len() + p.record_size(timestamp, key, value, headers) > self.config.batch_size {
+        if p.count > 0 && p.records_len() + p.record_size(timestamp, key, value, headers) > self.config.batch_size {
             let done = std::mem::replace(p, PendingBatch::new(offset, cap));
             self.full.push(done);
         }
@@ -306,22 +304,12 @@ impl PartitionLog {
 
     /// Encodes and writes the batches that filled up.
     pub fn write_full(&mut self) -> Result<()> {
-        let full = std::mem::take(&mut self.full);
-        for p in &full {
-            self.write_pending(p)?;
+        for p in std::mem::take(&mut self.full) {
+            let batch = p.into_batch(self.config.compression, self.leader_epoch)?;
+            let h = BatchHeader::parse(&batch);
+            self.append_batch(batch, &h, None)?;
         }
         Ok(())
-    }
-
-    fn write_pending(&mut self, p: &PendingBatch) -> Result<()> {
-        let mut buf = std::mem::take(&mut self.scratch);
-        buf.clear();
-        let r = p.encode_into(self.config.compression, self.leader_epoch, &mut buf).and_then(|()| {
-            let h = BatchHeader::parse(&buf);
-            self.append_batch(&buf, &h, None)
-        });
-        self.scratch = buf;
-        r
     }
 
     /// Seals the pending batch and writes everything appended so far.
@@ -356,11 +344,11 @@ impl PartitionLog {
         Ok(())
     }
 
-    fn append_batch(&mut self, bytes: &[u8], h: &BatchHeader, patch: Option<(i64, Option<i32>)>) -> Result<()> {
+    fn append_batch(&mut self, batch: Vec<u8>, h: &BatchHeader, patch: Option<(i64, Option<i32>)>) -> Result<()> {
         let base = patch.map_or(h.base_offset, |p| p.0);
-        self.maybe_roll(bytes.len(), base, base + h.last_offset_delta as i64, h.max_timestamp)?;
+        self.maybe_roll(batch.len(), base, base + h.last_offset_delta as i64, h.max_timestamp)?;
         let interval = self.config.index_interval_bytes;
-        self.active().append(bytes, h, patch, interval)
+        self.active().append(batch, h, patch, interval)
     }
 
     /// Appends wire batches. With `assign_offsets` (a leader taking a Produce)
@@ -384,7 +372,7 @@ impl PartitionLog {
         }
         let first = if assign_offsets { self.next_offset } else { batches[0].1.base_offset };
         for (pos, h) in &batches {
-            let bytes = &buf[*pos..*pos + h.size()];
+            let bytes = buf[*pos..*pos + h.size()].to_vec();
             let patch = assign_offsets.then_some((self.next_offset, Some(self.leader_epoch)));
             self.append_batch(bytes, h, patch)?;
             self.next_offset = self.active().next_offset;

@@ -2,8 +2,8 @@
 //!
 //! Invariants:
 //! - the log file holds whole, valid batches with increasing offsets in
-//!   `[base_offset, next_offset)`; bytes not yet written sit in `write_buf`
-//!   and `size() = file_len + write_buf.len()`;
+//!   `[base_offset, next_offset)`; batches not yet written sit in `queue`
+//!   and `size() = file_len + queued`;
 //! - index entries follow Kafka's `LogSegment.append` rule (see docs/storage.md)
 //!   and `bytes_since_index`, `max_timestamp`, `offset_of_max_timestamp` are
 //!   exactly what appending every batch in order would have left.
@@ -18,8 +18,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Appends are gathered in memory up to this size before a write(2).
-const WRITE_BUF_BYTES: usize = 256 * 1024;
+/// Appends are gathered in memory up to this size before a write.
+const WRITE_QUEUE_BYTES: usize = 256 * 1024;
 
 pub fn file_name(base_offset: i64, ext: &str) -> String {
     format!("{base_offset:020}.{ext}")
@@ -31,7 +31,10 @@ pub struct Segment {
     log_path: PathBuf,
     file: File,
     file_len: u64,
-    write_buf: Vec<u8>,
+    /// Whole batches appended but not yet written, in order; written with one
+    /// pwritev(2) once `queued` reaches `WRITE_QUEUE_BYTES` or before any read.
+    queue: Vec<Vec<u8>>,
+    queued: usize,
     offset_index: IndexFile,
     time_index: IndexFile,
     bytes_since_index: usize,
@@ -74,7 +77,8 @@ impl Segment {
             log_path,
             file,
             file_len,
-            write_buf: Vec::new(),
+            queue: Vec::new(),
+            queued: 0,
             offset_index,
             time_index,
             bytes_since_index: 0,
@@ -168,7 +172,7 @@ impl Segment {
 
     #[inline]
     pub fn size(&self) -> u64 {
-        self.file_len + self.write_buf.len() as u64
+        self.file_len + self.queued as u64
     }
     pub fn is_empty(&self) -> bool {
         self.size() == 0
@@ -218,42 +222,80 @@ impl Segment {
         Ok(())
     }
 
-    /// Appends one whole valid batch. `h` describes it with its final offsets;
-    /// when `patch_base` is set the copied bytes get that base offset (and
-    /// leader epoch), which leaves the CRC valid (it starts at attributes).
-    pub fn append(&mut self, bytes: &[u8], h: &BatchHeader, patch: Option<(i64, Option<i32>)>, interval: usize) -> Result<()> {
+    /// Appends one whole valid batch. `h` describes it; when `patch` is set
+    /// the batch gets that base offset (and leader epoch), which leaves the
+    /// CRC valid (it starts at attributes).
+    pub fn append(&mut self, mut batch: Vec<u8>, h: &BatchHeader, patch: Option<(i64, Option<i32>)>, interval: usize) -> Result<()> {
         let position = self.size();
-        let start = self.write_buf.len();
-        self.write_buf.extend_from_slice(bytes);
-        let (base, epoch) = patch.unwrap_or((h.base_offset, None));
-        if patch.is_some() {
-            self.write_buf[start..start + 8].copy_from_slice(&base.to_be_bytes());
-            if let Some(e) = epoch {
-                self.write_buf[start + 12..start + 16].copy_from_slice(&e.to_be_bytes());
+        let base = match patch {
+            Some((base, epoch)) => {
+                batch[..8].copy_from_slice(&base.to_be_bytes());
+                if let Some(e) = epoch {
+                    batch[12..16].copy_from_slice(&e.to_be_bytes());
+                }
+                base
             }
-        }
+            None => h.base_offset,
+        };
         let last_offset = base + h.last_offset_delta as i64;
         if self.first_batch_max_timestamp.is_none() {
             self.first_batch_max_timestamp = Some(h.max_timestamp);
         }
-        self.index_batch(position, last_offset, h.max_timestamp, bytes.len(), interval)?;
+        self.index_batch(position, last_offset, h.max_timestamp, batch.len(), interval)?;
         self.next_offset = last_offset + 1;
         self.dirty = true;
-        if self.write_buf.len() >= WRITE_BUF_BYTES {
+        self.queued += batch.len();
+        self.queue.push(batch);
+        if self.queued >= WRITE_QUEUE_BYTES {
             self.drain()?;
         }
         Ok(())
     }
 
-    /// Writes buffered appends to the file (not fsynced).
+    /// Writes queued batches to the file (not fsynced). On failure (a full
+    /// disk, say) the partial write is cut off and the queue kept for a retry.
     pub fn drain(&mut self) -> Result<()> {
-        if !self.write_buf.is_empty() {
-            self.file
-                .write_all_at(&self.write_buf, self.file_len)
-                .ctx(|| format!("cannot write to {}", self.log_path.display()))?;
-            self.file_len += self.write_buf.len() as u64;
-            self.write_buf.clear();
+        use std::os::unix::io::AsRawFd;
+        let fd = self.file.as_raw_fd();
+        let mut at = self.file_len;
+        let (mut idx, mut skip) = (0usize, 0usize);
+        while idx < self.queue.len() {
+            let iov: Vec<libc::iovec> = self.queue[idx..]
+                .iter()
+                .take(512)
+                .enumerate()
+                .map(|(i, b)| {
+                    let s = if i == 0 { skip } else { 0 };
+                    libc::iovec { iov_base: b[s..].as_ptr() as *mut libc::c_void, iov_len: b.len() - s }
+                })
+                .collect();
+            // SAFETY: every iovec points into a live Vec of the queue.
+            let n = unsafe { libc::pwritev(fd, iov.as_ptr(), iov.len() as libc::c_int, at as libc::off_t) };
+            if n < 0 {
+                let err = std::io::Error::last_os_error();
+                if err.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                let _ = self.file.set_len(self.file_len);
+                return Err(LogError::Io { context: format!("cannot write to {}", self.log_path.display()), source: err });
+            }
+            let mut n = n as usize;
+            at += n as u64;
+            while n > 0 {
+                let rest = self.queue[idx].len() - skip;
+                if n >= rest {
+                    n -= rest;
+                    idx += 1;
+                    skip = 0;
+                } else {
+                    skip += n;
+                    n = 0;
+                }
+            }
         }
+        self.file_len = at;
+        self.queue.clear();
+        self.queued = 0;
         Ok(())
     }
 
