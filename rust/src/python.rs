@@ -662,6 +662,21 @@ impl PyPartitionLog {
         PyTuple::new(py, items)
     }
 
+    /// Headers of the batches from the one holding `offset` (no CRC check):
+    /// `(base_offset, last_offset, producer_id, producer_epoch, base_sequence,
+    /// record_count, max_timestamp, attributes)` tuples. For rebuilding
+    /// producer state and for tools.
+    #[pyo3(signature = (offset, max_batches=None))]
+    fn scan_batches(&self, py: Python<'_>, offset: i64, max_batches: Option<usize>) -> PyResult<Vec<BatchSummary>> {
+        self.detached(py, |log| {
+            let mut out: Vec<BatchSummary> = log.batches(offset, None, None)?.iter().map(|b| summary(&b.header)).collect();
+            if let Some(n) = max_batches {
+                out.truncate(n);
+            }
+            Ok(out)
+        })
+    }
+
     /// First offset whose timestamp is >= `timestamp_ms`, or None.
     fn offset_for_timestamp(&self, py: Python<'_>, timestamp_ms: i64) -> PyResult<Option<i64>> {
         self.detached(py, |log| log.offset_for_timestamp(timestamp_ms))
@@ -915,6 +930,43 @@ fn decode_records<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bo
     Ok(out)
 }
 
+type BatchSummary = (i64, i64, i64, i16, i32, i32, i64, i16);
+
+fn summary(h: &BatchHeader) -> BatchSummary {
+    (h.base_offset, h.last_offset(), h.producer_id, h.producer_epoch, h.base_sequence, h.record_count, h.max_timestamp, h.attributes)
+}
+
+/// Framing of the batches in `data` without checking CRCs (the append checks
+/// them): the same tuples as `PartitionLog.scan_batches` plus each batch's
+/// size. Raises CorruptRecordError when the bytes are not whole v2 batches.
+#[pyfunction]
+fn peek_batches(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Vec<(BatchSummary, usize)>> {
+    let arg = byte_arg(data, "data")?;
+    let buf = arg.as_slice();
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < buf.len() {
+        let rest = &buf[pos..];
+        let bad = |why: String| py_error(py, LogError::Corrupt(format!("invalid record batch at byte {pos}: {why}")));
+        if rest.len() < batch::HEADER_LEN {
+            return Err(bad(format!("{} bytes left, less than a batch header", rest.len())));
+        }
+        let h = BatchHeader::parse(rest);
+        if h.magic != 2 {
+            return Err(bad(format!("unsupported magic {}", h.magic)));
+        }
+        if h.batch_length < (batch::HEADER_LEN - batch::LOG_OVERHEAD) as i32 || h.size() > rest.len() {
+            return Err(bad(format!("batch length {} does not fit the {} bytes left", h.batch_length, rest.len())));
+        }
+        out.push((summary(&h), h.size()));
+        pos += h.size();
+    }
+    if out.is_empty() {
+        return Err(py_error(py, LogError::Corrupt("no record batch in the given bytes".into())));
+    }
+    Ok(out)
+}
+
 /// Header fields of each batch in `data` as dicts (validating each batch).
 #[pyfunction]
 fn batch_headers<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
@@ -954,5 +1006,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_batch, m)?)?;
     m.add_function(wrap_pyfunction!(decode_records, m)?)?;
     m.add_function(wrap_pyfunction!(batch_headers, m)?)?;
+    m.add_function(wrap_pyfunction!(peek_batches, m)?)?;
     Ok(())
 }
