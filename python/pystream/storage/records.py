@@ -544,18 +544,23 @@ class TornBatchError(CorruptRecordError):
     """The data ends inside a batch (a torn write), as opposed to bad bytes."""
 
 
-def check_batch(buf: Any, pos: int = 0, *, deep: bool = True) -> BatchHeader:
+def check_batch(buf: Any, pos: int = 0, *, deep: bool = True, position: int | None = None) -> BatchHeader:
     """Validates the batch at ``pos``: length, magic, CRC32C, counts.
 
     With ``deep``, the record lengths of an uncompressed batch must tile its
     records section exactly. Raises `CorruptRecordError` (`TornBatchError`
-    when the data simply ends too early) naming the position and the reason.
+    when the data simply ends too early) naming the position and the reason;
+    ``position`` is the byte position to report (default ``pos``), for a
+    batch read out of a larger file.
     """
     n = len(buf)
     left = n - pos
+    at = pos
+    if position is not None:
+        pos, at = position, pos
     if left < LOG_OVERHEAD:
         raise TornBatchError(f"batch at byte {pos}: {left} bytes left, less than a batch's offset and length fields")
-    base_offset, length, _epoch, magic = _PREFIX.unpack_from(buf, pos)
+    base_offset, length, _epoch, magic = _PREFIX.unpack_from(buf, at)
     if length < HEADER_LEN - LOG_OVERHEAD:
         raise CorruptRecordError(
             f"batch at byte {pos} (offset {base_offset}): batch length {length} is smaller than the {HEADER_LEN}-byte header"
@@ -569,8 +574,8 @@ def check_batch(buf: Any, pos: int = 0, *, deep: bool = True) -> BatchHeader:
         )
     if left < size:
         raise TornBatchError(f"batch at byte {pos} (offset {base_offset}): batch of {size} bytes but only {left} bytes left")
-    h = BatchHeader.parse(buf, pos)
-    computed = crc32c(memoryview(buf)[pos + ATTRIBUTES_POS : pos + size])
+    h = BatchHeader.parse(buf, at)
+    computed = crc32c(memoryview(buf)[at + ATTRIBUTES_POS : at + size])
     if computed != h.crc:
         raise CorruptRecordError(
             f"batch at byte {pos} (offset {base_offset}): CRC32C mismatch: stored {h.crc:#010x}, computed {computed:#010x}"
@@ -586,8 +591,8 @@ def check_batch(buf: Any, pos: int = 0, *, deep: bool = True) -> BatchHeader:
             f"exceeds last offset delta {h.last_offset_delta} + 1"
         )
     if deep and not h.compression:
-        p = pos + HEADER_LEN
-        end = pos + size
+        p = at + HEADER_LEN
+        end = at + size
         for i in range(h.record_count):
             try:
                 rlen, p = decode_varint(buf, p)
