@@ -58,6 +58,19 @@ class PartitionLog:
         batch_size: int = 16384,
         compression_type: str = "none",
     ) -> None: ...
+    def reconfigure(
+        self,
+        *,
+        segment_bytes: int | None = None,
+        segment_ms: int | None = None,
+        index_interval_bytes: int | None = None,
+        retention_ms: int | None = None,
+        retention_bytes: int | None = None,
+        flush_messages: int | None = None,
+        flush_ms: int | None = None,
+        batch_size: int | None = None,
+        compression_type: str | None = None,
+    ) -> None: ...
     def append(
         self,
         value: _Bytes | None,

@@ -112,27 +112,43 @@ pub enum BatchCheck {
 /// record count matches the records present. Does not look at offsets.
 pub fn check_batch(buf: &[u8], deep: bool) -> BatchCheck {
     if buf.len() < LOG_OVERHEAD {
-        return BatchCheck::Torn(format!("{} bytes left, less than a batch's offset and length fields", buf.len()));
+        return BatchCheck::Torn(format!(
+            "{} bytes left, less than a batch's offset and length fields",
+            buf.len()
+        ));
     }
     let length = be_i32(buf, BATCH_LENGTH);
     if length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
-        return BatchCheck::Corrupt(format!("batch length {length} is smaller than the {HEADER_LEN}-byte header"));
+        return BatchCheck::Corrupt(format!(
+            "batch length {length} is smaller than the {HEADER_LEN}-byte header"
+        ));
     }
     let size = length as usize + LOG_OVERHEAD;
     if buf.len() < HEADER_LEN {
-        return BatchCheck::Torn(format!("batch of {size} bytes but only {} bytes left", buf.len()));
+        return BatchCheck::Torn(format!(
+            "batch of {size} bytes but only {} bytes left",
+            buf.len()
+        ));
     }
     let magic = buf[MAGIC] as i8;
     if magic != 2 {
-        return BatchCheck::Corrupt(format!("unsupported magic {magic} (only record batch v2 is supported)"));
+        return BatchCheck::Corrupt(format!(
+            "unsupported magic {magic} (only record batch v2 is supported)"
+        ));
     }
     if buf.len() < size {
-        return BatchCheck::Torn(format!("batch of {size} bytes but only {} bytes left", buf.len()));
+        return BatchCheck::Torn(format!(
+            "batch of {size} bytes but only {} bytes left",
+            buf.len()
+        ));
     }
     let h = BatchHeader::parse(buf);
     let crc = crc32c::crc32c(&buf[ATTRIBUTES..size]);
     if crc != h.crc {
-        return BatchCheck::Corrupt(format!("CRC32C mismatch: stored {:#010x}, computed {crc:#010x}", h.crc));
+        return BatchCheck::Corrupt(format!(
+            "CRC32C mismatch: stored {:#010x}, computed {crc:#010x}",
+            h.crc
+        ));
     }
     if h.record_count < 0 || h.last_offset_delta < 0 {
         return BatchCheck::Corrupt(format!(
@@ -153,7 +169,12 @@ pub fn check_batch(buf: &[u8], deep: bool) -> BatchCheck {
         for i in 0..h.record_count {
             match read_varint(records, &mut pos) {
                 Some(n) if n >= 0 && pos + n as usize <= records.len() => pos += n as usize,
-                _ => return BatchCheck::Corrupt(format!("record {i} of {} overruns the batch", h.record_count)),
+                _ => {
+                    return BatchCheck::Corrupt(format!(
+                        "record {i} of {} overruns the batch",
+                        h.record_count
+                    ))
+                }
             }
         }
         if pos != records.len() {
@@ -179,12 +200,16 @@ pub fn validate_batches(buf: &[u8]) -> Result<Vec<(usize, BatchHeader)>> {
                 pos += h.size();
             }
             BatchCheck::Torn(why) | BatchCheck::Corrupt(why) => {
-                return Err(LogError::Corrupt(format!("invalid record batch at byte {pos}: {why}")))
+                return Err(LogError::Corrupt(format!(
+                    "invalid record batch at byte {pos}: {why}"
+                )))
             }
         }
     }
     if out.is_empty() {
-        return Err(LogError::Corrupt("no record batch in the given bytes".into()));
+        return Err(LogError::Corrupt(
+            "no record batch in the given bytes".into(),
+        ));
     }
     Ok(out)
 }
@@ -209,7 +234,13 @@ impl PendingBatch {
     pub fn new(base_offset: i64, capacity: usize) -> PendingBatch {
         let mut records = Vec::with_capacity(HEADER_LEN + capacity);
         records.resize(HEADER_LEN, 0);
-        PendingBatch { base_offset, base_timestamp: -1, max_timestamp: -1, count: 0, records }
+        PendingBatch {
+            base_offset,
+            base_timestamp: -1,
+            max_timestamp: -1,
+            count: 0,
+            records,
+        }
     }
 
     /// Bytes of encoded records (the uncompressed records section).
@@ -218,9 +249,16 @@ impl PendingBatch {
         self.records.len() - HEADER_LEN
     }
 
-    fn body_len(ts_delta: i64, offset_delta: i32, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
+    fn body_len(
+        ts_delta: i64,
+        offset_delta: i32,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) -> usize {
         let field = |f: Option<&[u8]>| f.map_or(1, |b| varint_len(b.len() as i32) + b.len());
-        let mut n = 1 + varlong_len(ts_delta) + varint_len(offset_delta) + field(key) + field(value);
+        let mut n =
+            1 + varlong_len(ts_delta) + varint_len(offset_delta) + field(key) + field(value);
         n += varint_len(headers.len() as i32);
         for (k, v) in headers {
             n += varint_len(k.len() as i32) + k.len() + field(*v);
@@ -229,13 +267,29 @@ impl PendingBatch {
     }
 
     /// Encoded size the record would take in this batch.
-    pub fn record_size(&self, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
-        let base_ts = if self.count == 0 { timestamp } else { self.base_timestamp };
+    pub fn record_size(
+        &self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) -> usize {
+        let base_ts = if self.count == 0 {
+            timestamp
+        } else {
+            self.base_timestamp
+        };
         let body = Self::body_len(timestamp - base_ts, self.count, key, value, headers);
         varint_len(body as i32) + body
     }
 
-    pub fn push(&mut self, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) {
+    pub fn push(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) {
         if self.count == 0 {
             self.base_timestamp = timestamp;
         }
@@ -287,7 +341,12 @@ impl PendingBatch {
     }
 
     /// Appends the finished batch to `out`, leaving `self` as it was.
-    pub fn encode_into(&self, codec: Codec, partition_leader_epoch: i32, out: &mut Vec<u8>) -> Result<()> {
+    pub fn encode_into(
+        &self,
+        codec: Codec,
+        partition_leader_epoch: i32,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         out.extend_from_slice(&self.clone().into_batch(codec, partition_leader_epoch)?);
         Ok(())
     }
@@ -296,11 +355,14 @@ impl PendingBatch {
         let len = self.records.len();
         let h = &mut self.records[..HEADER_LEN];
         h[BASE_OFFSET..BASE_OFFSET + 8].copy_from_slice(&self.base_offset.to_be_bytes());
-        h[BATCH_LENGTH..BATCH_LENGTH + 4].copy_from_slice(&((len - LOG_OVERHEAD) as i32).to_be_bytes());
-        h[PARTITION_LEADER_EPOCH..PARTITION_LEADER_EPOCH + 4].copy_from_slice(&partition_leader_epoch.to_be_bytes());
+        h[BATCH_LENGTH..BATCH_LENGTH + 4]
+            .copy_from_slice(&((len - LOG_OVERHEAD) as i32).to_be_bytes());
+        h[PARTITION_LEADER_EPOCH..PARTITION_LEADER_EPOCH + 4]
+            .copy_from_slice(&partition_leader_epoch.to_be_bytes());
         h[MAGIC] = 2;
         h[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&(codec as i16).to_be_bytes());
-        h[LAST_OFFSET_DELTA..LAST_OFFSET_DELTA + 4].copy_from_slice(&(self.count - 1).to_be_bytes());
+        h[LAST_OFFSET_DELTA..LAST_OFFSET_DELTA + 4]
+            .copy_from_slice(&(self.count - 1).to_be_bytes());
         h[BASE_TIMESTAMP..BASE_TIMESTAMP + 8].copy_from_slice(&self.base_timestamp.to_be_bytes());
         h[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&self.max_timestamp.to_be_bytes());
         h[PRODUCER_ID..PRODUCER_ID + 8].copy_from_slice(&(-1i64).to_be_bytes());
@@ -349,11 +411,21 @@ pub fn records_data<'a>(batch: &'a [u8], h: &BatchHeader) -> Result<RecordsData<
 /// Decodes every record of a batch, calling `f` for each. Validates the
 /// record framing, the count and that offset deltas are increasing and within
 /// lastOffsetDelta.
-pub fn for_each_record<F: FnMut(&RecordRef, &[u8]) -> bool>(data: &[u8], h: &BatchHeader, mut f: F) -> Result<()> {
+pub fn for_each_record<F: FnMut(&RecordRef, &[u8]) -> bool>(
+    data: &[u8],
+    h: &BatchHeader,
+    mut f: F,
+) -> Result<()> {
     let bad = |what: &str| LogError::Corrupt(format!("batch at offset {}: {what}", h.base_offset));
     let mut pos = 0usize;
     let mut last_delta: i64 = -1;
-    let mut rec = RecordRef { offset: 0, timestamp: 0, key: None, value: None, headers: Vec::new() };
+    let mut rec = RecordRef {
+        offset: 0,
+        timestamp: 0,
+        key: None,
+        value: None,
+        headers: Vec::new(),
+    };
     for _ in 0..h.record_count {
         let len = read_varint(data, &mut pos).ok_or_else(|| bad("truncated record length"))?;
         if len < 0 || pos + len as usize > data.len() {
@@ -362,10 +434,15 @@ pub fn for_each_record<F: FnMut(&RecordRef, &[u8]) -> bool>(data: &[u8], h: &Bat
         let end = pos + len as usize;
         let rd = &data[..end];
         pos += 1; // attributes
-        let ts_delta = read_varlong(rd, &mut pos).ok_or_else(|| bad("truncated timestamp delta"))?;
-        let off_delta = read_varint(rd, &mut pos).ok_or_else(|| bad("truncated offset delta"))? as i64;
+        let ts_delta =
+            read_varlong(rd, &mut pos).ok_or_else(|| bad("truncated timestamp delta"))?;
+        let off_delta =
+            read_varint(rd, &mut pos).ok_or_else(|| bad("truncated offset delta"))? as i64;
         if off_delta <= last_delta || off_delta > h.last_offset_delta as i64 {
-            return Err(bad(&format!("offset delta {off_delta} out of order or beyond lastOffsetDelta {}", h.last_offset_delta)));
+            return Err(bad(&format!(
+                "offset delta {off_delta} out of order or beyond lastOffsetDelta {}",
+                h.last_offset_delta
+            )));
         }
         last_delta = off_delta;
         let field = |pos: &mut usize| -> Result<Option<(usize, usize)>> {
@@ -396,7 +473,11 @@ pub fn for_each_record<F: FnMut(&RecordRef, &[u8]) -> bool>(data: &[u8], h: &Bat
             return Err(bad("record length does not match its fields"));
         }
         rec.offset = h.base_offset + off_delta;
-        rec.timestamp = if h.log_append_time() { h.max_timestamp } else { h.base_timestamp + ts_delta };
+        rec.timestamp = if h.log_append_time() {
+            h.max_timestamp
+        } else {
+            h.base_timestamp + ts_delta
+        };
         if !f(&rec, data) {
             return Ok(());
         }
@@ -415,7 +496,12 @@ mod tests {
         let mut p = PendingBatch::new(100, 1024);
         p.push(1_000, Some(b"k1"), Some(b"v1"), &[(b"h", Some(b"x"))]);
         p.push(1_005, None, None, &[]);
-        p.push(999, Some(b""), Some(b"value-3"), &[(b"a", None), (b"b", Some(b""))]);
+        p.push(
+            999,
+            Some(b""),
+            Some(b"value-3"),
+            &[(b"a", None), (b"b", Some(b""))],
+        );
         let mut out = Vec::new();
         p.encode_into(codec, 7, &mut out).unwrap();
         out
@@ -423,13 +509,27 @@ mod tests {
 
     #[test]
     fn encode_then_decode() {
-        for codec in [Codec::None, Codec::Gzip, Codec::Snappy, Codec::Lz4, Codec::Zstd] {
+        for codec in [
+            Codec::None,
+            Codec::Gzip,
+            Codec::Snappy,
+            Codec::Lz4,
+            Codec::Zstd,
+        ] {
             let b = sample(codec);
             let h = match check_batch(&b, true) {
                 BatchCheck::Valid(h) => h,
                 other => panic!("{other:?}"),
             };
-            assert_eq!((h.base_offset, h.record_count, h.last_offset_delta, h.partition_leader_epoch), (100, 3, 2, 7));
+            assert_eq!(
+                (
+                    h.base_offset,
+                    h.record_count,
+                    h.last_offset_delta,
+                    h.partition_leader_epoch
+                ),
+                (100, 3, 2, 7)
+            );
             assert_eq!((h.base_timestamp, h.max_timestamp), (1_000, 1_005));
             let data = records_data(&b, &h).unwrap();
             let mut seen = Vec::new();
@@ -441,7 +541,11 @@ mod tests {
             .unwrap();
             assert_eq!(
                 seen,
-                vec![(100, 1_000, Some(b"v1".to_vec()), 1), (101, 1_005, None, 0), (102, 999, Some(b"value-3".to_vec()), 2)]
+                vec![
+                    (100, 1_000, Some(b"v1".to_vec()), 1),
+                    (101, 1_005, None, 0),
+                    (102, 999, Some(b"value-3".to_vec()), 2)
+                ]
             );
         }
     }
@@ -457,7 +561,10 @@ mod tests {
     #[test]
     fn short_buffer_is_torn() {
         let b = sample(Codec::None);
-        assert!(matches!(check_batch(&b[..b.len() - 1], true), BatchCheck::Torn(_)));
+        assert!(matches!(
+            check_batch(&b[..b.len() - 1], true),
+            BatchCheck::Torn(_)
+        ));
         assert!(matches!(check_batch(&b[..5], true), BatchCheck::Torn(_)));
     }
 

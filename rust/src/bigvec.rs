@@ -24,14 +24,23 @@ impl<T: Copy> BigVec<T> {
             }
             Some(m)
         };
-        Ok(BigVec { map, len: 0, cap, _item: PhantomData })
+        Ok(BigVec {
+            map,
+            len: 0,
+            cap,
+            _item: PhantomData,
+        })
     }
 
     #[inline]
     pub fn push(&mut self, v: T) {
         assert!(self.len < self.cap, "BigVec capacity exceeded");
         // SAFETY: len < cap, and the mapping holds cap items, page-aligned.
-        unsafe { (self.map.as_mut().unwrap().as_mut_ptr() as *mut T).add(self.len).write(v) };
+        unsafe {
+            (self.map.as_mut().unwrap().as_mut_ptr() as *mut T)
+                .add(self.len)
+                .write(v)
+        };
         self.len += 1;
     }
 

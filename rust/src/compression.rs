@@ -24,7 +24,11 @@ impl Codec {
             2 => Codec::Snappy,
             3 => Codec::Lz4,
             4 => Codec::Zstd,
-            other => return Err(LogError::Corrupt(format!("unknown compression codec {other}"))),
+            other => {
+                return Err(LogError::Corrupt(format!(
+                    "unknown compression codec {other}"
+                )))
+            }
         })
     }
 
@@ -58,7 +62,10 @@ pub fn compress(codec: Codec, data: &[u8]) -> Result<Vec<u8>> {
     Ok(match codec {
         Codec::None => data.to_vec(),
         Codec::Gzip => {
-            let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 2), flate2::Compression::default());
+            let mut enc = flate2::write::GzEncoder::new(
+                Vec::with_capacity(data.len() / 2),
+                flate2::Compression::default(),
+            );
             enc.write_all(data).map_err(fail)?;
             enc.finish().map_err(fail)?
         }
@@ -70,7 +77,9 @@ pub fn compress(codec: Codec, data: &[u8]) -> Result<Vec<u8>> {
             out.extend_from_slice(&1i32.to_be_bytes());
             let mut enc = snap::raw::Encoder::new();
             for chunk in data.chunks(XERIAL_BLOCK) {
-                let block = enc.compress_vec(chunk).map_err(|e| LogError::Invalid(format!("snappy: {e}")))?;
+                let block = enc
+                    .compress_vec(chunk)
+                    .map_err(|e| LogError::Invalid(format!("snappy: {e}")))?;
                 out.extend_from_slice(&(block.len() as i32).to_be_bytes());
                 out.extend_from_slice(&block);
             }
@@ -79,7 +88,8 @@ pub fn compress(codec: Codec, data: &[u8]) -> Result<Vec<u8>> {
         Codec::Lz4 => {
             let mut enc = lz4_flex::frame::FrameEncoder::new(Vec::with_capacity(data.len() / 2));
             enc.write_all(data).map_err(fail)?;
-            enc.finish().map_err(|e| LogError::Invalid(format!("lz4: {e}")))?
+            enc.finish()
+                .map_err(|e| LogError::Invalid(format!("lz4: {e}")))?
         }
         Codec::Zstd => zstd::bulk::compress(data, 3).map_err(fail)?,
     })
@@ -90,7 +100,9 @@ pub fn decompress(codec: Codec, data: &[u8]) -> Result<Vec<u8>> {
         Codec::None => data.to_vec(),
         Codec::Gzip => {
             let mut out = Vec::with_capacity(data.len() * 4);
-            flate2::read::MultiGzDecoder::new(data).read_to_end(&mut out).map_err(corrupt("gzip"))?;
+            flate2::read::MultiGzDecoder::new(data)
+                .read_to_end(&mut out)
+                .map_err(corrupt("gzip"))?;
             out
         }
         Codec::Snappy => {
@@ -100,14 +112,21 @@ pub fn decompress(codec: Codec, data: &[u8]) -> Result<Vec<u8>> {
                 let mut pos = 16;
                 while pos < data.len() {
                     if pos + 4 > data.len() {
-                        return Err(LogError::Corrupt("cannot decompress snappy records: truncated xerial block".into()));
+                        return Err(LogError::Corrupt(
+                            "cannot decompress snappy records: truncated xerial block".into(),
+                        ));
                     }
                     let n = i32::from_be_bytes(data[pos..pos + 4].try_into().unwrap());
                     pos += 4;
                     if n < 0 || pos + n as usize > data.len() {
-                        return Err(LogError::Corrupt("cannot decompress snappy records: bad xerial block length".into()));
+                        return Err(LogError::Corrupt(
+                            "cannot decompress snappy records: bad xerial block length".into(),
+                        ));
                     }
-                    out.extend_from_slice(&dec.decompress_vec(&data[pos..pos + n as usize]).map_err(corrupt("snappy"))?);
+                    out.extend_from_slice(
+                        &dec.decompress_vec(&data[pos..pos + n as usize])
+                            .map_err(corrupt("snappy"))?,
+                    );
                     pos += n as usize;
                 }
                 out
@@ -117,7 +136,9 @@ pub fn decompress(codec: Codec, data: &[u8]) -> Result<Vec<u8>> {
         }
         Codec::Lz4 => {
             let mut out = Vec::with_capacity(data.len() * 4);
-            lz4_flex::frame::FrameDecoder::new(data).read_to_end(&mut out).map_err(corrupt("lz4"))?;
+            lz4_flex::frame::FrameDecoder::new(data)
+                .read_to_end(&mut out)
+                .map_err(corrupt("lz4"))?;
             out
         }
         Codec::Zstd => {
@@ -136,8 +157,16 @@ mod tests {
 
     #[test]
     fn every_codec_round_trips() {
-        let data: Vec<u8> = (0..200_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
-        for codec in [Codec::None, Codec::Gzip, Codec::Snappy, Codec::Lz4, Codec::Zstd] {
+        let data: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        for codec in [
+            Codec::None,
+            Codec::Gzip,
+            Codec::Snappy,
+            Codec::Lz4,
+            Codec::Zstd,
+        ] {
             let packed = compress(codec, &data).unwrap();
             assert_eq!(decompress(codec, &packed).unwrap(), data, "{codec:?}");
         }
@@ -145,14 +174,25 @@ mod tests {
 
     #[test]
     fn raw_snappy_is_accepted() {
-        let raw = snap::raw::Encoder::new().compress_vec(b"hello hello hello").unwrap();
-        assert_eq!(decompress(Codec::Snappy, &raw).unwrap(), b"hello hello hello");
+        let raw = snap::raw::Encoder::new()
+            .compress_vec(b"hello hello hello")
+            .unwrap();
+        assert_eq!(
+            decompress(Codec::Snappy, &raw).unwrap(),
+            b"hello hello hello"
+        );
     }
 
     #[test]
     fn garbage_is_corrupt() {
         for codec in [Codec::Gzip, Codec::Snappy, Codec::Lz4, Codec::Zstd] {
-            assert!(matches!(decompress(codec, b"definitely not compressed"), Err(LogError::Corrupt(_))), "{codec:?}");
+            assert!(
+                matches!(
+                    decompress(codec, b"definitely not compressed"),
+                    Err(LogError::Corrupt(_))
+                ),
+                "{codec:?}"
+            );
         }
     }
 }

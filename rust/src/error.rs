@@ -31,6 +31,9 @@ pub trait IoContext<T> {
 
 impl<T> IoContext<T> for io::Result<T> {
     fn ctx<F: FnOnce() -> String>(self, what: F) -> Result<T> {
-        self.map_err(|source| LogError::Io { context: what(), source })
+        self.map_err(|source| LogError::Io {
+            context: what(),
+            source,
+        })
     }
 }

@@ -32,8 +32,18 @@ impl IndexFile {
             .truncate(false)
             .open(path)
             .ctx(|| format!("cannot open index {}", path.display()))?;
-        let len = file.metadata().ctx(|| format!("cannot stat {}", path.display()))?.len() as usize;
-        let mut idx = IndexFile { path: path.to_owned(), file, map: None, entry_size, entries: len / entry_size, capacity: 0 };
+        let len = file
+            .metadata()
+            .ctx(|| format!("cannot stat {}", path.display()))?
+            .len() as usize;
+        let mut idx = IndexFile {
+            path: path.to_owned(),
+            file,
+            map: None,
+            entry_size,
+            entries: len / entry_size,
+            capacity: 0,
+        };
         idx.remap(idx.entries)?;
         Ok(idx)
     }
@@ -41,7 +51,9 @@ impl IndexFile {
     fn remap(&mut self, capacity_entries: usize) -> Result<()> {
         self.map = None;
         let bytes = capacity_entries * self.entry_size;
-        self.file.set_len(bytes as u64).ctx(|| format!("cannot resize index {}", self.path.display()))?;
+        self.file
+            .set_len(bytes as u64)
+            .ctx(|| format!("cannot resize index {}", self.path.display()))?;
         self.capacity = capacity_entries;
         if bytes > 0 {
             // SAFETY: the file is ours (the log holds its directory lock); we never
@@ -80,7 +92,10 @@ impl IndexFile {
     /// The raw bytes of entry `i`.
     #[inline]
     pub fn entry(&self, i: usize) -> &[u8] {
-        let m = self.map.as_ref().expect("index entry read from an empty index");
+        let m = self
+            .map
+            .as_ref()
+            .expect("index entry read from an empty index");
         &m[i * self.entry_size..(i + 1) * self.entry_size]
     }
 
@@ -117,7 +132,8 @@ impl IndexFile {
 
     pub fn flush(&self) -> Result<()> {
         if let Some(m) = &self.map {
-            m.flush().ctx(|| format!("cannot flush index {}", self.path.display()))?;
+            m.flush()
+                .ctx(|| format!("cannot flush index {}", self.path.display()))?;
         }
         Ok(())
     }

@@ -23,7 +23,14 @@ pub const CLEAN_SHUTDOWN: &str = ".clean_shutdown";
 pub const LOCK_FILE: &str = ".lock";
 
 /// Names a partition directory may hold besides segments and our checkpoints.
-const KNOWN_FILES: &[&str] = &[LOCK_FILE, RECOVERY_CHECKPOINT, START_CHECKPOINT, CLEAN_SHUTDOWN, "leader-epoch-checkpoint", "partition.metadata"];
+const KNOWN_FILES: &[&str] = &[
+    LOCK_FILE,
+    RECOVERY_CHECKPOINT,
+    START_CHECKPOINT,
+    CLEAN_SHUTDOWN,
+    "leader-epoch-checkpoint",
+    "partition.metadata",
+];
 
 #[derive(Debug, Clone)]
 pub struct LogConfig {
@@ -57,7 +64,9 @@ impl Default for LogConfig {
 }
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// A batch located in a segment mapping.
@@ -102,12 +111,23 @@ fn read_checkpoint(path: &Path) -> Result<Option<i64>> {
     let text = match fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(LogError::Io { context: format!("cannot read {}", path.display()), source: e }),
+        Err(e) => {
+            return Err(LogError::Io {
+                context: format!("cannot read {}", path.display()),
+                source: e,
+            })
+        }
     };
     let mut lines = text.lines();
-    match (lines.next(), lines.next().and_then(|l| l.trim().parse::<i64>().ok())) {
+    match (
+        lines.next(),
+        lines.next().and_then(|l| l.trim().parse::<i64>().ok()),
+    ) {
         (Some("0"), Some(v)) if v >= 0 => Ok(Some(v)),
-        _ => Err(LogError::Directory(format!("malformed checkpoint file {}: {text:?}", path.display()))),
+        _ => Err(LogError::Directory(format!(
+            "malformed checkpoint file {}: {text:?}",
+            path.display()
+        ))),
     }
 }
 
@@ -115,13 +135,17 @@ fn read_checkpoint(path: &Path) -> Result<Option<i64>> {
 fn write_checkpoint(dir: &Path, name: &str, value: i64) -> Result<()> {
     let tmp = dir.join(format!("{name}.tmp"));
     let mut f = File::create(&tmp).ctx(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(format!("0\n{value}\n").as_bytes()).ctx(|| format!("cannot write {}", tmp.display()))?;
-    f.sync_data().ctx(|| format!("cannot fsync {}", tmp.display()))?;
+    f.write_all(format!("0\n{value}\n").as_bytes())
+        .ctx(|| format!("cannot write {}", tmp.display()))?;
+    f.sync_data()
+        .ctx(|| format!("cannot fsync {}", tmp.display()))?;
     fs::rename(&tmp, dir.join(name)).ctx(|| format!("cannot rename {}", tmp.display()))
 }
 
 fn fsync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).ctx(|| format!("cannot fsync directory {}", dir.display()))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .ctx(|| format!("cannot fsync directory {}", dir.display()))
 }
 
 fn parse_segment_name(name: &str) -> Option<(i64, &str)> {
@@ -135,10 +159,16 @@ fn parse_segment_name(name: &str) -> Option<(i64, &str)> {
 impl PartitionLog {
     pub fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog> {
         if config.batch_size == 0 || config.segment_bytes < 64 || config.segment_index_bytes < 8 {
-            return Err(LogError::Invalid("batch_size, segment_bytes (>= 64) and segment_index_bytes (>= 8) must be positive".into()));
+            return Err(LogError::Invalid(
+                "batch_size, segment_bytes (>= 64) and segment_index_bytes (>= 8) must be positive"
+                    .into(),
+            ));
         }
         if dir.exists() && !dir.is_dir() {
-            return Err(LogError::Directory(format!("{} exists and is not a directory", dir.display())));
+            return Err(LogError::Directory(format!(
+                "{} exists and is not a directory",
+                dir.display()
+            )));
         }
         fs::create_dir_all(dir).ctx(|| format!("cannot create log directory {}", dir.display()))?;
         let lock = OpenOptions::new()
@@ -149,7 +179,10 @@ impl PartitionLog {
             .ctx(|| format!("cannot create lock file in {}", dir.display()))?;
         // SAFETY: plain flock(2) on a descriptor we own.
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            return Err(LogError::Directory(format!("{} is locked: another writer has this log open", dir.display())));
+            return Err(LogError::Directory(format!(
+                "{} is locked: another writer has this log open",
+                dir.display()
+            )));
         }
 
         let mut bases = Vec::new();
@@ -187,9 +220,14 @@ impl PartitionLog {
         let mut i = 0;
         while i < bases.len() {
             let base = bases[i];
-            let prev_next = segments.last().map_or(base, |s: &Segment| s.next_offset.max(s.base_offset));
+            let prev_next = segments
+                .last()
+                .map_or(base, |s: &Segment| s.next_offset.max(s.base_offset));
             // Unclean: re-read every segment from the one holding the recovery point.
-            let must_recover = !clean && bases.get(i + 1).is_none_or(|&next_base| next_base > ckpt_recovery);
+            let must_recover = !clean
+                && bases
+                    .get(i + 1)
+                    .is_none_or(|&next_base| next_base > ckpt_recovery);
             let (seg, cut) = if must_recover {
                 recovered = true;
                 let mut seg = Segment::open_files_for_recovery(dir, base)?;
@@ -210,7 +248,10 @@ impl PartitionLog {
                     seg.next_offset
                 ));
                 for &later in &bases[i + 1..] {
-                    notes.push(format!("deleted segment {} that followed the cut", segment::file_name(later, "log")));
+                    notes.push(format!(
+                        "deleted segment {} that followed the cut",
+                        segment::file_name(later, "log")
+                    ));
                     for ext in ["log", "index", "timeindex"] {
                         let _ = fs::remove_file(dir.join(segment::file_name(later, ext)));
                     }
@@ -247,7 +288,12 @@ impl PartitionLog {
         match fs::remove_file(dir.join(CLEAN_SHUTDOWN)) {
             Ok(()) => fsync_dir(dir)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(LogError::Io { context: format!("cannot remove {CLEAN_SHUTDOWN}"), source: e }),
+            Err(e) => {
+                return Err(LogError::Io {
+                    context: format!("cannot remove {CLEAN_SHUTDOWN}"),
+                    source: e,
+                })
+            }
         }
         Ok(log)
     }
@@ -269,7 +315,10 @@ impl PartitionLog {
     }
     /// (base offset, size in bytes) of each segment.
     pub fn segment_info(&self) -> Vec<(i64, u64)> {
-        self.segments.iter().map(|s| (s.base_offset, s.size())).collect()
+        self.segments
+            .iter()
+            .map(|s| (s.base_offset, s.size()))
+            .collect()
     }
 
     fn map_segment(&mut self, i: usize) -> Result<MappedFile> {
@@ -284,15 +333,29 @@ impl PartitionLog {
 
     /// Adds a record to the pending batch and returns its offset. Memory only:
     /// a batch that fills up waits in `full` until `write_full`.
-    pub fn add_record(&mut self, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> i64 {
+    pub fn add_record(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) -> i64 {
         let offset = self.next_offset;
         let cap = self.config.batch_size.min(1 << 20);
-        let p = self.pending.get_or_insert_with(|| PendingBatch::new(offset, cap));
-        if p.count > 0 && p.records_len() + p.record_size(timestamp, key, value, headers) > self.config.batch_size {
+        let p = self
+            .pending
+            .get_or_insert_with(|| PendingBatch::new(offset, cap));
+        if p.count > 0
+            && p.records_len() + p.record_size(timestamp, key, value, headers)
+                > self.config.batch_size
+        {
             let done = std::mem::replace(p, PendingBatch::new(offset, cap));
             self.full.push(done);
         }
-        self.pending.as_mut().unwrap().push(timestamp, key, value, headers);
+        self.pending
+            .as_mut()
+            .unwrap()
+            .push(timestamp, key, value, headers);
         self.next_offset += 1;
         self.unflushed += 1;
         offset
@@ -327,7 +390,9 @@ impl PartitionLog {
             return Ok(());
         }
         let roll = seg.size() + size as u64 > cfg.segment_bytes
-            || seg.first_batch_max_timestamp.is_some_and(|t| max_ts - t > cfg.segment_ms)
+            || seg
+                .first_batch_max_timestamp
+                .is_some_and(|t| max_ts - t > cfg.segment_ms)
             || seg.offset_index_full()
             || last - seg.base_offset > i32::MAX as i64;
         if roll {
@@ -344,9 +409,19 @@ impl PartitionLog {
         Ok(())
     }
 
-    fn append_batch(&mut self, batch: Vec<u8>, h: &BatchHeader, patch: Option<(i64, Option<i32>)>) -> Result<()> {
+    fn append_batch(
+        &mut self,
+        batch: Vec<u8>,
+        h: &BatchHeader,
+        patch: Option<(i64, Option<i32>)>,
+    ) -> Result<()> {
         let base = patch.map_or(h.base_offset, |p| p.0);
-        self.maybe_roll(batch.len(), base, base + h.last_offset_delta as i64, h.max_timestamp)?;
+        self.maybe_roll(
+            batch.len(),
+            base,
+            base + h.last_offset_delta as i64,
+            h.max_timestamp,
+        )?;
         let interval = self.config.index_interval_bytes;
         self.active().append(batch, h, patch, interval)
     }
@@ -370,7 +445,11 @@ impl PartitionLog {
                 expect = h.last_offset() + 1;
             }
         }
-        let first = if assign_offsets { self.next_offset } else { batches[0].1.base_offset };
+        let first = if assign_offsets {
+            self.next_offset
+        } else {
+            batches[0].1.base_offset
+        };
         for (pos, h) in &batches {
             let bytes = buf[*pos..*pos + h.size()].to_vec();
             let patch = assign_offsets.then_some((self.next_offset, Some(self.leader_epoch)));
@@ -378,14 +457,22 @@ impl PartitionLog {
             self.next_offset = self.active().next_offset;
             self.unflushed += h.record_count.max(0) as u64;
         }
+        // Invariant for the broker: once append_raw returns, the bytes are in
+        // the OS page cache, so an acknowledged write survives a process kill.
+        self.active().drain()?;
         Ok((first, self.next_offset - 1))
     }
 
     // ----- durability ----------------------------------------------------
 
     pub fn needs_flush(&self) -> bool {
-        self.config.flush_messages.is_some_and(|n| self.unflushed >= n)
-            || self.config.flush_ms.is_some_and(|ms| self.unflushed > 0 && now_ms() - self.last_flush_ms >= ms)
+        self.config
+            .flush_messages
+            .is_some_and(|n| self.unflushed >= n)
+            || self
+                .config
+                .flush_ms
+                .is_some_and(|ms| self.unflushed > 0 && now_ms() - self.last_flush_ms >= ms)
     }
 
     /// Seals, fsyncs every segment written since the last flush, and moves the
@@ -409,7 +496,8 @@ impl PartitionLog {
         self.active().trim_indexes()?;
         write_checkpoint(&self.dir, START_CHECKPOINT, self.start_offset)?;
         write_checkpoint(&self.dir, RECOVERY_CHECKPOINT, self.recovery_point)?;
-        File::create(self.dir.join(CLEAN_SHUTDOWN)).ctx(|| format!("cannot write {CLEAN_SHUTDOWN}"))?;
+        File::create(self.dir.join(CLEAN_SHUTDOWN))
+            .ctx(|| format!("cannot write {CLEAN_SHUTDOWN}"))?;
         fsync_dir(&self.dir)
     }
 
@@ -429,7 +517,9 @@ impl PartitionLog {
 
     /// Index of the segment that may hold `offset`.
     fn segment_for(&self, offset: i64) -> usize {
-        self.segments.partition_point(|s| s.base_offset <= offset).saturating_sub(1)
+        self.segments
+            .partition_point(|s| s.base_offset <= offset)
+            .saturating_sub(1)
     }
 
     /// The first batch holding an offset `>= offset`, searching from its segment on.
@@ -444,14 +534,21 @@ impl PartitionLog {
 
     /// Whole batches of one segment from the batch holding `offset`, at most
     /// `max_bytes` but at least one batch; none at the end (or at `upto`).
-    pub fn read(&mut self, offset: i64, max_bytes: usize, upto: Option<i64>) -> Result<Option<ReadSlice>> {
+    pub fn read(
+        &mut self,
+        offset: i64,
+        max_bytes: usize,
+        upto: Option<i64>,
+    ) -> Result<Option<ReadSlice>> {
         self.seal()?;
         self.check_offset(offset)?;
         let upto = upto.unwrap_or(i64::MAX).min(self.next_offset);
         if offset >= upto {
             return Ok(None);
         }
-        let Some((i, pos, first)) = self.locate(offset)? else { return Ok(None) };
+        let Some((i, pos, first)) = self.locate(offset)? else {
+            return Ok(None);
+        };
         if first.base_offset >= upto {
             return Ok(None);
         }
@@ -459,33 +556,55 @@ impl PartitionLog {
         let seg = &self.segments[i];
         let mut len = first.size();
         while let Some(h) = header_at(&map, pos + len) {
-            if len + h.size() > max_bytes || h.base_offset >= upto || pos + len + h.size() > map.len() {
+            if len + h.size() > max_bytes
+                || h.base_offset >= upto
+                || pos + len + h.size() > map.len()
+            {
                 break;
             }
             len += h.size();
         }
-        Ok(Some(ReadSlice { map, path: seg.log_path().to_owned(), position: pos, len }))
+        Ok(Some(ReadSlice {
+            map,
+            path: seg.log_path().to_owned(),
+            position: pos,
+            len,
+        }))
     }
 
     /// Batches from the one holding `offset`, across segments, until they
     /// cover `max_records` offsets or reach `upto`.
-    pub fn batches(&mut self, offset: i64, max_records: Option<u64>, upto: Option<i64>) -> Result<Vec<BatchRef>> {
+    pub fn batches(
+        &mut self,
+        offset: i64,
+        max_records: Option<u64>,
+        upto: Option<i64>,
+    ) -> Result<Vec<BatchRef>> {
         self.seal()?;
         self.check_offset(offset)?;
         let upto = upto.unwrap_or(i64::MAX).min(self.next_offset);
         let mut out = Vec::new();
-        let Some((first_seg, mut pos, _)) = self.locate(offset)? else { return Ok(out) };
+        let Some((first_seg, mut pos, _)) = self.locate(offset)? else {
+            return Ok(out);
+        };
         let want_until = max_records.map_or(i64::MAX, |n| offset.saturating_add(n as i64));
         for i in first_seg..self.segments.len() {
             let map = self.map_segment(i)?;
             let first_pos = pos;
             let mut done = false;
             while let Some(h) = header_at(&map, pos) {
-                if h.base_offset >= upto || h.base_offset >= want_until || pos + h.size() > map.len() {
+                if h.base_offset >= upto
+                    || h.base_offset >= want_until
+                    || pos + h.size() > map.len()
+                {
                     done = true;
                     break;
                 }
-                out.push(BatchRef { map: map.clone(), pos, header: h });
+                out.push(BatchRef {
+                    map: map.clone(),
+                    pos,
+                    header: h,
+                });
                 pos += h.size();
             }
             map.populate(first_pos, pos);
@@ -516,11 +635,16 @@ impl PartitionLog {
             return Ok(());
         }
         let interval = self.config.index_interval_bytes;
-        while self.segments.last().is_some_and(|s| s.base_offset >= offset) {
+        while self
+            .segments
+            .last()
+            .is_some_and(|s| s.base_offset >= offset)
+        {
             self.segments.pop().unwrap().delete()?;
         }
         if self.segments.is_empty() {
-            self.segments.push(Segment::create(&self.dir, offset.max(0))?);
+            self.segments
+                .push(Segment::create(&self.dir, offset.max(0))?);
             self.start_offset = offset.max(0);
             write_checkpoint(&self.dir, START_CHECKPOINT, self.start_offset)?;
         } else {
@@ -562,14 +686,18 @@ impl PartitionLog {
         self.seal()?;
         let mut deleted = 0;
         if self.config.retention_ms >= 0 {
-            while self.segments.len() > 1 && now - self.segments[0].largest_timestamp() > self.config.retention_ms {
+            while self.segments.len() > 1
+                && now - self.segments[0].largest_timestamp() > self.config.retention_ms
+            {
                 self.segments.remove(0).delete()?;
                 deleted += 1;
             }
         }
         if self.config.retention_bytes >= 0 {
             let mut total = self.size_bytes() as i64;
-            while self.segments.len() > 1 && total - self.segments[0].size() as i64 >= self.config.retention_bytes {
+            while self.segments.len() > 1
+                && total - self.segments[0].size() as i64 >= self.config.retention_bytes
+            {
                 total -= self.segments[0].size() as i64;
                 self.segments.remove(0).delete()?;
                 deleted += 1;

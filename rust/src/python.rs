@@ -28,10 +28,17 @@ fn py_error(py: Python<'_>, e: LogError) -> PyErr {
         LogError::Closed => "LogClosedError",
         LogError::Invalid(m) => return PyValueError::new_err(m.clone()),
         LogError::Io { context, source } => {
-            return PyOSError::new_err((source.raw_os_error().unwrap_or(0), format!("{context}: {source}")))
+            return PyOSError::new_err((
+                source.raw_os_error().unwrap_or(0),
+                format!("{context}: {source}"),
+            ))
         }
     };
-    match py.import("pystream.errors").and_then(|m| m.getattr(class)).and_then(|c| c.call1((e.to_string(),))) {
+    match py
+        .import("pystream.errors")
+        .and_then(|m| m.getattr(class))
+        .and_then(|c| c.call1((e.to_string(),)))
+    {
         Ok(inst) => PyErr::from_value(inst),
         Err(import_failed) => import_failed,
     }
@@ -48,7 +55,9 @@ impl ByteArg<'_> {
         match self {
             ByteArg::Bytes(b) => b.as_bytes(),
             // SAFETY: the buffer is C-contiguous u8 and held for our lifetime.
-            ByteArg::Buffer(b) => unsafe { std::slice::from_raw_parts(b.buf_ptr() as *const u8, b.len_bytes()) },
+            ByteArg::Buffer(b) => unsafe {
+                std::slice::from_raw_parts(b.buf_ptr() as *const u8, b.len_bytes())
+            },
         }
     }
 }
@@ -58,16 +67,25 @@ fn byte_arg<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<ByteArg<'py>> 
         return Ok(ByteArg::Bytes(b.clone()));
     }
     let buf = PyBuffer::<u8>::get(obj).map_err(|_| {
-        let ty = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        let ty = obj
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default();
         PyTypeError::new_err(format!("{what} must be bytes-like or None, not {ty}"))
     })?;
     if !buf.is_c_contiguous() {
-        return Err(PyValueError::new_err(format!("{what} must be a C-contiguous buffer")));
+        return Err(PyValueError::new_err(format!(
+            "{what} must be a C-contiguous buffer"
+        )));
     }
     Ok(ByteArg::Buffer(buf))
 }
 
-fn opt_byte_arg<'py>(obj: Option<&Bound<'py, PyAny>>, what: &str) -> PyResult<Option<ByteArg<'py>>> {
+fn opt_byte_arg<'py>(
+    obj: Option<&Bound<'py, PyAny>>,
+    what: &str,
+) -> PyResult<Option<ByteArg<'py>>> {
     match obj {
         None => Ok(None),
         Some(o) if o.is_none() => Ok(None),
@@ -76,7 +94,9 @@ fn opt_byte_arg<'py>(obj: Option<&Bound<'py, PyAny>>, what: &str) -> PyResult<Op
 }
 
 /// Headers as `(str key, bytes-like | None)` pairs.
-fn header_args<'py>(headers: Option<&Bound<'py, PyAny>>) -> PyResult<Vec<(String, Option<ByteArg<'py>>)>> {
+fn header_args<'py>(
+    headers: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Vec<(String, Option<ByteArg<'py>>)>> {
     let mut out = Vec::new();
     let Some(h) = headers else { return Ok(out) };
     if h.is_none() {
@@ -84,9 +104,9 @@ fn header_args<'py>(headers: Option<&Bound<'py, PyAny>>) -> PyResult<Vec<(String
     }
     for item in h.try_iter()? {
         let item = item?;
-        let (k, v): (Bound<PyAny>, Bound<PyAny>) = item
-            .extract()
-            .map_err(|_| PyTypeError::new_err("headers must be a sequence of (str, bytes | None) pairs"))?;
+        let (k, v): (Bound<PyAny>, Bound<PyAny>) = item.extract().map_err(|_| {
+            PyTypeError::new_err("headers must be a sequence of (str, bytes | None) pairs")
+        })?;
         let key = match k.cast::<PyString>() {
             Ok(s) => s.to_str()?.to_owned(),
             Err(_) => String::from_utf8(byte_arg(&k, "header key")?.as_slice().to_vec())
@@ -121,13 +141,25 @@ enum Column {
 
 impl ColumnBuffer {
     fn u8(v: BigVec<u8>) -> ColumnBuffer {
-        ColumnBuffer { shape: v.len() as isize, itemsize: 1, data: Column::U8(v) }
+        ColumnBuffer {
+            shape: v.len() as isize,
+            itemsize: 1,
+            data: Column::U8(v),
+        }
     }
     fn i32(v: BigVec<i32>) -> ColumnBuffer {
-        ColumnBuffer { shape: v.len() as isize, itemsize: 4, data: Column::I32(v) }
+        ColumnBuffer {
+            shape: v.len() as isize,
+            itemsize: 4,
+            data: Column::I32(v),
+        }
     }
     fn i64(v: BigVec<i64>) -> ColumnBuffer {
-        ColumnBuffer { shape: v.len() as isize, itemsize: 8, data: Column::I64(v) }
+        ColumnBuffer {
+            shape: v.len() as isize,
+            itemsize: 8,
+            data: Column::I64(v),
+        }
     }
 }
 
@@ -153,11 +185,22 @@ unsafe fn fill_view(
         (*view).len = items * itemsize;
         (*view).readonly = 1;
         (*view).itemsize = *itemsize;
-        (*view).format = if flags & ffi::PyBUF_FORMAT == ffi::PyBUF_FORMAT { format.as_ptr() as *mut c_char } else { std::ptr::null_mut() };
+        (*view).format = if flags & ffi::PyBUF_FORMAT == ffi::PyBUF_FORMAT {
+            format.as_ptr() as *mut c_char
+        } else {
+            std::ptr::null_mut()
+        };
         (*view).ndim = 1;
-        (*view).shape = if flags & ffi::PyBUF_ND == ffi::PyBUF_ND { items as *const isize as *mut isize } else { std::ptr::null_mut() };
-        (*view).strides =
-            if flags & ffi::PyBUF_STRIDES == ffi::PyBUF_STRIDES { itemsize as *const isize as *mut isize } else { std::ptr::null_mut() };
+        (*view).shape = if flags & ffi::PyBUF_ND == ffi::PyBUF_ND {
+            items as *const isize as *mut isize
+        } else {
+            std::ptr::null_mut()
+        };
+        (*view).strides = if flags & ffi::PyBUF_STRIDES == ffi::PyBUF_STRIDES {
+            itemsize as *const isize as *mut isize
+        } else {
+            std::ptr::null_mut()
+        };
         (*view).suboffsets = std::ptr::null_mut();
         (*view).internal = std::ptr::null_mut();
     }
@@ -168,7 +211,11 @@ static ONE: isize = 1;
 
 #[pymethods]
 impl MappedSlice {
-    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut ffi::Py_buffer, flags: c_int) -> PyResult<()> {
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
         let me = slf.get();
         let ptr = me.map[me.start..].as_ptr();
         let len: *const isize = &me.len;
@@ -183,7 +230,11 @@ impl MappedSlice {
 
 #[pymethods]
 impl ColumnBuffer {
-    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut ffi::Py_buffer, flags: c_int) -> PyResult<()> {
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
         let me = slf.get();
         let (ptr, fmt) = match &me.data {
             Column::U8(v) => (v.as_ptr(), c"B"),
@@ -192,7 +243,17 @@ impl ColumnBuffer {
         };
         let (shape, itemsize): (*const isize, *const isize) = (&me.shape, &me.itemsize);
         // SAFETY: both point into the frozen object that the view keeps alive.
-        unsafe { fill_view(view, flags, slf.clone().into_any(), ptr, &*shape, &*itemsize, fmt) }
+        unsafe {
+            fill_view(
+                view,
+                flags,
+                slf.clone().into_any(),
+                ptr,
+                &*shape,
+                &*itemsize,
+                fmt,
+            )
+        }
     }
     unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
     fn __len__(&self) -> usize {
@@ -227,7 +288,13 @@ impl Record {
             None => PyTuple::empty(py).unbind(),
             Some(h) => PyTuple::new(py, h.try_iter()?.collect::<PyResult<Vec<_>>>()?)?.unbind(),
         };
-        Ok(Record { offset, timestamp, key, value, headers })
+        Ok(Record {
+            offset,
+            timestamp,
+            key,
+            value,
+            headers,
+        })
     }
 
     fn as_tuple<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
@@ -236,8 +303,16 @@ impl Record {
             [
                 self.offset.into_pyobject(py)?.into_any(),
                 self.timestamp.into_pyobject(py)?.into_any(),
-                self.key.as_ref().map(|k| k.clone_ref(py)).into_pyobject(py)?.into_any(),
-                self.value.as_ref().map(|k| k.clone_ref(py)).into_pyobject(py)?.into_any(),
+                self.key
+                    .as_ref()
+                    .map(|k| k.clone_ref(py))
+                    .into_pyobject(py)?
+                    .into_any(),
+                self.value
+                    .as_ref()
+                    .map(|k| k.clone_ref(py))
+                    .into_pyobject(py)?
+                    .into_any(),
                 self.headers.clone_ref(py).into_bound(py).into_any(),
             ],
         )
@@ -250,7 +325,20 @@ impl Record {
         }
         if let Ok(t) = other.cast::<PyTuple>() {
             if t.len() == 5 {
-                let theirs = PyTuple::new(py, [t.get_item(0)?, t.get_item(1)?, t.get_item(2)?, t.get_item(3)?, PyTuple::new(py, t.get_item(4)?.try_iter()?.collect::<PyResult<Vec<_>>>()?)?.into_any()])?;
+                let theirs = PyTuple::new(
+                    py,
+                    [
+                        t.get_item(0)?,
+                        t.get_item(1)?,
+                        t.get_item(2)?,
+                        t.get_item(3)?,
+                        PyTuple::new(
+                            py,
+                            t.get_item(4)?.try_iter()?.collect::<PyResult<Vec<_>>>()?,
+                        )?
+                        .into_any(),
+                    ],
+                )?;
                 return mine.eq(theirs);
             }
         }
@@ -262,8 +350,14 @@ impl Record {
             "Record(offset={}, timestamp={}, key={}, value={}, headers={})",
             self.offset,
             self.timestamp,
-            self.key.as_ref().map_or(Ok("None".to_string()), |k| k.bind(py).repr().map(|r| r.to_string()))?,
-            self.value.as_ref().map_or(Ok("None".to_string()), |v| v.bind(py).repr().map(|r| r.to_string()))?,
+            self.key.as_ref().map_or(Ok("None".to_string()), |k| k
+                .bind(py)
+                .repr()
+                .map(|r| r.to_string()))?,
+            self.value.as_ref().map_or(Ok("None".to_string()), |v| v
+                .bind(py)
+                .repr()
+                .map(|r| r.to_string()))?,
             self.headers.bind(py).repr()?
         ))
     }
@@ -327,14 +421,25 @@ pub struct PyPartitionLog {
 }
 
 impl PyPartitionLog {
-    fn with<R>(&self, py: Python<'_>, f: impl FnOnce(&mut PartitionLog) -> Result<R, LogError>) -> PyResult<R> {
+    fn with<R>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut PartitionLog) -> Result<R, LogError>,
+    ) -> PyResult<R> {
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let log = guard.as_mut().ok_or(LogError::Closed).map_err(|e| py_error(py, e))?;
+        let log = guard
+            .as_mut()
+            .ok_or(LogError::Closed)
+            .map_err(|e| py_error(py, e))?;
         f(log).map_err(|e| py_error(py, e))
     }
 
     /// Runs `f` with the GIL released.
-    fn detached<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut PartitionLog) -> Result<R, LogError> + Send) -> PyResult<R> {
+    fn detached<R: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut PartitionLog) -> Result<R, LogError> + Send,
+    ) -> PyResult<R> {
         let r = py.detach(|| {
             let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
             match guard.as_mut() {
@@ -400,8 +505,74 @@ impl PyPartitionLog {
             compression: Codec::from_name(compression_type).map_err(|e| py_error(py, e))?,
         };
         let p = path.clone();
-        let log = py.detach(move || PartitionLog::open(&p, config)).map_err(|e| py_error(py, e))?;
-        Ok(PyPartitionLog { inner: Mutex::new(Some(log)), path })
+        let log = py
+            .detach(move || PartitionLog::open(&p, config))
+            .map_err(|e| py_error(py, e))?;
+        Ok(PyPartitionLog {
+            inner: Mutex::new(Some(log)),
+            path,
+        })
+    }
+
+    /// Changes configuration of the open log; arguments left None keep their value.
+    #[pyo3(signature = (*, segment_bytes=None, segment_ms=None, index_interval_bytes=None, retention_ms=None,
+                        retention_bytes=None, flush_messages=None, flush_ms=None, batch_size=None, compression_type=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn reconfigure(
+        &self,
+        py: Python<'_>,
+        segment_bytes: Option<u64>,
+        segment_ms: Option<i64>,
+        index_interval_bytes: Option<usize>,
+        retention_ms: Option<i64>,
+        retention_bytes: Option<i64>,
+        flush_messages: Option<i64>,
+        flush_ms: Option<i64>,
+        batch_size: Option<usize>,
+        compression_type: Option<&str>,
+    ) -> PyResult<()> {
+        let codec = compression_type
+            .map(Codec::from_name)
+            .transpose()
+            .map_err(|e| py_error(py, e))?;
+        if segment_bytes.is_some_and(|b| b < 64) || batch_size == Some(0) {
+            return Err(PyValueError::new_err(
+                "segment_bytes must be >= 64 and batch_size positive",
+            ));
+        }
+        self.with(py, |log| {
+            log.seal()?;
+            let c = &mut log.config;
+            if let Some(v) = segment_bytes {
+                c.segment_bytes = v;
+            }
+            if let Some(v) = segment_ms {
+                c.segment_ms = v;
+            }
+            if let Some(v) = index_interval_bytes {
+                c.index_interval_bytes = v;
+            }
+            if let Some(v) = retention_ms {
+                c.retention_ms = v;
+            }
+            if let Some(v) = retention_bytes {
+                c.retention_bytes = v;
+            }
+            // A negative flush setting turns the policy off.
+            if let Some(v) = flush_messages {
+                c.flush_messages = (v >= 0).then_some(v as u64);
+            }
+            if let Some(v) = flush_ms {
+                c.flush_ms = (v >= 0).then_some(v);
+            }
+            if let Some(v) = batch_size {
+                c.batch_size = v;
+            }
+            if let Some(v) = codec {
+                c.compression = v;
+            }
+            Ok(())
+        })
     }
 
     /// Appends one record; returns its offset.
@@ -417,10 +588,18 @@ impl PyPartitionLog {
         let value = opt_byte_arg(value, "value")?;
         let key = opt_byte_arg(key, "key")?;
         let headers = header_args(headers)?;
-        let hdrs: Vec<batch::Header> = headers.iter().map(|(k, v)| (k.as_bytes(), v.as_ref().map(|b| b.as_slice()))).collect();
+        let hdrs: Vec<batch::Header> = headers
+            .iter()
+            .map(|(k, v)| (k.as_bytes(), v.as_ref().map(|b| b.as_slice())))
+            .collect();
         let ts = now_or(timestamp_ms);
         let (offset, work) = self.with(py, |log| {
-            let off = log.add_record(ts, key.as_ref().map(|k| k.as_slice()), value.as_ref().map(|v| v.as_slice()), &hdrs);
+            let off = log.add_record(
+                ts,
+                key.as_ref().map(|k| k.as_slice()),
+                value.as_ref().map(|v| v.as_slice()),
+                &hdrs,
+            );
             Ok((off, log.has_full_batches() || log.needs_flush()))
         })?;
         self.after_append(py, work)?;
@@ -445,7 +624,11 @@ impl PyPartitionLog {
         };
         if let Some(k) = &keys {
             if k.len() != values.len() {
-                return Err(PyValueError::new_err(format!("{} keys for {} values", k.len(), values.len())));
+                return Err(PyValueError::new_err(format!(
+                    "{} keys for {} values",
+                    k.len(),
+                    values.len()
+                )));
             }
         }
         // Check every item first, so that bad input appends nothing.
@@ -456,12 +639,17 @@ impl PyPartitionLog {
             }
         }
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let log = guard.as_mut().ok_or(LogError::Closed).map_err(|e| py_error(py, e))?;
+        let log = guard
+            .as_mut()
+            .ok_or(LogError::Closed)
+            .map_err(|e| py_error(py, e))?;
         let first = log.next_offset();
         for i in 0..values.len() {
             match &keys {
                 None => values.with(i, |v| log.add_record(ts, None, v, &[]))?,
-                Some(k) => k.with(i, |key| values.with(i, |v| log.add_record(ts, key, v, &[])))??,
+                Some(k) => {
+                    k.with(i, |key| values.with(i, |v| log.add_record(ts, key, v, &[])))??
+                }
             };
         }
         let work = log.has_full_batches() || log.needs_flush();
@@ -473,7 +661,12 @@ impl PyPartitionLog {
     /// Appends RecordBatches as they come off the wire; returns the first offset.
     /// Invalid input raises CorruptRecordError and leaves the log unchanged.
     #[pyo3(signature = (batches, *, assign_offsets=true))]
-    fn append_raw(&self, py: Python<'_>, batches: &Bound<'_, PyAny>, assign_offsets: bool) -> PyResult<i64> {
+    fn append_raw(
+        &self,
+        py: Python<'_>,
+        batches: &Bound<'_, PyAny>,
+        assign_offsets: bool,
+    ) -> PyResult<i64> {
         let arg = byte_arg(batches, "batches")?;
         let data = arg.as_slice();
         // SAFETY-free trick avoided: copy the slice pointer across the detach as usize.
@@ -493,11 +686,25 @@ impl PyPartitionLog {
 
     /// Whole batches from the one holding `offset`, as a zero-copy memoryview.
     #[pyo3(signature = (offset, max_bytes=1<<20, max_offset=None))]
-    fn read<'py>(&self, py: Python<'py>, offset: i64, max_bytes: usize, max_offset: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
+    fn read<'py>(
+        &self,
+        py: Python<'py>,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let slice = self.detached(py, |log| log.read(offset, max_bytes, max_offset))?;
         let obj = match slice {
-            Some(s) => MappedSlice { map: s.map, start: s.position, len: s.len as isize },
-            None => MappedSlice { map: MappedFile::empty(), start: 0, len: 0 },
+            Some(s) => MappedSlice {
+                map: s.map,
+                start: s.position,
+                len: s.len as isize,
+            },
+            None => MappedSlice {
+                map: MappedFile::empty(),
+                start: 0,
+                len: 0,
+            },
         };
         let obj = Bound::new(py, obj)?;
         Ok(pyo3::types::PyMemoryView::from(obj.as_any())?.into_any())
@@ -505,15 +712,29 @@ impl PyPartitionLog {
 
     /// The same range as `read`, as `(path, position, length)` for sendfile, or None.
     #[pyo3(signature = (offset, max_bytes=1<<20, max_offset=None))]
-    fn read_file_range(&self, py: Python<'_>, offset: i64, max_bytes: usize, max_offset: Option<i64>) -> PyResult<Option<(PathBuf, usize, usize)>> {
+    fn read_file_range(
+        &self,
+        py: Python<'_>,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: Option<i64>,
+    ) -> PyResult<Option<(PathBuf, usize, usize)>> {
         let slice = self.detached(py, |log| log.read(offset, max_bytes, max_offset))?;
         Ok(slice.map(|s| (s.path, s.position, s.len)))
     }
 
     /// Records from `offset` on, across segments (control batches skipped).
     #[pyo3(signature = (offset, max_records=None, max_offset=None))]
-    fn records<'py>(&self, py: Python<'py>, offset: i64, max_records: Option<u64>, max_offset: Option<i64>) -> PyResult<Bound<'py, PyList>> {
-        let data = self.detached(py, |log| load_batches(log.batches(offset, max_records, max_offset)?))?;
+    fn records<'py>(
+        &self,
+        py: Python<'py>,
+        offset: i64,
+        max_records: Option<u64>,
+        max_offset: Option<i64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let data = self.detached(py, |log| {
+            load_batches(log.batches(offset, max_records, max_offset)?)
+        })?;
         let limit = max_records.unwrap_or(u64::MAX) as usize;
         let upto = max_offset.unwrap_or(i64::MAX);
         let out = PyList::empty(py);
@@ -531,18 +752,29 @@ impl PyPartitionLog {
                     return false;
                 }
                 let made = (|| -> PyResult<()> {
-                    let bytes = |range: Option<(usize, usize)>| range.map(|(s, e)| PyBytes::new(py, &d[s..e]).unbind());
+                    let bytes = |range: Option<(usize, usize)>| {
+                        range.map(|(s, e)| PyBytes::new(py, &d[s..e]).unbind())
+                    };
                     let headers = if r.headers.is_empty() {
                         empty.clone().unbind()
                     } else {
                         let mut hs = Vec::with_capacity(r.headers.len());
                         for (k, v) in &r.headers {
                             let key = PyString::new(py, &String::from_utf8_lossy(&d[k.0..k.1]));
-                            hs.push(PyTuple::new(py, [key.into_any(), bytes(*v).into_pyobject(py)?.into_any()])?);
+                            hs.push(PyTuple::new(
+                                py,
+                                [key.into_any(), bytes(*v).into_pyobject(py)?.into_any()],
+                            )?);
                         }
                         PyTuple::new(py, hs)?.unbind()
                     };
-                    let rec = Record { offset: r.offset, timestamp: r.timestamp, key: bytes(r.key), value: bytes(r.value), headers };
+                    let rec = Record {
+                        offset: r.offset,
+                        timestamp: r.timestamp,
+                        key: bytes(r.key),
+                        value: bytes(r.value),
+                        headers,
+                    };
                     out.append(Bound::new(py, rec)?)
                 })();
                 match made {
@@ -573,18 +805,36 @@ impl PyPartitionLog {
     /// `values` are that stretch of the file mapping itself (zero-copy);
     /// otherwise they are packed copies.
     #[pyo3(signature = (offset, max_records=None, max_offset=None))]
-    fn _read_columns<'py>(&self, py: Python<'py>, offset: i64, max_records: Option<u64>, max_offset: Option<i64>) -> PyResult<Bound<'py, PyTuple>> {
+    fn _read_columns<'py>(
+        &self,
+        py: Python<'py>,
+        offset: i64,
+        max_records: Option<u64>,
+        max_offset: Option<i64>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
         let limit = max_records.unwrap_or(u64::MAX) as usize;
         let upto = max_offset.unwrap_or(i64::MAX);
         let cols = self.detached(py, move |log| {
             let data = load_batches(log.batches(offset, max_records, max_offset)?)?;
-            let est: usize = data.iter().map(|b| b.batch.header.record_count.max(0) as usize).sum::<usize>().min(limit);
+            let est: usize = data
+                .iter()
+                .map(|b| b.batch.header.record_count.max(0) as usize)
+                .sum::<usize>()
+                .min(limit);
             let zero_copy = data.iter().all(|b| b.owned.is_none())
                 && data.windows(2).all(|w| {
-                    w[0].batch.map.as_ptr() == w[1].batch.map.as_ptr() && w[0].batch.pos + w[0].batch.header.size() == w[1].batch.pos
+                    w[0].batch.map.as_ptr() == w[1].batch.map.as_ptr()
+                        && w[0].batch.pos + w[0].batch.header.size() == w[1].batch.pos
                 });
-            let alloc = |e: std::io::Error| LogError::Io { context: "cannot allocate column buffers".into(), source: e };
-            let packed_bytes = if zero_copy { 0 } else { data.iter().map(|b| b.records().len()).sum() };
+            let alloc = |e: std::io::Error| LogError::Io {
+                context: "cannot allocate column buffers".into(),
+                source: e,
+            };
+            let packed_bytes = if zero_copy {
+                0
+            } else {
+                data.iter().map(|b| b.records().len()).sum()
+            };
             let mut c = Columns {
                 offsets: BigVec::with_capacity(est).map_err(alloc)?,
                 timestamps: BigVec::with_capacity(est).map_err(alloc)?,
@@ -609,9 +859,15 @@ impl PyPartitionLog {
                     }
                     c.offsets.push(r.offset);
                     c.timestamps.push(r.timestamp);
-                    for (field, starts, lengths, packed) in
-                        [(r.key, &mut c.key_starts, &mut c.key_lengths, &mut c.keys), (r.value, &mut c.value_starts, &mut c.value_lengths, &mut c.values)]
-                    {
+                    for (field, starts, lengths, packed) in [
+                        (r.key, &mut c.key_starts, &mut c.key_lengths, &mut c.keys),
+                        (
+                            r.value,
+                            &mut c.value_starts,
+                            &mut c.value_lengths,
+                            &mut c.values,
+                        ),
+                    ] {
                         match field {
                             None => {
                                 starts.push(0);
@@ -644,10 +900,21 @@ impl PyPartitionLog {
         })?;
         let (keys, values) = match cols.region {
             Some((map, start, len)) => {
-                let region = Bound::new(py, MappedSlice { map, start, len: len as isize })?.into_any();
+                let region = Bound::new(
+                    py,
+                    MappedSlice {
+                        map,
+                        start,
+                        len: len as isize,
+                    },
+                )?
+                .into_any();
                 (region.clone(), region)
             }
-            None => (Bound::new(py, ColumnBuffer::u8(cols.keys))?.into_any(), Bound::new(py, ColumnBuffer::u8(cols.values))?.into_any()),
+            None => (
+                Bound::new(py, ColumnBuffer::u8(cols.keys))?.into_any(),
+                Bound::new(py, ColumnBuffer::u8(cols.values))?.into_any(),
+            ),
         };
         let items: Vec<Bound<'py, PyAny>> = vec![
             Bound::new(py, ColumnBuffer::i64(cols.offsets))?.into_any(),
@@ -667,9 +934,18 @@ impl PyPartitionLog {
     /// record_count, max_timestamp, attributes)` tuples. For rebuilding
     /// producer state and for tools.
     #[pyo3(signature = (offset, max_batches=None))]
-    fn scan_batches(&self, py: Python<'_>, offset: i64, max_batches: Option<usize>) -> PyResult<Vec<BatchSummary>> {
+    fn scan_batches(
+        &self,
+        py: Python<'_>,
+        offset: i64,
+        max_batches: Option<usize>,
+    ) -> PyResult<Vec<BatchSummary>> {
         self.detached(py, |log| {
-            let mut out: Vec<BatchSummary> = log.batches(offset, None, None)?.iter().map(|b| summary(&b.header)).collect();
+            let mut out: Vec<BatchSummary> = log
+                .batches(offset, None, None)?
+                .iter()
+                .map(|b| summary(&b.header))
+                .collect();
             if let Some(n) = max_batches {
                 out.truncate(n);
             }
@@ -791,7 +1067,11 @@ enum Rows<'py> {
     /// A list or tuple: items are read in place, bytes without any copy.
     Seq(Bound<'py, PyAny>, usize),
     Items(Vec<Option<ByteArg<'py>>>),
-    Matrix { buf: PyBuffer<u8>, rows: usize, width: usize },
+    Matrix {
+        buf: PyBuffer<u8>,
+        rows: usize,
+        width: usize,
+    },
 }
 
 impl Rows<'_> {
@@ -807,7 +1087,11 @@ impl Rows<'_> {
     fn with<R>(&self, i: usize, f: impl FnOnce(Option<&[u8]>) -> R) -> PyResult<R> {
         match self {
             Rows::Seq(seq, _) => {
-                let item = if let Ok(l) = seq.cast::<PyList>() { l.get_item(i)? } else { seq.cast::<PyTuple>()?.get_item(i)? };
+                let item = if let Ok(l) = seq.cast::<PyList>() {
+                    l.get_item(i)?
+                } else {
+                    seq.cast::<PyTuple>()?.get_item(i)?
+                };
                 if let Ok(b) = item.cast::<PyBytes>() {
                     return Ok(f(Some(b.as_bytes())));
                 }
@@ -825,7 +1109,9 @@ impl Rows<'_> {
             Rows::Items(v) => v[i].as_ref().map(|b| b.as_slice()),
             Rows::Matrix { buf, width, .. } => {
                 // SAFETY: C-contiguous u8 buffer of rows*width bytes, held by `buf`.
-                Some(unsafe { std::slice::from_raw_parts((buf.buf_ptr() as *const u8).add(i * width), *width) })
+                Some(unsafe {
+                    std::slice::from_raw_parts((buf.buf_ptr() as *const u8).add(i * width), *width)
+                })
             }
         }
     }
@@ -841,7 +1127,9 @@ fn rows<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Rows<'py>> {
                 let (rows, width) = (buf.shape()[0], buf.shape()[1]);
                 return Ok(Rows::Matrix { buf, rows, width });
             }
-            return Err(PyValueError::new_err(format!("{what}: a buffer must be a C-contiguous 2-D uint8 array (one row per record)")));
+            return Err(PyValueError::new_err(format!(
+                "{what}: a buffer must be a C-contiguous 2-D uint8 array (one row per record)"
+            )));
         }
     }
     let mut items = Vec::with_capacity(obj.len().unwrap_or(0));
@@ -858,7 +1146,9 @@ fn crc32c_py(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<u32> {
     let s = arg.as_slice();
     let (ptr, len) = (s.as_ptr() as usize, s.len());
     // SAFETY: `arg` keeps the memory alive across the detach.
-    Ok(py.detach(move || ::crc32c::crc32c(unsafe { std::slice::from_raw_parts(ptr as *const u8, len) })))
+    Ok(py.detach(move || {
+        ::crc32c::crc32c(unsafe { std::slice::from_raw_parts(ptr as *const u8, len) })
+    }))
 }
 
 /// Encodes records `(timestamp_ms, key, value, headers)` into one RecordBatch.
@@ -875,20 +1165,32 @@ fn encode_batch<'py>(
     let mut p = PendingBatch::new(base_offset, 4096);
     for item in records.try_iter()? {
         let item = item?;
-        let (ts, key, value, headers): (i64, Bound<PyAny>, Bound<PyAny>, Bound<PyAny>) = item.extract().map_err(|_| {
-            PyTypeError::new_err("records must be (timestamp_ms, key, value, headers) tuples")
-        })?;
+        let (ts, key, value, headers): (i64, Bound<PyAny>, Bound<PyAny>, Bound<PyAny>) =
+            item.extract().map_err(|_| {
+                PyTypeError::new_err("records must be (timestamp_ms, key, value, headers) tuples")
+            })?;
         let key = opt_byte_arg(Some(&key), "key")?;
         let value = opt_byte_arg(Some(&value), "value")?;
         let hs = header_args(Some(&headers))?;
-        let hdrs: Vec<batch::Header> = hs.iter().map(|(k, v)| (k.as_bytes(), v.as_ref().map(|b| b.as_slice()))).collect();
-        p.push(ts, key.as_ref().map(|k| k.as_slice()), value.as_ref().map(|v| v.as_slice()), &hdrs);
+        let hdrs: Vec<batch::Header> = hs
+            .iter()
+            .map(|(k, v)| (k.as_bytes(), v.as_ref().map(|b| b.as_slice())))
+            .collect();
+        p.push(
+            ts,
+            key.as_ref().map(|k| k.as_slice()),
+            value.as_ref().map(|v| v.as_slice()),
+            &hdrs,
+        );
     }
     if p.count == 0 {
-        return Err(PyValueError::new_err("a record batch needs at least one record"));
+        return Err(PyValueError::new_err(
+            "a record batch needs at least one record",
+        ));
     }
     let mut out = Vec::new();
-    py.detach(|| p.encode_into(codec, partition_leader_epoch, &mut out)).map_err(|e| py_error(py, e))?;
+    py.detach(|| p.encode_into(codec, partition_leader_epoch, &mut out))
+        .map_err(|e| py_error(py, e))?;
     Ok(PyBytes::new(py, &out))
 }
 
@@ -905,13 +1207,24 @@ fn decode_records<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bo
         let mut err = None;
         batch::for_each_record(rd.bytes(), &h, |r, d| {
             let made = (|| -> PyResult<()> {
-                let b = |range: Option<(usize, usize)>| range.map(|(s, e)| PyBytes::new(py, &d[s..e]).unbind());
+                let b = |range: Option<(usize, usize)>| {
+                    range.map(|(s, e)| PyBytes::new(py, &d[s..e]).unbind())
+                };
                 let mut hs = Vec::new();
                 for (k, v) in &r.headers {
                     let key = PyString::new(py, &String::from_utf8_lossy(&d[k.0..k.1]));
-                    hs.push(PyTuple::new(py, [key.into_any(), b(*v).into_pyobject(py)?.into_any()])?);
+                    hs.push(PyTuple::new(
+                        py,
+                        [key.into_any(), b(*v).into_pyobject(py)?.into_any()],
+                    )?);
                 }
-                let rec = Record { offset: r.offset, timestamp: r.timestamp, key: b(r.key), value: b(r.value), headers: PyTuple::new(py, hs)?.unbind() };
+                let rec = Record {
+                    offset: r.offset,
+                    timestamp: r.timestamp,
+                    key: b(r.key),
+                    value: b(r.value),
+                    headers: PyTuple::new(py, hs)?.unbind(),
+                };
                 out.append(Bound::new(py, rec)?)
             })();
             match made {
@@ -933,7 +1246,16 @@ fn decode_records<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bo
 type BatchSummary = (i64, i64, i64, i16, i32, i32, i64, i16);
 
 fn summary(h: &BatchHeader) -> BatchSummary {
-    (h.base_offset, h.last_offset(), h.producer_id, h.producer_epoch, h.base_sequence, h.record_count, h.max_timestamp, h.attributes)
+    (
+        h.base_offset,
+        h.last_offset(),
+        h.producer_id,
+        h.producer_epoch,
+        h.base_sequence,
+        h.record_count,
+        h.max_timestamp,
+        h.attributes,
+    )
 }
 
 /// Framing of the batches in `data` without checking CRCs (the append checks
@@ -947,22 +1269,39 @@ fn peek_batches(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Vec<(BatchS
     let mut pos = 0;
     while pos < buf.len() {
         let rest = &buf[pos..];
-        let bad = |why: String| py_error(py, LogError::Corrupt(format!("invalid record batch at byte {pos}: {why}")));
+        let bad = |why: String| {
+            py_error(
+                py,
+                LogError::Corrupt(format!("invalid record batch at byte {pos}: {why}")),
+            )
+        };
         if rest.len() < batch::HEADER_LEN {
-            return Err(bad(format!("{} bytes left, less than a batch header", rest.len())));
+            return Err(bad(format!(
+                "{} bytes left, less than a batch header",
+                rest.len()
+            )));
         }
         let h = BatchHeader::parse(rest);
         if h.magic != 2 {
             return Err(bad(format!("unsupported magic {}", h.magic)));
         }
-        if h.batch_length < (batch::HEADER_LEN - batch::LOG_OVERHEAD) as i32 || h.size() > rest.len() {
-            return Err(bad(format!("batch length {} does not fit the {} bytes left", h.batch_length, rest.len())));
+        if h.batch_length < (batch::HEADER_LEN - batch::LOG_OVERHEAD) as i32
+            || h.size() > rest.len()
+        {
+            return Err(bad(format!(
+                "batch length {} does not fit the {} bytes left",
+                h.batch_length,
+                rest.len()
+            )));
         }
         out.push((summary(&h), h.size()));
         pos += h.size();
     }
     if out.is_empty() {
-        return Err(py_error(py, LogError::Corrupt("no record batch in the given bytes".into())));
+        return Err(py_error(
+            py,
+            LogError::Corrupt("no record batch in the given bytes".into()),
+        ));
     }
     Ok(out)
 }

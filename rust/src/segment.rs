@@ -67,10 +67,17 @@ impl Segment {
                 let _ = fs::remove_file(dir.join(file_name(base_offset, ext)));
             }
         }
-        let file = opts.open(&log_path).ctx(|| format!("cannot open segment {}", log_path.display()))?;
-        let file_len = file.metadata().ctx(|| format!("cannot stat {}", log_path.display()))?.len();
-        let offset_index = IndexFile::open(&dir.join(file_name(base_offset, "index")), OFFSET_ENTRY)?;
-        let time_index = IndexFile::open(&dir.join(file_name(base_offset, "timeindex")), TIME_ENTRY)?;
+        let file = opts
+            .open(&log_path)
+            .ctx(|| format!("cannot open segment {}", log_path.display()))?;
+        let file_len = file
+            .metadata()
+            .ctx(|| format!("cannot stat {}", log_path.display()))?
+            .len();
+        let offset_index =
+            IndexFile::open(&dir.join(file_name(base_offset, "index")), OFFSET_ENTRY)?;
+        let time_index =
+            IndexFile::open(&dir.join(file_name(base_offset, "timeindex")), TIME_ENTRY)?;
         Ok(Segment {
             base_offset,
             next_offset: base_offset,
@@ -103,7 +110,11 @@ impl Segment {
     /// Opens an existing segment trusting its indexes (clean shutdown); the
     /// append state is restored by scanning from the last offset-index entry.
     /// Falls back to a full rescan when the indexes do not fit the log file.
-    pub fn open(dir: &Path, base_offset: i64, index_interval: usize) -> Result<(Segment, Option<Cut>)> {
+    pub fn open(
+        dir: &Path,
+        base_offset: i64,
+        index_interval: usize,
+    ) -> Result<(Segment, Option<Cut>)> {
         let mut seg = Segment::open_files(dir, base_offset, false)?;
         if !seg.indexes_look_sane() {
             let cut = seg.recover(index_interval, base_offset)?;
@@ -154,7 +165,9 @@ impl Segment {
         let n = self.offset_index.len();
         if n > 0 {
             let (rel, pos) = index::offset_entry(self.offset_index.entry(n - 1));
-            if pos as u64 >= self.file_len || (n > 1 && index::offset_entry(self.offset_index.entry(n - 2)).1 >= pos) {
+            if pos as u64 >= self.file_len
+                || (n > 1 && index::offset_entry(self.offset_index.entry(n - 2)).1 >= pos)
+            {
                 return false;
             }
             let _ = rel;
@@ -191,7 +204,14 @@ impl Segment {
     }
 
     /// Indexing rule of Kafka's `LogSegment.append` for a batch at `position`.
-    fn index_batch(&mut self, position: u64, last_offset: i64, max_ts: i64, size: usize, interval: usize) -> Result<()> {
+    fn index_batch(
+        &mut self,
+        position: u64,
+        last_offset: i64,
+        max_ts: i64,
+        size: usize,
+        interval: usize,
+    ) -> Result<()> {
         if max_ts > self.max_timestamp {
             self.max_timestamp = max_ts;
             self.offset_of_max_timestamp = last_offset;
@@ -216,7 +236,9 @@ impl Segment {
         if self.max_timestamp > last_ts {
             let mut e = [0u8; TIME_ENTRY];
             e[..8].copy_from_slice(&self.max_timestamp.to_be_bytes());
-            e[8..].copy_from_slice(&((self.offset_of_max_timestamp - self.base_offset) as u32).to_be_bytes());
+            e[8..].copy_from_slice(
+                &((self.offset_of_max_timestamp - self.base_offset) as u32).to_be_bytes(),
+            );
             self.time_index.push(&e)?;
         }
         Ok(())
@@ -225,7 +247,13 @@ impl Segment {
     /// Appends one whole valid batch. `h` describes it; when `patch` is set
     /// the batch gets that base offset (and leader epoch), which leaves the
     /// CRC valid (it starts at attributes).
-    pub fn append(&mut self, mut batch: Vec<u8>, h: &BatchHeader, patch: Option<(i64, Option<i32>)>, interval: usize) -> Result<()> {
+    pub fn append(
+        &mut self,
+        mut batch: Vec<u8>,
+        h: &BatchHeader,
+        patch: Option<(i64, Option<i32>)>,
+        interval: usize,
+    ) -> Result<()> {
         let position = self.size();
         let base = match patch {
             Some((base, epoch)) => {
@@ -241,7 +269,13 @@ impl Segment {
         if self.first_batch_max_timestamp.is_none() {
             self.first_batch_max_timestamp = Some(h.max_timestamp);
         }
-        self.index_batch(position, last_offset, h.max_timestamp, batch.len(), interval)?;
+        self.index_batch(
+            position,
+            last_offset,
+            h.max_timestamp,
+            batch.len(),
+            interval,
+        )?;
         self.next_offset = last_offset + 1;
         self.dirty = true;
         self.queued += batch.len();
@@ -266,18 +300,31 @@ impl Segment {
                 .enumerate()
                 .map(|(i, b)| {
                     let s = if i == 0 { skip } else { 0 };
-                    libc::iovec { iov_base: b[s..].as_ptr() as *mut libc::c_void, iov_len: b.len() - s }
+                    libc::iovec {
+                        iov_base: b[s..].as_ptr() as *mut libc::c_void,
+                        iov_len: b.len() - s,
+                    }
                 })
                 .collect();
             // SAFETY: every iovec points into a live Vec of the queue.
-            let n = unsafe { libc::pwritev(fd, iov.as_ptr(), iov.len() as libc::c_int, at as libc::off_t) };
+            let n = unsafe {
+                libc::pwritev(
+                    fd,
+                    iov.as_ptr(),
+                    iov.len() as libc::c_int,
+                    at as libc::off_t,
+                )
+            };
             if n < 0 {
                 let err = std::io::Error::last_os_error();
                 if err.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
                 let _ = self.file.set_len(self.file_len);
-                return Err(LogError::Io { context: format!("cannot write to {}", self.log_path.display()), source: err });
+                return Err(LogError::Io {
+                    context: format!("cannot write to {}", self.log_path.display()),
+                    source: err,
+                });
             }
             let mut n = n as usize;
             at += n as u64;
@@ -303,7 +350,9 @@ impl Segment {
     pub fn fsync(&mut self) -> Result<()> {
         self.drain()?;
         if self.dirty {
-            self.file.sync_data().ctx(|| format!("cannot fsync {}", self.log_path.display()))?;
+            self.file
+                .sync_data()
+                .ctx(|| format!("cannot fsync {}", self.log_path.display()))?;
             self.offset_index.flush()?;
             self.time_index.flush()?;
             self.dirty = false;
@@ -326,7 +375,10 @@ impl Segment {
         self.drain()?;
         if let Some(m) = &self.read_map {
             if m.capacity() as u64 >= self.file_len {
-                let m = MappedFile { map: m.map.clone(), len: self.file_len as usize };
+                let m = MappedFile {
+                    map: m.map.clone(),
+                    len: self.file_len as usize,
+                };
                 self.read_map = Some(m.clone());
                 return Ok(m);
             }
@@ -340,7 +392,10 @@ impl Segment {
             // copy-and-rename (see `truncate_file`).
             let m = unsafe { MmapOptions::new().len(want).map(&self.file) }
                 .ctx(|| format!("cannot map {}", self.log_path.display()))?;
-            MappedFile { map: Some(Arc::new(m)), len: self.file_len as usize }
+            MappedFile {
+                map: Some(Arc::new(m)),
+                len: self.file_len as usize,
+            }
         };
         self.read_map = Some(m.clone());
         Ok(m)
@@ -349,10 +404,9 @@ impl Segment {
     /// Position of the batch holding `offset` (the first batch whose last
     /// offset is `>= offset`), found from the offset index then a short scan.
     pub fn find_batch(&mut self, offset: i64) -> Result<Option<(usize, BatchHeader)>> {
-        let start = match self
-            .offset_index
-            .floor(offset - self.base_offset, |e| index::offset_entry(e).0 as i64)
-        {
+        let start = match self.offset_index.floor(offset - self.base_offset, |e| {
+            index::offset_entry(e).0 as i64
+        }) {
             // The entry names the last offset of the batch at its position:
             // when it is below `offset`, that batch can be skipped too.
             Some(i) => index::offset_entry(self.offset_index.entry(i)).1 as usize,
@@ -387,7 +441,9 @@ impl Segment {
             }
             None => self.base_offset,
         };
-        let Some((mut pos, _)) = self.find_batch(from_offset.min(self.next_offset.max(self.base_offset)))? else {
+        let Some((mut pos, _)) =
+            self.find_batch(from_offset.min(self.next_offset.max(self.base_offset)))?
+        else {
             return Ok(None);
         };
         let map = self.map()?;
@@ -430,11 +486,17 @@ impl Segment {
             let check = batch::check_batch(&map[pos..], true);
             let h = match check {
                 BatchCheck::Valid(h) if h.base_offset < self.next_offset => {
-                    cut = Some(format!("batch base offset {} is below the expected {}", h.base_offset, self.next_offset));
+                    cut = Some(format!(
+                        "batch base offset {} is below the expected {}",
+                        h.base_offset, self.next_offset
+                    ));
                     break;
                 }
                 BatchCheck::Valid(h) if h.last_offset() - self.base_offset > i32::MAX as i64 => {
-                    cut = Some(format!("offset {} does not fit the segment's relative offsets", h.last_offset()));
+                    cut = Some(format!(
+                        "offset {} does not fit the segment's relative offsets",
+                        h.last_offset()
+                    ));
                     break;
                 }
                 BatchCheck::Valid(h) => h,
@@ -446,7 +508,13 @@ impl Segment {
             if self.first_batch_max_timestamp.is_none() {
                 self.first_batch_max_timestamp = Some(h.max_timestamp);
             }
-            self.index_batch(pos as u64, h.last_offset(), h.max_timestamp, h.size(), interval)?;
+            self.index_batch(
+                pos as u64,
+                h.last_offset(),
+                h.max_timestamp,
+                h.size(),
+                interval,
+            )?;
             self.next_offset = h.last_offset() + 1;
             pos += h.size();
         }
@@ -456,7 +524,11 @@ impl Segment {
             Some(reason) => {
                 let bytes = self.file_len - pos as u64;
                 self.truncate_file(pos as u64)?;
-                Ok(Some(Cut { position: pos as u64, bytes, reason }))
+                Ok(Some(Cut {
+                    position: pos as u64,
+                    bytes,
+                    reason,
+                }))
             }
         }
     }
@@ -472,17 +544,24 @@ impl Segment {
             let tmp = self.log_path.with_extension("log.truncating");
             let mut out = File::create(&tmp).ctx(|| format!("cannot create {}", tmp.display()))?;
             let mut buf = vec![0u8; len as usize];
-            self.file.read_exact_at(&mut buf, 0).ctx(|| format!("cannot read {}", self.log_path.display()))?;
-            out.write_all(&buf).ctx(|| format!("cannot write {}", tmp.display()))?;
-            out.sync_data().ctx(|| format!("cannot fsync {}", tmp.display()))?;
-            fs::rename(&tmp, &self.log_path).ctx(|| format!("cannot replace {}", self.log_path.display()))?;
+            self.file
+                .read_exact_at(&mut buf, 0)
+                .ctx(|| format!("cannot read {}", self.log_path.display()))?;
+            out.write_all(&buf)
+                .ctx(|| format!("cannot write {}", tmp.display()))?;
+            out.sync_data()
+                .ctx(|| format!("cannot fsync {}", tmp.display()))?;
+            fs::rename(&tmp, &self.log_path)
+                .ctx(|| format!("cannot replace {}", self.log_path.display()))?;
             self.file = OpenOptions::new()
                 .read(true)
                 .write(true)
                 .open(&self.log_path)
                 .ctx(|| format!("cannot reopen {}", self.log_path.display()))?;
         } else {
-            self.file.set_len(len).ctx(|| format!("cannot truncate {}", self.log_path.display()))?;
+            self.file
+                .set_len(len)
+                .ctx(|| format!("cannot truncate {}", self.log_path.display()))?;
         }
         self.file_len = len;
         self.dirty = true;
@@ -528,13 +607,22 @@ impl Segment {
     }
 
     pub fn delete(self) -> Result<()> {
-        let paths = [self.log_path.clone(), self.offset_index.path().to_owned(), self.time_index.path().to_owned()];
+        let paths = [
+            self.log_path.clone(),
+            self.offset_index.path().to_owned(),
+            self.time_index.path().to_owned(),
+        ];
         drop(self);
         for p in paths {
             match fs::remove_file(&p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(LogError::Io { context: format!("cannot delete {}", p.display()), source: e }),
+                Err(e) => {
+                    return Err(LogError::Io {
+                        context: format!("cannot delete {}", p.display()),
+                        source: e,
+                    })
+                }
             }
         }
         Ok(())

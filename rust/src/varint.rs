@@ -78,7 +78,19 @@ mod tests {
 
     #[test]
     fn round_trip_edges() {
-        for v in [0i64, 1, -1, 63, -64, 64, 300, i32::MAX as i64, i32::MIN as i64, i64::MAX, i64::MIN] {
+        for v in [
+            0i64,
+            1,
+            -1,
+            63,
+            -64,
+            64,
+            300,
+            i32::MAX as i64,
+            i32::MIN as i64,
+            i64::MAX,
+            i64::MIN,
+        ] {
             let mut b = Vec::new();
             put_varlong(&mut b, v);
             assert_eq!(b.len(), varlong_len(v));
@@ -103,6 +115,9 @@ mod tests {
     fn truncated_is_none() {
         let mut p = 0;
         assert_eq!(read_varint(&[0x80, 0x80], &mut p), None);
-        assert_eq!(read_varint(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01], &mut p), None);
+        assert_eq!(
+            read_varint(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01], &mut p),
+            None
+        );
     }
 }
