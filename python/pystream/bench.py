@@ -27,9 +27,11 @@ store are not timed.
 from __future__ import annotations
 
 import os
+import sys
 
 # numpy's OpenBLAS threads would otherwise spin on the second core; this only
 # takes effect if numpy is not imported yet (the CLI re-executes to ensure it).
+BLAS_ONE_THREAD = os.environ.get("OPENBLAS_NUM_THREADS") == "1" or "numpy" not in sys.modules
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import datetime as _dt
@@ -57,8 +59,10 @@ __all__ = [
     "BenchResult",
     "Measurement",
     "available_engines",
+    "markdown_table",
     "render_table",
     "run_benchmark",
+    "run_with_progress",
     "write_json",
 ]
 
@@ -523,7 +527,7 @@ def machine_info() -> dict[str, Any]:
         "sqlite": sqlite3.sqlite_version,
         "pystream": getattr(pystream, "__version__", ""),
         "git_commit": commit,
-        "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS", ""),
+        "openblas_one_thread": BLAS_ONE_THREAD,  # OPENBLAS_NUM_THREADS=1 before numpy loaded
     }
 
 
@@ -606,6 +610,28 @@ def total_steps(config: BenchConfig, engines: int) -> int:
     return engines + config.repeat * (engines * len(OPERATIONS) + 1 + engines)
 
 
+def run_with_progress(config: BenchConfig, console: Any = None) -> BenchResult:
+    """`run_benchmark` behind a rich progress bar (transient) on ``console``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]bench[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+        transient=True,
+    ) as progress:
+        total = total_steps(config, len(available_engines(config.engines)[0]))
+        task = progress.add_task("starting", total=total)
+
+        def step(label: str) -> None:
+            progress.update(task, advance=1, description=label)
+
+        return run_benchmark(config, progress=step)
+
+
 # ---------------------------------------------------------------------------
 # Output
 # ---------------------------------------------------------------------------
@@ -681,7 +707,7 @@ def render_table(result: BenchResult) -> Any:
 
 def _large_op(row: Measurement) -> str:
     if row.engine == "raw":
-        return f"seq. write {row.n * row.value_size / 2**20:,.0f} MiB"
+        return f"seq. write {row.n * row.value_size / 2**20:,.1f} MiB"
     return f"append_batch 1 KiB x {row.n:,}"
 
 

@@ -67,7 +67,6 @@ def bench(
     """Storage benchmark: pystream vs a pure-Python reference log, a naive framed log and SQLite."""
     _reexec_with_one_blas_thread()
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from pystream import bench as b
 
@@ -84,21 +83,7 @@ def bench(
     config = b.BenchConfig(n=n, value_size=value_size, repeat=repeat, engines=names, dir=directory, large_n=large_n)
 
     console = Console() if sys.stdout.isatty() else Console(width=120)
-    with Progress(
-        TextColumn("[bold]bench[/bold]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("starting", total=b.total_steps(config, len(b.available_engines(names)[0])))
-
-        def step(label: str) -> None:
-            progress.update(task, advance=1, description=label)
-
-        result = b.run_benchmark(config, progress=step)
+    result = b.run_with_progress(config, console)
     console.print(b.render_table(result))
     if json_path:
         b.write_json(result, json_path)
