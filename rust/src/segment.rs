@@ -193,8 +193,9 @@ impl Segment {
     pub fn log_path(&self) -> &Path {
         &self.log_path
     }
-    pub fn offset_index_full(&self) -> bool {
-        self.offset_index.is_full()
+    /// Either index is full (Kafka rolls on both).
+    pub fn index_full(&self) -> bool {
+        self.offset_index.is_full() || self.time_index.is_full()
     }
 
     pub fn make_active(&mut self, index_bytes: usize, segment_bytes: u64) -> Result<()> {

@@ -254,8 +254,11 @@ class _Segment:
             self.bytes_since_index = 0
         self.bytes_since_index += size
 
-    def offset_index_full(self, segment_index_bytes: int) -> bool:
-        return len(self.offset_entries) >= segment_index_bytes // OFFSET_ENTRY.size
+    def index_full(self, segment_index_bytes: int) -> bool:
+        """Either index holds as many entries as `segment.index.bytes` allows (at least one)."""
+        return len(self.offset_entries) >= max(1, segment_index_bytes // OFFSET_ENTRY.size) or len(
+            self.time_entries
+        ) >= max(1, segment_index_bytes // TIME_ENTRY.size)
 
     # ----- appends and I/O ------------------------------------------------------
 
@@ -808,7 +811,7 @@ class ReferenceLog:
                     seg.first_batch_max_timestamp is not None
                     and h.max_timestamp - seg.first_batch_max_timestamp > self.segment_ms
                 )
-                or seg.offset_index_full(self.segment_index_bytes)
+                or seg.index_full(self.segment_index_bytes)
                 or h.last_offset - seg.base_offset > _I32_MAX
             )
             if roll:
