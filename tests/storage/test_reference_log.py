@@ -583,14 +583,7 @@ def test_byte_identical_to_rust_core(tmp_path, config):
         "torn_last",
         "corrupt_mid",
         "unclean",
-        pytest.param(
-            "lost_indexes",
-            marks=pytest.mark.xfail(
-                reason="Rust core: index files of recovered non-active segments are not trimmed "
-                "and get no final time-index entry (docs/storage.md: rolled segments have both)",
-                strict=False,
-            ),
-        ),
+        "lost_indexes",
     ],
 )
 def test_recovery_byte_identical_to_rust_core(tmp_path, damage):
