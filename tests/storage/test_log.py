@@ -218,18 +218,29 @@ def test_roll_on_segment_ms(logdir):
     assert H.read_time_index(logdir / H.seg_name(11, "timeindex")) == []  # active: no final entry
 
 
-def test_roll_when_offset_index_full(logdir):
-    # 3 entries of 8 bytes; interval 0 -> an entry for every batch but the first
-    log = Log.open(logdir, segment_index_bytes=24, index_interval_bytes=0, batch_size=1)
+@pytest.mark.parametrize("same_ts", [False, True])
+def test_roll_when_an_index_is_full(tmp_path, same_ts):
+    """segment_index_bytes=24: 3 offset entries, 2 time entries. With interval 0
+    every batch but a segment's first gets an offset entry; with increasing
+    timestamps each also gets a time entry, so the time index fills first
+    (batches 1, 2) and the 4th batch rolls; with one timestamp for all, the
+    time index holds one entry and the offset index fills after 4 batches."""
+    d = tmp_path / "full-0"
+    log = Log.open(d, segment_index_bytes=24, index_interval_bytes=0, batch_size=1)
     for i in range(12):
-        log.append(b"r%d" % i, timestamp_ms=100 + i)
+        log.append(b"r%d" % i, timestamp_ms=100 if same_ts else 100 + i)
     segs = [b for b, _ in log.segments()]
     log.close()
-    # a segment takes batch 0 (no entry) then 3 entries; the next batch finds the index full
-    assert segs == [0, 4, 8]
-    for b in segs:
-        assert len(H.read_offset_index(logdir / H.seg_name(b, "index"))) == 3
-    H.check_index_files(logdir, 0)
+    if same_ts:
+        assert segs == [0, 4, 8]
+        for b in segs:
+            assert len(H.read_offset_index(d / H.seg_name(b, "index"))) == 3
+    else:
+        assert segs == [0, 3, 6, 9]
+        for b in segs[:-1]:
+            assert len(H.read_offset_index(d / H.seg_name(b, "index"))) == 2
+            assert len(H.read_time_index(d / H.seg_name(b, "timeindex"))) == 2
+    H.check_index_files(d, 0)
 
 
 def test_index_files_preallocated_while_active_and_trimmed_on_close(logdir):
@@ -806,4 +817,25 @@ def test_leader_epoch_stamped_on_batches(logdir):
     log.append_raw(_core.encode_batch([(3, None, b"c", None)], partition_leader_epoch=99))
     epochs = [h["partition_leader_epoch"] for h in _core.batch_headers(log.read(0))]
     assert epochs == [0, 5, 5]
+    log.close()
+
+
+def test_flush_policy_moves_recovery_point(tmp_path):
+    log = Log.open(tmp_path / "f-0", flush_messages=5)
+    rps = []
+    for i in range(12):
+        log.append(b"x", timestamp_ms=i)
+        rps.append(log.recovery_point)
+    assert rps == [0, 0, 0, 0, 5, 5, 5, 5, 5, 10, 10, 10]
+    assert (tmp_path / "f-0" / "recovery-point-offset-checkpoint").read_text() == "0\n10\n"
+    log.close()
+    log = Log.open(tmp_path / "f-1", flush_ms=50)
+    log.append(b"x", timestamp_ms=1)
+    assert log.maybe_flush() is False and log.recovery_point == 0
+    import time
+
+    time.sleep(0.07)
+    assert log.maybe_flush() is True and log.recovery_point == 1
+    assert log.maybe_flush() is False
+    assert len(log.read(0, max_bytes=0)) > 0  # at least one whole batch
     log.close()
