@@ -23,7 +23,7 @@ from __future__ import annotations
 import struct
 import uuid
 from collections.abc import Mapping
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 from pystream.errors import PystreamError
 from pystream.protocol.schema import TYPE_ZERO, Field, Message, in_range
@@ -471,7 +471,7 @@ def _encode_tagged(buf: bytearray, parts: list, obj: Mapping[str, Any], plan: _P
     items: list[tuple[int, bytes | bytearray]] = []
     for tag, name, default, fn, arg in plan.tagged_enc:
         v = obj.get(name, default)
-        if v is None if default is None else v == default:
+        if v is default or (v is None if default is None else v == default):
             continue  # tagged fields equal to their default are omitted
         tmp = bytearray()
         tparts: list = []
@@ -618,8 +618,37 @@ def _e_array(buf: bytearray, parts: list, obj: Mapping, arg: tuple) -> None:
             raise ProtocolError(f"field {name}: {e}") from None
 
 
-def _is_mutable_default(v: Any) -> bool:
-    return isinstance(v, (list, dict))
+class _DefaultStruct:
+    """Factory of fresh all-default dicts for a struct (precomputed: decode calls it per absent struct)."""
+
+    __slots__ = ("static", "dynamic")
+
+    def __init__(self, fields: Iterable[Field]):
+        self.static: dict[str, Any] = {}
+        self.dynamic: list[tuple[str, Callable[[], Any]]] = []
+        for f in fields:
+            factory = _default_factory(f)
+            if factory is None:
+                self.static[f.name] = f.default_value()
+            else:
+                self.dynamic.append((f.name, factory))
+
+    def __call__(self) -> dict[str, Any]:
+        d = self.static.copy()
+        for name, factory in self.dynamic:
+            d[name] = factory()
+        return d
+
+
+def _default_factory(f: Field) -> Callable[[], Any] | None:
+    """A factory for f's default if it is mutable (list / dict), else None (share the immutable value)."""
+    if f.default_value() is None:
+        return None
+    if f.is_array:
+        return list
+    if f.fields is not None:
+        return _DefaultStruct(f.fields)
+    return None
 
 
 def _compile(name: str, fields: Iterable[Field], version: int, flexible: bool) -> _Plan:
@@ -641,11 +670,11 @@ def _compile(name: str, fields: Iterable[Field], version: int, flexible: bool) -
         run_defaults.clear()
 
     def add_default(f: Field) -> None:
-        dv = f.default_value()
-        if _is_mutable_default(dv):
-            plan.dynamic.append((f.name, f.default_value))
+        factory = _default_factory(f)
+        if factory is None:
+            plan.static[f.name] = f.default_value()
         else:
-            plan.static[f.name] = dv
+            plan.dynamic.append((f.name, factory))
 
     tagged: list[tuple[int, str, Any, Callable, Any]] = []
     for f in fields:
@@ -812,23 +841,13 @@ _API_VERSIONS_KEY = 18
 _CONTROLLED_SHUTDOWN_KEY = 7
 
 
-class RequestHeader(tuple):
-    """Decoded request header: (api_key, api_version, correlation_id, client_id)."""
+class RequestHeader(NamedTuple):
+    """Decoded request header (client_id is None in header v0 or when the client sent null)."""
 
-    __slots__ = ()
-    _fields = ("api_key", "api_version", "correlation_id", "client_id")
-
-    def __new__(cls, api_key: int, api_version: int, correlation_id: int, client_id: str | None = None):
-        return tuple.__new__(cls, (api_key, api_version, correlation_id, client_id))
-
-    api_key = property(lambda self: self[0])
-    api_version = property(lambda self: self[1])
-    correlation_id = property(lambda self: self[2])
-    client_id = property(lambda self: self[3])
-
-    def __repr__(self) -> str:
-        return (f"RequestHeader(api_key={self[0]}, api_version={self[1]}, "
-                f"correlation_id={self[2]}, client_id={self[3]!r})")
+    api_key: int
+    api_version: int
+    correlation_id: int
+    client_id: str | None = None
 
 
 def is_flexible(api_key: int, api_version: int, kind: str = "request") -> bool:
