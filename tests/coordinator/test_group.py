@@ -474,3 +474,41 @@ def test_cancelled_join_does_not_break_the_group(make_coord, clock) -> None:
         assert r1["error_code"] == 0 and r1["generation_id"] == 1
 
     run(body())
+
+
+def test_join_v0_and_abandoned_groups_are_dropped(make_coord, clock) -> None:
+    async def body() -> None:
+        coord = make_coord()
+        req = join_req("v0")
+        del req["rebalance_timeout_ms"], req["group_instance_id"], req["reason"]
+        j = await coord.join_group(req, 0, "old-client")
+        assert j["error_code"] == 0 and j["generation_id"] == 1
+        assert coord.group("v0").members[j["member_id"]].rebalance_timeout_ms == 10000  # = session timeout
+        bad = await coord.join_group(join_req("refused", protocols=[]), 3, "c")
+        assert bad["error_code"] == E.INCONSISTENT_GROUP_PROTOCOL
+        first = await coord.join_group(join_req("abandoned", session_timeout_ms=6000), 5, "c")
+        assert first["error_code"] == E.MEMBER_ID_REQUIRED
+        clock.advance_ms(6001)
+        coord.tick()
+        coord.tick()
+        assert coord.group("refused") is None and coord.group("abandoned") is None
+        assert coord.group("v0") is not None
+
+    run(body())
+
+
+def test_close_answers_parked_sync(make_coord, clock) -> None:
+    async def body() -> None:
+        coord = make_coord(initial_rebalance_delay_ms=3000)
+        t = [asyncio.ensure_future(coord.join_group(join_req(rebalance_timeout_ms=3000), 3, f"c{i}")) for i in range(2)]
+        await settle()
+        clock.advance_ms(3000)
+        coord.tick()
+        r = await asyncio.gather(*t)
+        s = asyncio.ensure_future(coord.sync_group(sync_req("g", r[1]["member_id"], 1), 3))
+        await settle()
+        assert not s.done()
+        await coord.close()
+        assert (await s)["error_code"] == E.NOT_COORDINATOR
+
+    run(body())

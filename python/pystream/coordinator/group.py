@@ -329,6 +329,11 @@ class GroupCoordinator:
         for group in list(self._groups.values()):
             if group.is_(GroupState.DEAD):
                 continue
+            if (group.is_(GroupState.EMPTY) and group.generation_id == 0
+                    and not group.members and not group.pending_members):
+                # Never formed a generation (e.g. a refused or abandoned first join): no state to keep.
+                del self._groups[group.group_id]
+                continue
             # Pending members (MEMBER_ID_REQUIRED handed out, no rejoin yet).
             for member_id, expiry in list(group.pending_members.items()):
                 if expiry <= now:
