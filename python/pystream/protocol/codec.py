@@ -805,7 +805,7 @@ def decode_message(msg: Message | str, version: int, data: Buffer, pos: int = 0,
                    exact: bool = True) -> dict[str, Any]:
     """Decode one message body from `data[pos:]`; with `exact`, trailing bytes are an error."""
     m = _msg(msg)
-    buf = memoryview(data).cast("B") if not isinstance(data, memoryview) or data.format != "B" else data
+    buf = _as_view(data)
     d, end = _decode_at(m, version, buf, pos)
     if exact and end != len(buf):
         raise ProtocolError(f"{m.name} v{version}: {len(buf) - end} trailing bytes", api_key=m.api_key,
