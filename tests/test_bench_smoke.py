@@ -23,7 +23,8 @@ def test_run_benchmark_has_every_row(tmp_path: Path) -> None:
     result = b.run_benchmark(_config(tmp_path), progress=steps.append)
     engines = result.config["engines"]
     assert {"pystream", "naive", "sqlite"} <= set(engines)
-    assert {(r.engine, r.operation) for r in result.rows} == {(e, op) for e in engines for op in b.OPERATIONS}
+    expected = {(e, op) for e in engines for op in b.OPERATIONS} | {(e, b.ARRAY_OP) for e in engines if e in b.ARRAY_ENGINES}
+    assert {(r.engine, r.operation) for r in result.rows} == expected
     for row in result.rows:
         assert len(row.times_s) == 2
         assert row.best_s > 0 and row.records_per_s > 0 and row.mb_per_s > 0
@@ -32,7 +33,7 @@ def test_run_benchmark_has_every_row(tmp_path: Path) -> None:
         if row.engine == "naive":
             assert row.ratio == 1.0
         if row.engine == "pystream":
-            assert row.goal and row.passed in (True, False)
+            assert row.goal, row and row.passed in (True, False)
     assert [r.engine for r in result.large] == [*engines, "raw"]
     assert all(r.mb_per_s > 0 and r.ratio and r.ratio > 0 for r in result.large)
     assert len(steps) == b.total_steps(_config(tmp_path), len(engines))
