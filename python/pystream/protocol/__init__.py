@@ -5,9 +5,9 @@ Message objects are plain dicts keyed by snake_case field names (Kafka's
 and arrays are lists. Conventions:
 
 - Encoding: a missing key takes the field's default (the JSON "default", else
-  0 / False / "" / b"" / [] / zero UUID / all-default struct). Fields not in
-  the encoded version are ignored. None is allowed only where the version
-  makes the field nullable.
+  0 / False / "" / b"" / [] / zero UUID / all-default struct). Keys that are
+  not fields of the encoded version (including typos) are ignored. None is
+  allowed only where the version makes the field nullable.
 - Decoding: every field of the schema is present in the result, including
   fields absent from the decoded version (set to their default), so handlers
   can read `body["x"]` whatever the version.
