@@ -283,3 +283,42 @@ def test_offsets_topic_bytes_are_kafkas_format(data_dir: Path) -> None:
     assert recs[2][2] is None  # the tombstone of delete_group
     other = [p for p in data_dir.glob("__consumer_offsets-*") if p.name != seg.parent.name]
     assert len(other) == 49 and all(not (p / "00000000000000000000.log").exists() or (p / "00000000000000000000.log").stat().st_size == 0 for p in other)
+
+
+def test_concurrent_producers_and_consumer(store: Store) -> None:
+    store.create_topic("t", partitions=3)
+    n_threads, per_thread = 4, 500
+    producer = store.producer(batch_size=2000)
+
+    def run(t: int) -> None:
+        for i in range(per_thread):
+            producer.send("t", f"{t}:{i}".encode(), key=None if i % 2 else f"{t}".encode())
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(n_threads)]
+    c = store.consumer("t", group="g", consumer_timeout_ms=500)
+    for th in threads:
+        th.start()
+    got = [r.value.decode() for r in c]
+    for th in threads:
+        th.join()
+    assert len(got) == n_threads * per_thread == len(set(got))
+    # Per producer thread and key, order is kept (same key, same partition, offsets increase).
+    for t in range(n_threads):
+        keyed = [int(v.split(":")[1]) for v in got if v.startswith(f"{t}:") and int(v.split(":")[1]) % 2 == 0]
+        assert keyed == sorted(keyed)
+    c.commit()
+    assert sum(c.committed(tp) or 0 for tp in c.assignment()) == n_threads * per_thread
+
+
+def test_deleted_topic_leaves_the_assignment(store: Store) -> None:
+    store.create_topic("a", partitions=2)
+    store.create_topic("b")
+    c = store.consumer(["a", "b"], group="g")
+    store.producer().send("a", b"x", partition=0)
+    c.poll()
+    c.commit()
+    store.delete_topic("a")
+    assert c.assignment() == {TopicPartition("b", 0)}
+    assert store.offsets.fetch("g", "a") == {} and ("b", 0) in store.offsets.fetch("g")  # Kafka drops a deleted topic's committed offsets too
+    store.producer().send("b", b"y")
+    assert [r.value for recs in c.poll().values() for r in recs] == [b"y"]

@@ -21,6 +21,7 @@ import os
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from pystream.client.topics import (
     DEFAULT_MAX_MESSAGE_BYTES,
     LOG_KWARGS,
+    TOPIC_CONFIG_KEYS,
     is_internal_topic,
     log_kwargs,
     normalize_topic_config,
@@ -94,11 +96,13 @@ class NoOffsetForPartitionError(PystreamError):
 class _TopicMeta:
     """One topic's persisted metadata."""
 
-    __slots__ = ("config", "partitions")
+    __slots__ = ("config", "partitions", "topic_id")
 
-    def __init__(self, partitions: int, config: dict[str, int | str | None]) -> None:
+    def __init__(self, partitions: int, config: dict[str, int | str | None], topic_id: uuid.UUID | None = None) -> None:
         self.partitions = partitions
         self.config = config
+        # Kafka's topic id: new for every topic created, even under a reused name.
+        self.topic_id = topic_id or uuid.uuid4()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -111,6 +115,9 @@ def _fsync_dir(path: Path) -> None:
 
 class Store:
     """Topics and partitions in one data directory, with producers and consumers, no server.
+
+    Lock order: an `OffsetStore` lock may be held while taking the store lock (to open
+    an offsets partition), never the other way round.
 
     ``log_defaults`` are `Log.open` keywords (``segment_bytes``, ``retention_ms``,
     ``batch_size``, ...) applied to every partition; a topic's config (Kafka names)
@@ -172,14 +179,19 @@ class Store:
         except (OSError, ValueError) as e:
             raise LogDirectoryError(f"cannot read topic metadata {path}: {e}") from e
         try:
-            return {name: _TopicMeta(int(t["partitions"]), dict(t.get("config", {}))) for name, t in raw["topics"].items()}
+            return {
+                name: _TopicMeta(int(t["partitions"]), dict(t.get("config", {})), uuid.UUID(t["id"]) if "id" in t else None)
+                for name, t in raw["topics"].items()
+            }
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise LogDirectoryError(f"malformed topic metadata {path}: {e!r}") from e
 
     def _save_metadata(self) -> None:
         data = {
             "version": METADATA_VERSION,
-            "topics": {name: {"partitions": t.partitions, "config": t.config} for name, t in sorted(self._topics.items())},
+            "topics": {
+                name: {"partitions": t.partitions, "config": t.config, "id": str(t.topic_id)} for name, t in sorted(self._topics.items())
+            },
         }
         path = self.data_dir / METADATA_FILE
         tmp = path.with_name(METADATA_FILE + ".tmp")
@@ -246,8 +258,10 @@ class Store:
             self._save_metadata()  # commit point: from here the topic is gone
             for p in range(t.partitions):
                 shutil.rmtree(self._partition_dir(name, p), ignore_errors=True)
-            if name != OFFSETS_TOPIC and OFFSETS_TOPIC in self._topics:
-                self.offsets.delete_topic(name)
+            offsets = self.offsets if name != OFFSETS_TOPIC and OFFSETS_TOPIC in self._topics else None
+        # Outside the store lock: OffsetStore takes its own lock, then the store's (lock order).
+        if offsets is not None:
+            offsets.delete_topic(name)
         self._notify()
 
     def create_partitions(self, name: str, total: int) -> None:
@@ -289,6 +303,29 @@ class Store:
     def topic_config(self, topic: str) -> dict[str, int | str | None]:
         with self._lock:
             return dict(self._topic(topic).config)
+
+    def topic_id(self, topic: str) -> uuid.UUID:
+        with self._lock:
+            return self._topic(topic).topic_id
+
+    def alter_topic_config(self, topic: str, changes: Mapping[str, Any]) -> None:
+        """Sets (or, with a None value, removes) topic config overrides; open logs take them at once."""
+        to_set = normalize_topic_config({k: v for k, v in changes.items() if v is not None})
+        for key in changes:
+            if key not in TOPIC_CONFIG_KEYS:
+                raise ValueError(f"unknown topic config {key!r}")
+        with self._lock:
+            self._check_open()
+            t = self._topic(topic)
+            cfg = {k: v for k, v in t.config.items() if k not in changes}
+            cfg.update(to_set)
+            t.config = cfg
+            self._save_metadata()
+            for (name, _p), log in self._logs.items():
+                if name == topic:
+                    kwargs = log_kwargs(self.log_defaults, cfg)
+                    kwargs.pop("segment_index_bytes", None)  # fixed while a segment is open
+                    log.reconfigure(**{k: (-1 if v is None and k in ("flush_messages", "flush_ms") else v) for k, v in kwargs.items()})
 
     def max_message_bytes(self, topic: str) -> int:
         """The topic's max.message.bytes (Kafka's default when not set)."""
@@ -336,7 +373,8 @@ class Store:
         with self._lock:
             if OFFSETS_TOPIC not in self._topics:
                 return []
-            return self.offsets.groups()
+            offsets = self.offsets
+        return offsets.groups()  # outside the store lock (lock order: OffsetStore, then Store)
 
     # --- data notifications ---
 
