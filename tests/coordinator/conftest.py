@@ -1,61 +1,15 @@
-"""Shared helpers for the group coordinator tests: fake clock, real OffsetStore, request builders."""
+"""Fixtures for the group coordinator tests (helpers live in coord_helpers.py)."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator
 
 import pytest
 
+from coord_helpers import FakeClock, OffsetLogs
 from pystream.coordinator.group import GroupCoordinator
 from pystream.coordinator.offsets import OffsetStore
-from pystream.storage.log import Log
-
-# Every async test body runs under this bound.
-TEST_TIMEOUT_S = 5.0
-
-
-class FakeClock:
-    """A monotonic clock (seconds) the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance_ms(self, ms: float) -> None:
-        self.now += ms / 1000.0
-
-
-def run(coro: Awaitable[Any]) -> Any:
-    """Run a test coroutine on a fresh loop, bounded in time."""
-    return asyncio.run(asyncio.wait_for(coro, TEST_TIMEOUT_S))
-
-
-async def settle() -> None:
-    """Let woken tasks run (a few loop iterations)."""
-    for _ in range(5):
-        await asyncio.sleep(0)
-
-
-class OffsetLogs:
-    """Opens offsets-topic partition logs under a directory, as the broker would."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.logs: dict[int, Log] = {}
-
-    def __call__(self, p: int) -> Log:
-        if p not in self.logs:
-            self.logs[p] = Log.open(self.root / f"__consumer_offsets-{p}")
-        return self.logs[p]
-
-    def close(self) -> None:
-        for log in self.logs.values():
-            log.close()
-        self.logs.clear()
 
 
 @pytest.fixture
@@ -85,52 +39,3 @@ def make_coord(store: OffsetStore, clock: FakeClock) -> Callable[..., GroupCoord
         return GroupCoordinator(store, **kw)
 
     return make
-
-
-def join_req(
-    group: str = "g",
-    member_id: str = "",
-    *,
-    protocols: Optional[list[tuple[str, bytes]]] = None,
-    session_timeout_ms: int = 10000,
-    rebalance_timeout_ms: int = 30000,
-    instance_id: Optional[str] = None,
-    protocol_type: str = "consumer",
-) -> dict:
-    if protocols is None:
-        protocols = [("range", b"subscription")]
-    return {
-        "group_id": group,
-        "session_timeout_ms": session_timeout_ms,
-        "rebalance_timeout_ms": rebalance_timeout_ms,
-        "member_id": member_id,
-        "group_instance_id": instance_id,
-        "protocol_type": protocol_type,
-        "protocols": [{"name": n, "metadata": m} for n, m in protocols],
-        "reason": None,
-    }
-
-
-def sync_req(group: str, member_id: str, generation: int, assignments: Optional[dict[str, bytes]] = None,
-             instance_id: Optional[str] = None, protocol_type: Optional[str] = None,
-             protocol_name: Optional[str] = None) -> dict:
-    return {
-        "group_id": group,
-        "generation_id": generation,
-        "member_id": member_id,
-        "group_instance_id": instance_id,
-        "protocol_type": protocol_type,
-        "protocol_name": protocol_name,
-        "assignments": [{"member_id": m, "assignment": a} for m, a in (assignments or {}).items()],
-    }
-
-
-def hb_req(group: str, member_id: str, generation: int, instance_id: Optional[str] = None) -> dict:
-    return {"group_id": group, "generation_id": generation, "member_id": member_id, "group_instance_id": instance_id}
-
-
-async def join_v4(coord: GroupCoordinator, req: dict, client_id: str = "c", version: int = 5) -> asyncio.Task:
-    """KIP-394 two-step join: returns the task of the second (parked) JoinGroup."""
-    first = await coord.join_group(req, version, client_id)
-    assert first["error_code"] == 79, first  # MEMBER_ID_REQUIRED
-    return asyncio.ensure_future(coord.join_group(dict(req, member_id=first["member_id"]), version, client_id))

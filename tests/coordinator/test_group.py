@@ -4,43 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import FakeClock, hb_req, join_req, join_v4, run, settle, sync_req
+from coord_helpers import FakeClock, form_group, hb_req, join_req, join_v4, run, settle, sync_req
 
 from pystream.coordinator.group import GroupCoordinator, GroupState
 from pystream.server.error_codes import ErrorCode as E
-
-
-async def form_group(coord: GroupCoordinator, clock: FakeClock, n: int, *, group: str = "g",
-                     version: int = 3, instance_ids: list | None = None) -> tuple[int, str, list[str]]:
-    """n members join together (within the initial delay), the leader assigns, all sync.
-
-    Returns (generation, leader id, member ids in join order). Needs a coordinator
-    with initial_rebalance_delay_ms == 3000 and joins use rebalance_timeout_ms 3000,
-    so the join phase completes at the first deadline."""
-    tasks = []
-    for i in range(n):
-        iid = instance_ids[i] if instance_ids else None
-        req = join_req(group, rebalance_timeout_ms=3000, instance_id=iid)
-        tasks.append(asyncio.ensure_future(coord.join_group(req, version, f"client{i}", "/127.0.0.1")))
-    await settle()
-    assert not any(t.done() for t in tasks)  # parked during the initial delay
-    clock.advance_ms(3000)
-    coord.tick()
-    results = await asyncio.gather(*tasks)
-    gens = {r["generation_id"] for r in results}
-    assert len(gens) == 1 and all(r["error_code"] == 0 for r in results)
-    leader = results[0]["leader"]
-    ids = [r["member_id"] for r in results]
-    gen = gens.pop()
-    syncs = [asyncio.ensure_future(coord.sync_group(sync_req(group, m, gen), version)) for m in ids if m != leader]
-    await settle()
-    lead = await coord.sync_group(sync_req(group, leader, gen, {m: f"assign-{m}".encode() for m in ids}), version)
-    assert lead == {"error_code": 0, "protocol_type": "consumer", "protocol_name": "range",
-                    "assignment": f"assign-{leader}".encode()}
-    for r in await asyncio.gather(*syncs):
-        assert r["error_code"] == 0
-    assert coord.group(group).state is GroupState.STABLE
-    return gen, leader, ids
 
 
 def test_single_member_join_sync_heartbeat(make_coord) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import hb_req, join_req, run, settle, sync_req
-from test_group import form_group
+from coord_helpers import form_group, join_req, run, settle, sync_req
 
 from pystream.coordinator.group import GroupCoordinator, GroupState
 from pystream.coordinator.offsets import OffsetStore

@@ -30,7 +30,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Awaitable, Callable, Iterable, Optional
+from typing import Any, Callable, Optional
 
 from pystream.coordinator.offsets import OffsetAndMetadata
 from pystream.server.error_codes import ErrorCode
@@ -230,9 +230,6 @@ class Group:
                 self.leader_id = m.member_id
                 return True
         return False
-
-
-JoinCallback = Callable[[dict], None]
 
 
 def _err(code: ErrorCode) -> int:
