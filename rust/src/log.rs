@@ -237,9 +237,9 @@ impl PartitionLog {
                 Segment::open(dir, base, interval)?
             };
             segments.push(seg);
-            if must_recover && cut.is_none() && i + 1 < bases.len() {
-                // A recovered segment that is not the last was rolled: give it back
-                // its final time-index entry and trimmed index files.
+            if cut.is_none() && i + 1 < bases.len() {
+                // A segment that is not the last was rolled: a rebuilt one gets back its
+                // final time-index entry and trimmed index files (a no-op for the others).
                 segments.last_mut().unwrap().on_roll()?;
             }
             if let Some(cut) = cut {
@@ -592,24 +592,26 @@ impl PartitionLog {
         let Some((first_seg, mut pos, _)) = self.locate(offset)? else {
             return Ok(out);
         };
-        let want_until = max_records.map_or(i64::MAX, |n| offset.saturating_add(n as i64));
+        // Records covered so far, counted (offsets may have gaps after compaction
+        // or a follower's appends); the first batch counts only from `offset`.
+        let want = max_records.unwrap_or(u64::MAX);
+        let mut covered: u64 = 0;
         for i in first_seg..self.segments.len() {
             let map = self.map_segment(i)?;
             let first_pos = pos;
             let mut done = false;
             while let Some(h) = header_at(&map, pos) {
-                if h.base_offset >= upto
-                    || h.base_offset >= want_until
-                    || pos + h.size() > map.len()
-                {
+                if h.base_offset >= upto || covered >= want || pos + h.size() > map.len() {
                     done = true;
                     break;
                 }
-                out.push(BatchRef {
-                    map: map.clone(),
-                    pos,
-                    header: h,
-                });
+                let n = if out.is_empty() {
+                    (h.last_offset() - offset + 1).clamp(0, h.record_count as i64)
+                } else {
+                    h.record_count as i64
+                };
+                covered += n.max(0) as u64;
+                out.push(BatchRef { map: map.clone(), pos, header: h });
                 pos += h.size();
             }
             map.populate(first_pos, pos);
@@ -621,11 +623,13 @@ impl PartitionLog {
         Ok(out)
     }
 
+    /// First offset at or above the log start whose timestamp is `>= ts`.
     pub fn offset_for_timestamp(&mut self, ts: i64) -> Result<Option<i64>> {
         self.seal()?;
-        for i in 0..self.segments.len() {
-            if let Some(off) = self.segments[i].find_timestamp(ts)? {
-                return Ok(Some(off.max(self.start_offset)));
+        let start = self.start_offset;
+        for i in self.segment_for(start)..self.segments.len() {
+            if let Some(off) = self.segments[i].find_timestamp(ts, start)? {
+                return Ok(Some(off));
             }
         }
         Ok(None)

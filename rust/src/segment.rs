@@ -115,8 +115,12 @@ impl Segment {
         base_offset: i64,
         index_interval: usize,
     ) -> Result<(Segment, Option<Cut>)> {
+        // Missing index files are rebuilt (Kafka does the same on load).
+        let indexes_present = ["index", "timeindex"]
+            .iter()
+            .all(|ext| dir.join(file_name(base_offset, ext)).exists());
         let mut seg = Segment::open_files(dir, base_offset, false)?;
-        if !seg.indexes_look_sane() {
+        if !indexes_present || !seg.indexes_look_sane() {
             let cut = seg.recover(index_interval, base_offset)?;
             return Ok((seg, cut));
         }
@@ -424,8 +428,8 @@ impl Segment {
         Ok(None)
     }
 
-    /// First offset with a record timestamp `>= ts` in this segment.
-    pub fn find_timestamp(&mut self, ts: i64) -> Result<Option<i64>> {
+    /// First offset `>= min_offset` with a record timestamp `>= ts` in this segment.
+    pub fn find_timestamp(&mut self, ts: i64, min_offset: i64) -> Result<Option<i64>> {
         if self.max_timestamp < ts {
             return Ok(None);
         }
@@ -441,7 +445,8 @@ impl Segment {
                 }
             }
             None => self.base_offset,
-        };
+        }
+        .max(min_offset);
         let Some((mut pos, _)) =
             self.find_batch(from_offset.min(self.next_offset.max(self.base_offset)))?
         else {
@@ -453,7 +458,7 @@ impl Segment {
                 let data = batch::records_data(&map[pos..pos + h.size()], &h)?;
                 let mut found = None;
                 batch::for_each_record(data.bytes(), &h, |r, _| {
-                    if r.timestamp >= ts {
+                    if r.timestamp >= ts && r.offset >= min_offset {
                         found = Some(r.offset);
                         false
                     } else {

@@ -402,11 +402,6 @@ def test_offset_for_timestamp(logdir):
     log.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG rust/src/log.rs offset_for_timestamp: returns max(found, start_offset) although the "
-    "record at start_offset may be older than the target (or no record at/after start matches)",
-)
 def test_offset_for_timestamp_after_delete_records_before(logdir):
     log = Log.open(logdir, batch_size=1)
     log.append(b"a", timestamp_ms=100)  # 0
@@ -780,11 +775,6 @@ def test_assign_offsets_false_keeps_offsets(logdir):
     log.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG rust/src/log.rs batches(): stops at base_offset >= offset + max_records, so with offset "
-    "gaps records()/read_columns() return fewer than max_records records although more exist",
-)
 def test_max_records_with_offset_gaps(logdir):
     log = Log.open(logdir)
     log.append_raw(_core.encode_batch([(1, None, b"a", None), (2, None, b"b", None)], base_offset=0), assign_offsets=False)
