@@ -5,23 +5,55 @@
 """
 
 from pystream._core import Record
+from pystream.client import (
+    Consumer,
+    ConsumerRecord,
+    OffsetAndMetadata,
+    Producer,
+    RecordMetadata,
+    Store,
+    TopicDescription,
+    TopicPartition,
+    open,
+)
 from pystream.errors import (
+    ClientClosedError,
     CorruptRecordError,
     LogClosedError,
     LogDirectoryError,
+    NoOffsetForPartitionError,
     OffsetOutOfRangeError,
     PystreamError,
+    RecordTooLargeError,
+    TopicExistsError,
+    UnknownPartitionError,
+    UnknownTopicError,
 )
 from pystream.storage.log import Columns, Log
 
 __all__ = [
+    "ClientClosedError",
     "Columns",
+    "Consumer",
+    "ConsumerRecord",
     "CorruptRecordError",
     "Log",
     "LogClosedError",
     "LogDirectoryError",
+    "NoOffsetForPartitionError",
+    "OffsetAndMetadata",
     "OffsetOutOfRangeError",
+    "Producer",
     "PystreamError",
     "Record",
+    "RecordMetadata",
+    "RecordTooLargeError",
+    "Store",
+    "TopicDescription",
+    "TopicExistsError",
+    "TopicPartition",
+    "UnknownPartitionError",
+    "UnknownTopicError",
+    "open",
 ]
 __version__ = "0.1.0"

@@ -90,5 +90,39 @@ def bench(
         console.print(f"raw results written to {json_path}")
 
 
+# ---------------------------------------------------------------------------
+# serve
+# ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=9092, show_default=True, help="Port to listen on (0: any free port).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default="./pystream-data", show_default=True, help="Where the logs live.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A server.properties file with Kafka's key names (num.partitions, log.segment.bytes, ...).")
+@click.option("--override", "overrides", multiple=True, metavar="KEY=VALUE", help="A config key set on the command line (repeatable).")
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]), default="INFO", show_default=True)
+def serve(host: str, port: int, data_dir: str, config_file: str | None, overrides: tuple[str, ...], log_level: str) -> None:
+    """Run a Kafka-compatible broker (kcat, confluent-kafka, kafka-python and aiokafka work unchanged)."""
+    import logging
+
+    from pystream.server.config import BrokerConfig, ConfigError, load_properties
+    from pystream.server.main import run
+
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        props = load_properties(config_file) if config_file else {}
+        for item in overrides:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ConfigError(f"--override expects KEY=VALUE, got {item!r}")
+            props[key.strip()] = value
+        config = BrokerConfig.from_sources(host, port, data_dir, props)
+    except (ConfigError, OSError) as e:
+        raise click.ClickException(str(e)) from None
+    run(config)
+
+
 if __name__ == "__main__":
     main()

@@ -19,3 +19,27 @@ class LogDirectoryError(PystreamError, OSError):
 
 class LogClosedError(PystreamError, ValueError):
     """The log was used after close()."""
+
+
+class TopicExistsError(PystreamError, ValueError):
+    """create_topic of a topic that exists (Kafka: TOPIC_ALREADY_EXISTS)."""
+
+
+class UnknownTopicError(PystreamError, LookupError):
+    """A topic that does not exist (Kafka: UNKNOWN_TOPIC_OR_PARTITION)."""
+
+
+class UnknownPartitionError(UnknownTopicError):
+    """A partition number outside [0, partitions) of an existing topic."""
+
+
+class RecordTooLargeError(PystreamError, ValueError):
+    """A record larger than the topic's max.message.bytes (Kafka: MESSAGE_TOO_LARGE)."""
+
+
+class ClientClosedError(PystreamError, ValueError):
+    """A store, producer or consumer used after close()."""
+
+
+class NoOffsetForPartitionError(PystreamError):
+    """No committed offset and auto_offset_reset="none" (Kafka: NoOffsetForPartitionException)."""

@@ -37,7 +37,15 @@ from pystream.client.topics import (
 )
 from pystream.client.types import TopicDescription, TopicPartition
 from pystream.coordinator.offsets import DEFAULT_OFFSETS_TOPIC_PARTITIONS, OFFSETS_TOPIC, OffsetStore
-from pystream.errors import LogDirectoryError, PystreamError
+from pystream.errors import (
+    ClientClosedError,
+    LogDirectoryError,
+    NoOffsetForPartitionError,
+    RecordTooLargeError,
+    TopicExistsError,
+    UnknownPartitionError,
+    UnknownTopicError,
+)
 from pystream.storage.log import Log
 
 if TYPE_CHECKING:
@@ -61,33 +69,6 @@ METADATA_VERSION = 1
 # Kafka's offsets.topic.segment.bytes; retention off: the log is not compacted yet, and
 # deleting old segments would lose the only record of a group's committed offset.
 OFFSETS_TOPIC_CONFIG: dict[str, int | str | None] = {"segment.bytes": 104857600, "retention.ms": -1}
-
-
-# --- errors (to move into pystream.errors) -------------------------------------------
-
-
-class TopicExistsError(PystreamError, ValueError):
-    """create_topic of a topic that exists (Kafka: TOPIC_ALREADY_EXISTS)."""
-
-
-class UnknownTopicError(PystreamError, LookupError):
-    """A topic that does not exist (Kafka: UNKNOWN_TOPIC_OR_PARTITION)."""
-
-
-class UnknownPartitionError(UnknownTopicError):
-    """A partition number outside [0, partitions) of an existing topic."""
-
-
-class RecordTooLargeError(PystreamError, ValueError):
-    """A record larger than the topic's max.message.bytes (Kafka: MESSAGE_TOO_LARGE)."""
-
-
-class ClientClosedError(PystreamError, ValueError):
-    """A store, producer or consumer used after close()."""
-
-
-class NoOffsetForPartitionError(PystreamError):
-    """No committed offset and auto_offset_reset="none" (Kafka: NoOffsetForPartitionException)."""
 
 
 # --- store -----------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""The Kafka-compatible broker: `pystream serve`."""

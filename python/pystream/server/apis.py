@@ -1,0 +1,434 @@
+"""Kafka API handlers: one function per API key, request dict in, response dict out.
+
+Each handler gets the decoded request body and its header (`api_version`,
+`client_id`, ...). Field names are the protocol's, in snake_case. A handler
+returns None when no response is due (Produce with acks=0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from pystream.protocol.codec import RequestHeader
+from pystream.server.broker import Broker
+from pystream.server.error_codes import ErrorCode
+
+logger = logging.getLogger("pystream.server")
+
+# API keys
+PRODUCE, FETCH, LIST_OFFSETS, METADATA = 0, 1, 2, 3
+OFFSET_COMMIT, OFFSET_FETCH, FIND_COORDINATOR, JOIN_GROUP, HEARTBEAT, LEAVE_GROUP, SYNC_GROUP = 8, 9, 10, 11, 12, 13, 14
+DESCRIBE_GROUPS, LIST_GROUPS, API_VERSIONS, CREATE_TOPICS, DELETE_TOPICS, DELETE_RECORDS = 15, 16, 18, 19, 20, 21
+INIT_PRODUCER_ID, OFFSET_FOR_LEADER_EPOCH, DESCRIBE_CONFIGS, CREATE_PARTITIONS = 22, 23, 32, 37
+DELETE_GROUPS, INCREMENTAL_ALTER_CONFIGS, DESCRIBE_CLUSTER = 42, 44, 60
+
+# What this broker serves: (min, max) per API key. Produce starts at v3 and
+# Fetch at v4: older versions carry magic 0/1 message sets. Fetch stops at v12
+# (v13+ names topics by id only).
+SUPPORTED_VERSIONS: dict[int, tuple[int, int]] = {
+    PRODUCE: (3, 10),
+    FETCH: (4, 12),
+    LIST_OFFSETS: (0, 7),
+    METADATA: (0, 12),
+    OFFSET_COMMIT: (0, 8),
+    OFFSET_FETCH: (0, 8),
+    FIND_COORDINATOR: (0, 4),
+    JOIN_GROUP: (0, 9),
+    HEARTBEAT: (0, 4),
+    LEAVE_GROUP: (0, 5),
+    SYNC_GROUP: (0, 5),
+    DESCRIBE_GROUPS: (0, 5),
+    LIST_GROUPS: (0, 4),
+    API_VERSIONS: (0, 3),
+    CREATE_TOPICS: (0, 7),
+    DELETE_TOPICS: (0, 6),
+    DELETE_RECORDS: (0, 2),
+    INIT_PRODUCER_ID: (0, 4),
+    OFFSET_FOR_LEADER_EPOCH: (0, 4),
+    DESCRIBE_CONFIGS: (0, 4),
+    CREATE_PARTITIONS: (0, 3),
+    DELETE_GROUPS: (0, 2),
+    INCREMENTAL_ALTER_CONFIGS: (0, 1),
+    DESCRIBE_CLUSTER: (0, 1),
+}
+
+# Topic config names a client may set or read (CreateTopics, Describe/IncrementalAlterConfigs).
+TOPIC_CONFIG_KEYS = {
+    "segment.bytes", "segment.ms", "retention.ms", "retention.bytes", "index.interval.bytes", "segment.index.bytes",
+    "flush.messages", "flush.ms", "compression.type", "max.message.bytes", "cleanup.policy", "min.insync.replicas",
+    "message.timestamp.type",
+}
+RESOURCE_TOPIC, RESOURCE_BROKER = 2, 4
+CONFIG_SOURCE_TOPIC, CONFIG_SOURCE_STATIC_BROKER, CONFIG_SOURCE_DEFAULT = 1, 4, 5
+
+
+class Apis:
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.handlers = {
+            PRODUCE: self.produce, FETCH: self.fetch, LIST_OFFSETS: self.list_offsets, METADATA: self.metadata,
+            OFFSET_COMMIT: self.offset_commit, OFFSET_FETCH: self.offset_fetch, FIND_COORDINATOR: self.find_coordinator,
+            JOIN_GROUP: self.join_group, HEARTBEAT: self.heartbeat, LEAVE_GROUP: self.leave_group, SYNC_GROUP: self.sync_group,
+            DESCRIBE_GROUPS: self.describe_groups, LIST_GROUPS: self.list_groups, API_VERSIONS: self.api_versions,
+            CREATE_TOPICS: self.create_topics, DELETE_TOPICS: self.delete_topics, DELETE_RECORDS: self.delete_records,
+            INIT_PRODUCER_ID: self.init_producer_id, OFFSET_FOR_LEADER_EPOCH: self.offset_for_leader_epoch,
+            DESCRIBE_CONFIGS: self.describe_configs, CREATE_PARTITIONS: self.create_partitions,
+            DELETE_GROUPS: self.delete_groups, INCREMENTAL_ALTER_CONFIGS: self.incremental_alter_configs,
+            DESCRIBE_CLUSTER: self.describe_cluster,
+        }
+
+    # ----- ApiVersions, Metadata, cluster ---------------------------------------------------
+
+    async def api_versions(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        return {"error_code": 0, "throttle_time_ms": 0,
+                "api_keys": [{"api_key": k, "min_version": lo, "max_version": hi} for k, (lo, hi) in sorted(SUPPORTED_VERSIONS.items())]}
+
+    def _brokers(self) -> list[dict[str, Any]]:
+        b = self.broker
+        return [{"node_id": b.node_id, "host": b.advertised_host, "port": b.advertised_port, "rack": None}]
+
+    def _topic_metadata(self, name: str, error: ErrorCode = ErrorCode.NONE) -> dict[str, Any]:
+        b = self.broker
+        count = b.store.list_topics(include_internal=True).get(name, 0) if error == ErrorCode.NONE else 0
+        return {
+            "error_code": int(error), "name": name, "topic_id": b.topic_id(name) if count else None,
+            "is_internal": name.startswith("__"), "topic_authorized_operations": -2147483648,
+            "partitions": [{"error_code": 0, "partition_index": i, "leader_id": b.node_id, "leader_epoch": 0,
+                            "replica_nodes": [b.node_id], "isr_nodes": [b.node_id], "offline_replicas": []} for i in range(count)],
+        }
+
+    async def metadata(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        b = self.broker
+        requested = req.get("topics")
+        if requested is None or (hdr.api_version == 0 and not requested):
+            names = sorted(b.store.list_topics(include_internal=True))
+            topics = [self._topic_metadata(n) for n in names]
+        else:
+            allow = req.get("allow_auto_topic_creation", True)
+            topics = []
+            for t in requested:
+                name = t.get("name")
+                if name is None:
+                    topics.append(self._topic_metadata("", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
+                    continue
+                if not b.topic_exists(name):
+                    err = b.auto_create(name) if allow else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                    if err != ErrorCode.NONE:
+                        topics.append(self._topic_metadata(name, err))
+                        continue
+                topics.append(self._topic_metadata(name))
+        return {"throttle_time_ms": 0, "brokers": self._brokers(), "cluster_id": b.cluster_id, "controller_id": b.node_id,
+                "topics": topics, "cluster_authorized_operations": -2147483648}
+
+    async def describe_cluster(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        b = self.broker
+        return {"throttle_time_ms": 0, "error_code": 0, "error_message": None, "endpoint_type": req.get("endpoint_type", 1),
+                "cluster_id": b.cluster_id, "controller_id": b.node_id,
+                "brokers": [{"broker_id": x["node_id"], "host": x["host"], "port": x["port"], "rack": None} for x in self._brokers()],
+                "cluster_authorized_operations": -2147483648}
+
+    async def find_coordinator(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        b = self.broker
+        if hdr.api_version >= 4:
+            return {"throttle_time_ms": 0, "coordinators": [
+                {"key": k, "node_id": b.node_id, "host": b.advertised_host, "port": b.advertised_port, "error_code": 0, "error_message": None}
+                for k in req.get("coordinator_keys", [])]}
+        return {"throttle_time_ms": 0, "error_code": 0, "error_message": None, "node_id": b.node_id,
+                "host": b.advertised_host, "port": b.advertised_port}
+
+    # ----- Produce, Fetch, offsets -------------------------------------------------------
+
+    async def produce(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any] | None:
+        acks = req.get("acks", 1)
+        responses = []
+        if acks not in (-1, 0, 1):
+            for t in req["topic_data"]:
+                responses.append({"name": t["name"], "partition_responses": [
+                    {"index": pd["index"], "error_code": ErrorCode.INVALID_REQUIRED_ACKS, "base_offset": -1} for pd in t["partition_data"]]})
+        elif req.get("transactional_id"):
+            for t in req["topic_data"]:
+                responses.append({"name": t["name"], "partition_responses": [
+                    {"index": pd["index"], "error_code": ErrorCode.INVALID_REQUEST, "base_offset": -1,
+                     "error_message": "transactions are not supported"} for pd in t["partition_data"]]})
+        else:
+            for t in req["topic_data"]:
+                responses.append({"name": t["name"], "partition_responses": [
+                    self.broker.append_records(t["name"], pd["index"], pd["records"]) for pd in t["partition_data"]]})
+        if acks == 0:
+            return None
+        return {"responses": responses, "throttle_time_ms": 0}
+
+    async def fetch(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        b = self.broker
+        max_wait = max(0, req.get("max_wait_ms", 0)) / 1000
+        min_bytes = req.get("min_bytes", 1)
+        deadline = time.monotonic() + max_wait
+        topics = req.get("topics", [])
+        while True:
+            total = 0
+            budget = req.get("max_bytes", 0x7FFFFFFF)
+            responses = []
+            for t in topics:
+                parts = []
+                for fp in t["partitions"]:
+                    # KIP-74: the first non-empty partition returns at least one whole
+                    # batch; once the response budget is spent the rest return none.
+                    limit = min(fp["partition_max_bytes"], budget) if total == 0 else (min(fp["partition_max_bytes"], budget) if budget > 0 else 0)
+                    pr = b.read_partition(t["topic"], fp["partition"], fp["fetch_offset"], limit)
+                    n = len(pr["records"]) if pr["records"] is not None else 0
+                    total += n
+                    budget -= n
+                    parts.append(pr)
+                responses.append({"topic": t["topic"], "partitions": parts})
+            remaining = deadline - time.monotonic()
+            if total >= min_bytes or remaining <= 0 or not topics or any(
+                    p["error_code"] for r in responses for p in r["partitions"]):
+                return {"throttle_time_ms": 0, "error_code": 0, "session_id": 0, "responses": responses}
+            await self._wait_for_data(topics, remaining)
+
+    async def _wait_for_data(self, topics: list[dict[str, Any]], timeout: float) -> None:
+        """Parks until any fetched partition gets an append, or the timeout."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        parts = [p for t in topics for fp in t["partitions"] if (p := self.broker.partition(t["topic"], fp["partition"])) is not None]
+        for p in parts:
+            p.wait_for_append(fut)
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            for p in parts:
+                p.forget_waiter(fut)
+
+    async def list_offsets(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        v = hdr.api_version
+        topics = []
+        for t in req["topics"]:
+            parts = []
+            for pp in t["partitions"]:
+                err, offset, ts = self.broker.list_offset(t["name"], pp["partition_index"], pp["timestamp"])
+                parts.append({"partition_index": pp["partition_index"], "error_code": int(err), "timestamp": ts, "offset": offset,
+                              "leader_epoch": 0 if err == ErrorCode.NONE else -1,
+                              "old_style_offsets": [offset] if v == 0 and offset >= 0 else []})
+            topics.append({"name": t["name"], "partitions": parts})
+        return {"throttle_time_ms": 0, "topics": topics}
+
+    async def offset_for_leader_epoch(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        # One broker, one leader epoch (0) since the partition was created.
+        topics = []
+        for t in req["topics"]:
+            parts = []
+            for pp in t["partitions"]:
+                p = self.broker.partition(t["topic"], pp["partition"])
+                if p is None:
+                    parts.append({"error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "partition": pp["partition"], "leader_epoch": -1, "end_offset": -1})
+                elif pp["leader_epoch"] > p.log.leader_epoch:
+                    parts.append({"error_code": 0, "partition": pp["partition"], "leader_epoch": -1, "end_offset": -1})
+                else:
+                    parts.append({"error_code": 0, "partition": pp["partition"], "leader_epoch": p.log.leader_epoch, "end_offset": p.log.end_offset})
+            topics.append({"topic": t["topic"], "partitions": parts})
+        return {"throttle_time_ms": 0, "topics": topics}
+
+    async def delete_records(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        topics = []
+        for t in req["topics"]:
+            parts = []
+            for pp in t["partitions"]:
+                p = self.broker.partition(t["name"], pp["partition_index"])
+                if p is None:
+                    parts.append({"partition_index": pp["partition_index"], "low_watermark": -1, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION})
+                    continue
+                offset = p.high_watermark if pp["offset"] == -1 else pp["offset"]
+                if not 0 <= offset <= p.high_watermark:
+                    parts.append({"partition_index": pp["partition_index"], "low_watermark": -1, "error_code": ErrorCode.OFFSET_OUT_OF_RANGE})
+                    continue
+                low = p.log.delete_records_before(offset)
+                parts.append({"partition_index": pp["partition_index"], "low_watermark": low, "error_code": 0})
+            topics.append({"name": t["name"], "partitions": parts})
+        return {"throttle_time_ms": 0, "topics": topics}
+
+    async def init_producer_id(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        if req.get("transactional_id"):
+            logger.info("InitProducerId with transactional.id %r refused: transactions are not supported", req["transactional_id"])
+            return {"throttle_time_ms": 0, "error_code": ErrorCode.INVALID_REQUEST, "producer_id": -1, "producer_epoch": -1}
+        pid, epoch = req.get("producer_id", -1), req.get("producer_epoch", -1)
+        if pid >= 0 and epoch >= 0:
+            # KIP-360: an idempotent producer bumps its own epoch after an error.
+            return {"throttle_time_ms": 0, "error_code": 0, "producer_id": pid, "producer_epoch": (epoch + 1) % 32767}
+        return {"throttle_time_ms": 0, "error_code": 0, "producer_id": self.broker.producer_ids.allocate(), "producer_epoch": 0}
+
+    # ----- topics and configs ------------------------------------------------------------
+
+    def _config_error(self, configs: dict[str, str | None]) -> str | None:
+        for key in configs:
+            if key not in TOPIC_CONFIG_KEYS:
+                return f"unknown topic config {key!r}"
+        return None
+
+    async def create_topics(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        b = self.broker
+        results = []
+        for t in req["topics"]:
+            name = t["name"]
+            n = t["num_partitions"] if t["num_partitions"] != -1 else b.config.get("num.partitions")
+            rf = t["replication_factor"] if t["replication_factor"] != -1 else b.config.get("default.replication.factor")
+            configs = {c["name"]: c["value"] for c in t.get("configs", [])}
+            res: dict[str, Any] = {"name": name, "topic_id": None, "error_code": 0, "error_message": None,
+                                   "num_partitions": n, "replication_factor": rf, "configs": None}
+            err, msg = ErrorCode.NONE, None
+            if b.topic_exists(name):
+                err, msg = ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists"
+            elif n <= 0:
+                err, msg = ErrorCode.INVALID_PARTITIONS, "number of partitions must be positive"
+            elif rf != 1:
+                err, msg = ErrorCode.INVALID_REPLICATION_FACTOR, f"replication factor {rf} is larger than the 1 available broker"
+            elif t.get("assignments"):
+                err, msg = ErrorCode.INVALID_REPLICA_ASSIGNMENT, "manual replica assignment needs a cluster"
+            elif (cmsg := self._config_error(configs)) is not None:
+                err, msg = ErrorCode.INVALID_CONFIG, cmsg
+            elif not req.get("validate_only", False):
+                try:
+                    b.store.create_topic(name, partitions=n, config={k: v for k, v in configs.items() if v is not None})
+                    res["topic_id"] = b.topic_id(name)
+                except ValueError as e:
+                    err, msg = (ErrorCode.INVALID_CONFIG if "config" in str(e) else ErrorCode.INVALID_TOPIC_EXCEPTION), str(e)
+            res["error_code"], res["error_message"] = int(err), msg
+            if err != ErrorCode.NONE:
+                res["num_partitions"] = res["replication_factor"] = -1
+            results.append(res)
+        return {"throttle_time_ms": 0, "topics": results}
+
+    async def delete_topics(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        b = self.broker
+        names: list[tuple[str | None, Any]] = [(n, None) for n in req.get("topic_names", [])]
+        for t in req.get("topics", []):
+            name = t.get("name") or b.topic_name(t.get("topic_id"))
+            names.append((name, t.get("topic_id")))
+        out = []
+        for name, topic_id in names:
+            res = {"name": name, "topic_id": topic_id, "error_code": 0, "error_message": None}
+            if name is None or not b.topic_exists(name):
+                res["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if name is not None else ErrorCode.UNKNOWN_TOPIC_ID
+            elif not b.config.get("delete.topic.enable"):
+                res["error_code"], res["error_message"] = ErrorCode.POLICY_VIOLATION, "delete.topic.enable is false"
+            else:
+                b.forget_topic(name)
+                b.store.delete_topic(name)
+            out.append(res)
+        return {"throttle_time_ms": 0, "responses": out}
+
+    async def create_partitions(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        b = self.broker
+        out = []
+        for t in req["topics"]:
+            name, count = t["name"], t["count"]
+            current = b.store.list_topics(include_internal=True).get(name)
+            res = {"name": name, "error_code": 0, "error_message": None}
+            if current is None:
+                res["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            elif count <= current:
+                res["error_code"], res["error_message"] = ErrorCode.INVALID_PARTITIONS, f"topic has {current} partitions; {count} is not more"
+            elif t.get("assignments"):
+                res["error_code"], res["error_message"] = ErrorCode.INVALID_REPLICA_ASSIGNMENT, "manual replica assignment needs a cluster"
+            elif not req.get("validate_only", False):
+                b.store.create_partitions(name, count)
+            out.append(res)
+        return {"throttle_time_ms": 0, "results": out}
+
+    def _topic_configs(self, name: str, keys: list[str] | None) -> list[dict[str, Any]]:
+        b = self.broker
+        explicit = b.store.topic_config(name, explicit_only=True)
+        effective = b.store.topic_config(name)
+        out = []
+        for key in sorted(TOPIC_CONFIG_KEYS):
+            if keys is not None and key not in keys:
+                continue
+            value = effective.get(key)
+            out.append({"name": key, "value": None if value is None else str(value), "read_only": False,
+                        "is_default": key not in explicit, "config_source": CONFIG_SOURCE_TOPIC if key in explicit else CONFIG_SOURCE_DEFAULT,
+                        "is_sensitive": False, "synonyms": [], "config_type": 0, "documentation": None})
+        return out
+
+    async def describe_configs(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        b = self.broker
+        results = []
+        for r in req["resources"]:
+            rt, name, keys = r["resource_type"], r["resource_name"], r.get("configuration_keys")
+            res: dict[str, Any] = {"error_code": 0, "error_message": None, "resource_type": rt, "resource_name": name, "configs": []}
+            if rt == RESOURCE_TOPIC:
+                if b.topic_exists(name):
+                    res["configs"] = self._topic_configs(name, keys)
+                else:
+                    res["error_code"], res["error_message"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"unknown topic {name!r}"
+            elif rt == RESOURCE_BROKER:
+                res["configs"] = [{"name": k, "value": None if v is None else str(v).lower() if isinstance(v, bool) else str(v),
+                                   "read_only": True, "is_default": False, "config_source": CONFIG_SOURCE_STATIC_BROKER,
+                                   "is_sensitive": False, "synonyms": [], "config_type": 0, "documentation": None}
+                                  for k, v in sorted(b.config.values.items()) if keys is None or k in keys]
+            else:
+                res["error_code"], res["error_message"] = ErrorCode.INVALID_REQUEST, f"resource type {rt} is not supported"
+            results.append(res)
+        return {"throttle_time_ms": 0, "results": results}
+
+    async def incremental_alter_configs(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        b = self.broker
+        out = []
+        for r in req["resources"]:
+            rt, name = r["resource_type"], r["resource_name"]
+            res = {"error_code": 0, "error_message": None, "resource_type": rt, "resource_name": name}
+            changes: dict[str, str | None] = {}
+            for c in r["configs"]:
+                op = c["config_operation"]
+                if op == 0:
+                    changes[c["name"]] = c["value"]
+                elif op == 1:
+                    changes[c["name"]] = None
+                else:
+                    res["error_code"], res["error_message"] = ErrorCode.INVALID_CONFIG, f"{c['name']}: APPEND/SUBTRACT apply to list configs only"
+            if res["error_code"]:
+                pass
+            elif rt != RESOURCE_TOPIC:
+                res["error_code"], res["error_message"] = ErrorCode.INVALID_REQUEST, "only topic configs can be altered"
+            elif not b.topic_exists(name):
+                res["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            elif (msg := self._config_error(changes)) is not None:
+                res["error_code"], res["error_message"] = ErrorCode.INVALID_CONFIG, msg
+            elif not req.get("validate_only", False):
+                try:
+                    b.store.alter_topic_config(name, changes)
+                except ValueError as e:
+                    res["error_code"], res["error_message"] = ErrorCode.INVALID_CONFIG, str(e)
+            out.append(res)
+        return {"throttle_time_ms": 0, "responses": out}
+
+    # ----- consumer groups (the coordinator does the work) ------------------------------
+
+    async def join_group(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        return await self.broker.groups.join_group(req, hdr.api_version, hdr.client_id or "")
+
+    async def sync_group(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        return await self.broker.groups.sync_group(req, hdr.api_version)
+
+    async def heartbeat(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        return await self.broker.groups.heartbeat(req, hdr.api_version)
+
+    async def leave_group(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        return await self.broker.groups.leave_group(req, hdr.api_version)
+
+    async def offset_commit(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        return await self.broker.groups.offset_commit(req, hdr.api_version)
+
+    async def offset_fetch(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        return await self.broker.groups.offset_fetch(req, hdr.api_version)
+
+    async def list_groups(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        return await self.broker.groups.list_groups(req, hdr.api_version)
+
+    async def describe_groups(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        return await self.broker.groups.describe_groups(req, hdr.api_version)
+
+    async def delete_groups(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        return await self.broker.groups.delete_groups(req, hdr.api_version)

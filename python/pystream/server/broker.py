@@ -1,0 +1,326 @@
+"""The broker: partitions, topics and the Kafka APIs over them.
+
+One asyncio event loop runs everything. Produce hands the record bytes to the
+Rust log unparsed (`append_raw` validates and assigns offsets); Fetch answers
+with memoryviews over the segment mappings, which the connection writes to
+the socket without a Python copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pystream.errors import CorruptRecordError, OffsetOutOfRangeError, PystreamError
+from pystream.server.config import BrokerConfig
+from pystream.server.error_codes import ErrorCode
+from pystream.server.partition import Partition
+from pystream.storage.producer_state import ProducerState, SequenceCheck
+from pystream._core import peek_batches
+
+logger = logging.getLogger("pystream.server")
+
+OFFSETS_TOPIC = "__consumer_offsets"
+EARLIEST, LATEST, MAX_TIMESTAMP = -2, -1, -3
+_SEQUENCE_ERRORS = {
+    SequenceCheck.OUT_OF_ORDER: ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
+    SequenceCheck.INVALID_EPOCH: ErrorCode.INVALID_PRODUCER_EPOCH,
+    SequenceCheck.UNKNOWN_PRODUCER: ErrorCode.UNKNOWN_PRODUCER_ID,
+}
+
+
+class ProducerIdAllocator:
+    """Hands out producer ids, persisting the end of the reserved block so ids
+    are never reused across restarts."""
+
+    BLOCK = 1000
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "producer-id-block"
+        try:
+            start = int(self.path.read_text().strip())
+        except (OSError, ValueError):
+            start = 0
+        self.next_id = start
+        self.block_end = start
+        self._reserve()
+
+    def _reserve(self) -> None:
+        self.block_end = self.next_id + self.BLOCK
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w") as f:
+            f.write(f"{self.block_end}\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    def allocate(self) -> int:
+        if self.next_id >= self.block_end:
+            self._reserve()
+        pid = self.next_id
+        self.next_id += 1
+        return pid
+
+
+class Broker:
+    """A single Kafka-compatible broker over one data directory."""
+
+    def __init__(self, config: BrokerConfig) -> None:
+        from pystream.client.store import Store  # the storage layer shared with the embedded API
+        from pystream.coordinator.group import GroupCoordinator
+
+        self.config = config
+        self.node_id: int = config.get("broker.id")
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        # The broker decides on auto-creation itself (it knows the request's wishes).
+        self.store = Store(config.data_dir, auto_create_topics=False, num_partitions=config.get("num.partitions"),
+                           offsets_topic_partitions=config.get("offsets.topic.num.partitions"), **config.log_kwargs())
+        self.cluster_id = self._load_cluster_id()
+        self.partitions: dict[tuple[str, int], Partition] = {}
+        self.producer_ids = ProducerIdAllocator(config.data_dir)
+        self.groups = GroupCoordinator(
+            self.store.offsets,
+            initial_rebalance_delay_ms=config.get("group.initial.rebalance.delay.ms"),
+            min_session_timeout_ms=config.get("group.min.session.timeout.ms"),
+            max_session_timeout_ms=config.get("group.max.session.timeout.ms"),
+        )
+        self.advertised_host = config.host
+        self.advertised_port = config.port
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ----- lifecycle ---------------------------------------------------------------
+
+    def _load_cluster_id(self) -> str:
+        path = self.config.data_dir / "meta.properties"
+        props: dict[str, str] = {}
+        if path.exists():
+            for line in path.read_text().splitlines():
+                if "=" in line and not line.startswith("#"):
+                    k, v = line.split("=", 1)
+                    props[k.strip()] = v.strip()
+        if "cluster.id" not in props:
+            props = {"version": "0", "cluster.id": _kafka_uuid(), "broker.id": str(self.node_id)}
+            path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        return props["cluster.id"]
+
+    def start_background(self) -> None:
+        """Periodic work: retention, the flush policy, group expirations."""
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._every(self.config.get("log.retention.check.interval.ms") / 1000, self._retention)))
+        self._tasks.append(loop.create_task(self._every(self.config.get("log.flush.scheduler.interval.ms") / 1000, self._flush_policy)))
+        self._tasks.append(loop.create_task(self._every(0.1, self.groups.tick)))
+
+    async def _every(self, seconds: float, work: Callable[[], Any]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                result = work()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                logger.exception("periodic task %s failed", getattr(work, "__name__", work))
+
+    def _retention(self) -> None:
+        for p in list(self.partitions.values()):
+            deleted = p.log.enforce_retention()
+            if deleted:
+                logger.info("retention deleted %d segment(s) of %s-%d", deleted, p.topic, p.index)
+
+    def _flush_policy(self) -> None:
+        for p in list(self.partitions.values()):
+            if p.log.maybe_flush():
+                p.producer_state.save(p.log.end_offset)
+
+    async def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self.groups.close()
+        for p in self.partitions.values():
+            p.log.flush()
+            p.producer_state.save(p.log.end_offset)
+            p.notify_append()
+        self.partitions.clear()
+        self.store.close()
+
+    # ----- partitions ----------------------------------------------------------------
+
+    def partition(self, topic: str, index: int) -> Partition | None:
+        """The partition, opened on first use; None when the topic or partition does not exist."""
+        key = (topic, index)
+        p = self.partitions.get(key)
+        if p is not None:
+            return p
+        count = self.store.list_topics(include_internal=True).get(topic)
+        if count is None or not 0 <= index < count:
+            return None
+        log = self.store.partition_log(topic, index)
+        state = ProducerState(log.path)
+        state.load(log)
+        p = self.partitions[key] = Partition(topic, index, log, state)
+        return p
+
+    def topic_id(self, topic: str) -> uuid.UUID:
+        """The topic's id (Metadata v10+, CreateTopics v7+): stable for the life of the topic."""
+        return self.store.topic_id(topic)
+
+    def topic_name(self, topic_id: uuid.UUID | None) -> str | None:
+        if topic_id is None:
+            return None
+        for name in self.store.list_topics(include_internal=True):
+            if self.store.topic_id(name) == topic_id:
+                return name
+        return None
+
+    def topic_exists(self, topic: str) -> bool:
+        return topic in self.store.list_topics(include_internal=True)
+
+    def auto_create(self, topic: str) -> ErrorCode:
+        """Creates a topic on first use when auto.create.topics.enable is set."""
+        if not self.config.get("auto.create.topics.enable"):
+            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        try:
+            self.store.create_topic(topic, partitions=self.config.get("num.partitions"))
+        except ValueError as e:
+            logger.info("cannot auto-create topic %r: %s", topic, e)
+            return ErrorCode.INVALID_TOPIC_EXCEPTION
+        except PystreamError:
+            pass  # created meanwhile
+        logger.info("auto-created topic %r", topic)
+        return ErrorCode.NONE
+
+    def forget_topic(self, topic: str) -> None:
+        for key in [k for k in self.partitions if k[0] == topic]:
+            p = self.partitions.pop(key)
+            p.notify_append()
+
+    # ----- produce -------------------------------------------------------------------
+
+    def append_records(self, topic: str, index: int, records: Any) -> dict[str, Any]:
+        """Appends a Produce request's records to one partition; the partition's response."""
+        result: dict[str, Any] = {"index": index, "error_code": 0, "base_offset": -1, "log_append_time_ms": -1, "log_start_offset": -1}
+        p = self.partition(topic, index)
+        if p is None:
+            if not self.topic_exists(topic) and self.auto_create(topic) == ErrorCode.NONE:
+                p = self.partition(topic, index)
+            if p is None:
+                result["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                return result
+        if records is None or len(records) == 0:
+            result["error_code"] = ErrorCode.CORRUPT_MESSAGE
+            return result
+        try:
+            batches = peek_batches(records)
+        except CorruptRecordError as e:
+            logger.warning("produce to %s-%d: %s", topic, index, e)
+            result["error_code"] = ErrorCode.CORRUPT_MESSAGE
+            result["error_message"] = str(e)
+            return result
+        max_bytes = self.store.topic_config(topic).get("max.message.bytes", self.config.get("message.max.bytes"))
+        for _summary, size in batches:
+            if size > max_bytes:
+                result["error_code"] = ErrorCode.MESSAGE_TOO_LARGE
+                result["error_message"] = f"batch of {size} bytes exceeds max.message.bytes={max_bytes}"
+                return result
+        # Idempotence: judge every batch before anything is appended.
+        for (base, last, pid, epoch, seq, count, _ts, _attrs), _size in batches:
+            if pid < 0:
+                continue
+            verdict, first_offset = p.producer_state.check(pid, epoch, seq, last - base + 1)
+            if verdict is SequenceCheck.DUPLICATE:
+                # A retry of a batch we already have: acknowledge it with its original offset.
+                result["base_offset"] = first_offset
+                result["log_start_offset"] = p.log.start_offset
+                return result
+            if verdict is not SequenceCheck.OK:
+                result["error_code"] = _SEQUENCE_ERRORS[verdict]
+                return result
+        try:
+            base_offset = p.log.append_raw(records)
+        except CorruptRecordError as e:
+            logger.warning("produce to %s-%d: %s", topic, index, e)
+            result["error_code"] = ErrorCode.CORRUPT_MESSAGE
+            result["error_message"] = str(e)
+            return result
+        except OSError as e:
+            logger.error("produce to %s-%d failed: %s", topic, index, e)
+            result["error_code"] = ErrorCode.KAFKA_STORAGE_ERROR
+            return result
+        next_offset = base_offset
+        for (base, last, pid, epoch, seq, count, _ts, _attrs), _size in batches:
+            n = last - base + 1
+            if pid >= 0:
+                p.producer_state.update(pid, epoch, seq, n, next_offset, next_offset + n - 1)
+            next_offset += n
+        result["base_offset"] = base_offset
+        result["log_start_offset"] = p.log.start_offset
+        p.notify_append()
+        return result
+
+    # ----- fetch -------------------------------------------------------------------------
+
+    def read_partition(self, topic: str, index: int, offset: int, max_bytes: int) -> dict[str, Any]:
+        """One partition of a Fetch response (records as a zero-copy memoryview)."""
+        out: dict[str, Any] = {"partition_index": index, "error_code": 0, "high_watermark": -1, "last_stable_offset": -1,
+                               "log_start_offset": -1, "aborted_transactions": None, "preferred_read_replica": -1, "records": b""}
+        p = self.partition(topic, index)
+        if p is None:
+            out["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            out["records"] = None
+            return out
+        hw = p.high_watermark
+        out["high_watermark"] = out["last_stable_offset"] = hw
+        out["log_start_offset"] = p.log.start_offset
+        try:
+            if offset < hw and max_bytes > 0:
+                out["records"] = p.log.read(offset, max_bytes, hw)
+            elif not p.log.start_offset <= offset <= hw:
+                raise OffsetOutOfRangeError(f"offset {offset} outside [{p.log.start_offset}, {hw}]")
+        except OffsetOutOfRangeError:
+            out["error_code"] = ErrorCode.OFFSET_OUT_OF_RANGE
+            out["records"] = None
+        return out
+
+    def list_offset(self, topic: str, index: int, timestamp: int) -> tuple[ErrorCode, int, int]:
+        """(error, offset, timestamp) for ListOffsets."""
+        p = self.partition(topic, index)
+        if p is None:
+            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, -1, -1
+        if timestamp == EARLIEST:
+            return ErrorCode.NONE, p.log.start_offset, -1
+        if timestamp == LATEST:
+            return ErrorCode.NONE, p.high_watermark, -1
+        if timestamp == MAX_TIMESTAMP:
+            best = (-1, -1)
+            for base, last, _pid, _ep, _seq, _n, max_ts, _a in p.log.scan_batches(p.log.start_offset):
+                if max_ts > best[0]:
+                    best = (max_ts, last)
+            return ErrorCode.NONE, best[1], best[0]
+        if timestamp < 0:
+            return ErrorCode.INVALID_REQUEST, -1, -1
+        off = p.log.offset_for_timestamp(timestamp)
+        if off is None:
+            return ErrorCode.NONE, -1, -1
+        rec = p.log.records(off, 1)
+        return ErrorCode.NONE, off, rec[0].timestamp if rec else -1
+
+
+def _kafka_uuid() -> str:
+    """A random id in Kafka's form: URL-safe base64 of 16 bytes, no padding."""
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+

@@ -1,0 +1,144 @@
+"""Broker configuration: Kafka's `server.properties` keys and defaults.
+
+Only keys the broker acts on are accepted; an unknown key is an error naming
+it (a typo should not be silently ignored). Values are parsed to the type of
+their default.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DAY_MS = 24 * 3600 * 1000
+
+# Kafka key -> default. The broker reads these through BrokerConfig.get().
+BROKER_DEFAULTS: dict[str, Any] = {
+    "broker.id": 0,
+    "num.partitions": 1,
+    "default.replication.factor": 1,
+    "auto.create.topics.enable": True,
+    "delete.topic.enable": True,
+    "message.max.bytes": 1048588,
+    "socket.request.max.bytes": 104857600,
+    "log.segment.bytes": 1073741824,
+    "log.roll.ms": 7 * DAY_MS,
+    "log.retention.ms": 7 * DAY_MS,
+    "log.retention.bytes": -1,
+    "log.retention.check.interval.ms": 300000,
+    "log.index.interval.bytes": 4096,
+    "log.index.size.max.bytes": 10485760,
+    "log.flush.interval.messages": None,
+    "log.flush.interval.ms": None,
+    "log.flush.scheduler.interval.ms": 1000,
+    "compression.type": "producer",
+    "offsets.topic.num.partitions": 50,
+    "offsets.retention.minutes": 10080,
+    "group.initial.rebalance.delay.ms": 3000,
+    "group.min.session.timeout.ms": 6000,
+    "group.max.session.timeout.ms": 1800000,
+    "connections.max.idle.ms": 600000,
+    "min.insync.replicas": 1,
+    "unclean.leader.election.enable": False,
+    "transactional.id.expiration.ms": 604800000,
+    "producer.id.expiration.ms": 86400000,
+}
+
+# Kafka's ".hours"/".minutes" spellings of the ms keys.
+ALIASES: dict[str, tuple[str, int]] = {
+    "log.roll.hours": ("log.roll.ms", 3600 * 1000),
+    "log.retention.hours": ("log.retention.ms", 3600 * 1000),
+    "log.retention.minutes": ("log.retention.ms", 60 * 1000),
+}
+
+# Keys a properties file may carry that this broker sets elsewhere (flags) or ignores knowingly.
+IGNORED_KEYS = {"listeners", "advertised.listeners", "log.dirs", "log.dir", "zookeeper.connect", "num.network.threads", "num.io.threads",
+                "socket.send.buffer.bytes", "socket.receive.buffer.bytes", "num.recovery.threads.per.data.dir",
+                "offsets.topic.replication.factor", "transaction.state.log.replication.factor", "transaction.state.log.min.isr",
+                "zookeeper.connection.timeout.ms"}
+
+
+class ConfigError(ValueError):
+    """A configuration key or value the broker cannot use."""
+
+
+def _parse(key: str, raw: str, default: Any) -> Any:
+    raw = raw.strip()
+    try:
+        if isinstance(default, bool):
+            if raw.lower() not in ("true", "false"):
+                raise ValueError(raw)
+            return raw.lower() == "true"
+        if isinstance(default, int) or (default is None and key.startswith("log.flush")):
+            return int(raw)
+        return raw
+    except ValueError:
+        raise ConfigError(f"{key}={raw!r}: expected {type(default).__name__ if default is not None else 'int'}") from None
+
+
+def load_properties(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Reads a Java-style .properties file (key=value or key: value, # and ! comments)."""
+    out: dict[str, str] = {}
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line[0] in "#!":
+            continue
+        sep = min((i for i in (line.find("="), line.find(":")) if i >= 0), default=-1)
+        if sep < 0:
+            raise ConfigError(f"{path}:{n}: expected key=value, got {line!r}")
+        out[line[:sep].strip()] = line[sep + 1 :].strip()
+    return out
+
+
+@dataclass
+class BrokerConfig:
+    host: str = "127.0.0.1"
+    port: int = 9092
+    data_dir: Path = Path("./pystream-data")
+    values: dict[str, Any] = field(default_factory=lambda: dict(BROKER_DEFAULTS))
+
+    @classmethod
+    def from_sources(cls, host: str, port: int, data_dir: str | os.PathLike[str], properties: dict[str, str] | None = None,
+                     overrides: dict[str, Any] | None = None) -> "BrokerConfig":
+        cfg = cls(host=host, port=port, data_dir=Path(data_dir))
+        for key, raw in (properties or {}).items():
+            cfg.set_raw(key, raw)
+        for key, value in (overrides or {}).items():
+            if key not in BROKER_DEFAULTS:
+                raise ConfigError(f"unknown broker config {key!r}")
+            cfg.values[key] = value
+        return cfg
+
+    def set_raw(self, key: str, raw: str) -> None:
+        if key in IGNORED_KEYS:
+            return
+        if key in ALIASES:
+            target, factor = ALIASES[key]
+            self.values[target] = int(raw) * factor
+            return
+        if key not in BROKER_DEFAULTS:
+            raise ConfigError(f"unknown broker config {key!r}")
+        self.values[key] = _parse(key, raw, BROKER_DEFAULTS[key])
+
+    def get(self, key: str) -> Any:
+        return self.values[key]
+
+    def log_kwargs(self) -> dict[str, Any]:
+        """`Log.open` keywords for every partition, from the broker's log.* keys
+        (a topic's own config overrides them)."""
+        v = self.values
+        out: dict[str, Any] = {
+            "segment_bytes": v["log.segment.bytes"],
+            "segment_ms": v["log.roll.ms"],
+            "retention_ms": v["log.retention.ms"],
+            "retention_bytes": v["log.retention.bytes"],
+            "index_interval_bytes": v["log.index.interval.bytes"],
+            "segment_index_bytes": v["log.index.size.max.bytes"],
+        }
+        if v["log.flush.interval.messages"] is not None:
+            out["flush_messages"] = v["log.flush.interval.messages"]
+        if v["log.flush.interval.ms"] is not None:
+            out["flush_ms"] = v["log.flush.interval.ms"]
+        return out

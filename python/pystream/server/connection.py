@@ -1,0 +1,83 @@
+"""The listener: Kafka's size-prefixed framing over TCP, one request at a time
+per connection (responses go out in request order, as Kafka requires)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from typing import Any
+
+from pystream.protocol import codec
+from pystream.server.apis import API_VERSIONS, SUPPORTED_VERSIONS, Apis
+from pystream.server.error_codes import ErrorCode
+
+logger = logging.getLogger("pystream.server")
+_SIZE = struct.Struct(">i")
+
+
+class CloseConnection(Exception):
+    """The request cannot be answered; the connection is closed (Kafka does the same)."""
+
+
+class KafkaListener:
+    def __init__(self, apis: Apis, max_request_bytes: int) -> None:
+        self.apis = apis
+        self.max_request_bytes = max_request_bytes
+        self.connections: set[asyncio.StreamWriter] = set()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        self.connections.add(writer)
+        try:
+            while True:
+                head = await reader.readexactly(4)
+                (size,) = _SIZE.unpack(head)
+                if size < 0 or size > self.max_request_bytes:
+                    logger.warning("closing connection from %s: request of %d bytes (socket.request.max.bytes=%d)",
+                                   peer, size, self.max_request_bytes)
+                    return
+                frame = await reader.readexactly(size)
+                chunks = await self.dispatch(frame, peer)
+                if chunks:
+                    for chunk in chunks:
+                        writer.write(chunk)
+                    await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        except CloseConnection as e:
+            logger.warning("closing connection from %s: %s", peer, e)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("closing connection from %s after an internal error", peer)
+        finally:
+            self.connections.discard(writer)
+            writer.close()
+
+    async def dispatch(self, frame: bytes, peer: Any) -> list[Any] | None:
+        try:
+            header, body = codec.decode_request(frame)
+        except codec.UnsupportedVersionError as e:
+            if e.api_key == API_VERSIONS:
+                return self._api_versions_fallback(e.correlation_id)
+            raise CloseConnection(str(e)) from None
+        except codec.ProtocolError as e:
+            raise CloseConnection(f"malformed request: {e}") from None
+        key, version = header.api_key, header.api_version
+        supported = SUPPORTED_VERSIONS.get(key)
+        if supported is None or not supported[0] <= version <= supported[1]:
+            if key == API_VERSIONS:
+                return self._api_versions_fallback(header.correlation_id)
+            raise CloseConnection(f"unsupported API key {key} version {version}")
+        response = await self.apis.handlers[key](body, header)
+        if response is None:
+            return None
+        return codec.encode_response(key, version, header.correlation_id, response)
+
+    def _api_versions_fallback(self, correlation_id: int) -> list[Any]:
+        """KIP-511: a client asking ApiVersions at a version we do not know gets a v0
+        response with UNSUPPORTED_VERSION and our ranges, and retries with one we do."""
+        body = {"error_code": int(ErrorCode.UNSUPPORTED_VERSION),
+                "api_keys": [{"api_key": k, "min_version": lo, "max_version": hi} for k, (lo, hi) in sorted(SUPPORTED_VERSIONS.items())]}
+        return codec.encode_response(API_VERSIONS, 0, correlation_id, body)
