@@ -32,6 +32,8 @@ TOPIC_CONFIG_KEYS: dict[str, str | None] = {
     "flush.ms": "flush_ms",
     "compression.type": "compression_type",
     "max.message.bytes": None,
+    "min.insync.replicas": None,
+    "cleanup.policy": None,
 }
 # Every keyword `Log.open` accepts (store-wide log defaults use these names).
 LOG_KWARGS = frozenset(
@@ -88,6 +90,11 @@ def normalize_topic_config(config: Mapping[str, Any] | None) -> dict[str, int | 
             if value not in COMPRESSION_TYPES:
                 raise ValueError(f"topic config {key}={raw!r}: expected one of {', '.join(COMPRESSION_TYPES)}")
             out[key] = value
+            continue
+        if key == "cleanup.policy":
+            if str(raw).lower() != "delete":
+                raise ValueError(f"topic config {key}={raw!r}: only 'delete' is supported (no log compaction yet)")
+            out[key] = "delete"
             continue
         if raw is None and key in _NULLABLE:
             out[key] = None

@@ -934,8 +934,11 @@ def peek_request_header(frame: Buffer) -> tuple[int | None, int | None, int | No
     return api_key, api_version, corr
 
 
-def decode_request(frame: Buffer) -> tuple[RequestHeader, dict[str, Any]]:
+def decode_request(frame: Buffer, *, allow_trailing: bool = False) -> tuple[RequestHeader, dict[str, Any]]:
     """Decode a request frame (the bytes after the 4-byte size) into (header, body).
+
+    With `allow_trailing`, bytes after the body are ignored, as Kafka's broker
+    does (librdkafka 2.x sends a few after some Metadata v12 requests).
 
     Raises UnknownApiKeyError, UnsupportedVersionError or ProtocolError, each
     carrying api_key / api_version / correlation_id when they could be read.
@@ -957,7 +960,7 @@ def decode_request(frame: Buffer) -> tuple[RequestHeader, dict[str, Any]]:
     try:
         h, pos = _decode_at(_REQUEST_HEADER, request_header_version(api_key, api_version), mv, 0)
         body, pos = _decode_at(msg, api_version, mv, pos)
-        if pos != len(mv):
+        if pos != len(mv) and not allow_trailing:
             raise ProtocolError(f"{len(mv) - pos} trailing bytes after {msg.name} v{api_version}")
     except ProtocolError as e:
         e.api_key, e.api_version, e.correlation_id = api_key, api_version, corr

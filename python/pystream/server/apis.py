@@ -12,6 +12,7 @@ import logging
 import time
 from typing import Any
 
+from pystream.client.topics import TOPIC_CONFIG_KEYS, normalize_topic_config
 from pystream.protocol.codec import RequestHeader
 from pystream.server.broker import Broker
 from pystream.server.error_codes import ErrorCode
@@ -55,12 +56,6 @@ SUPPORTED_VERSIONS: dict[int, tuple[int, int]] = {
     DESCRIBE_CLUSTER: (0, 1),
 }
 
-# Topic config names a client may set or read (CreateTopics, Describe/IncrementalAlterConfigs).
-TOPIC_CONFIG_KEYS = {
-    "segment.bytes", "segment.ms", "retention.ms", "retention.bytes", "index.interval.bytes", "segment.index.bytes",
-    "flush.messages", "flush.ms", "compression.type", "max.message.bytes", "cleanup.policy", "min.insync.replicas",
-    "message.timestamp.type",
-}
 RESOURCE_TOPIC, RESOURCE_BROKER = 2, 4
 CONFIG_SOURCE_TOPIC, CONFIG_SOURCE_STATIC_BROKER, CONFIG_SOURCE_DEFAULT = 1, 4, 5
 
@@ -263,9 +258,14 @@ class Apis:
     # ----- topics and configs ------------------------------------------------------------
 
     def _config_error(self, configs: dict[str, str | None]) -> str | None:
+        """Why these topic configs (None values: removals) are refused, or None."""
         for key in configs:
             if key not in TOPIC_CONFIG_KEYS:
                 return f"unknown topic config {key!r}"
+        try:
+            normalize_topic_config({k: v for k, v in configs.items() if v is not None})
+        except ValueError as e:
+            return str(e)
         return None
 
     async def create_topics(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
@@ -340,8 +340,8 @@ class Apis:
 
     def _topic_configs(self, name: str, keys: list[str] | None) -> list[dict[str, Any]]:
         b = self.broker
-        explicit = b.store.topic_config(name, explicit_only=True)
-        effective = b.store.topic_config(name)
+        explicit = b.store.topic_config(name)
+        effective = {**b.config.topic_defaults(), **explicit}
         out = []
         for key in sorted(TOPIC_CONFIG_KEYS):
             if keys is not None and key not in keys:

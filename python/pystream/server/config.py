@@ -125,6 +125,25 @@ class BrokerConfig:
     def get(self, key: str) -> Any:
         return self.values[key]
 
+    def topic_defaults(self) -> dict[str, Any]:
+        """Each topic config's value when a topic does not set it (Kafka's topic names)."""
+        v = self.values
+        never = 9223372036854775807  # Kafka's Long.MAX_VALUE: "no flush policy"
+        return {
+            "segment.bytes": v["log.segment.bytes"],
+            "segment.ms": v["log.roll.ms"],
+            "segment.index.bytes": v["log.index.size.max.bytes"],
+            "index.interval.bytes": v["log.index.interval.bytes"],
+            "retention.ms": v["log.retention.ms"],
+            "retention.bytes": v["log.retention.bytes"],
+            "flush.messages": never if v["log.flush.interval.messages"] is None else v["log.flush.interval.messages"],
+            "flush.ms": never if v["log.flush.interval.ms"] is None else v["log.flush.interval.ms"],
+            "compression.type": v["compression.type"],
+            "max.message.bytes": v["message.max.bytes"],
+            "min.insync.replicas": v["min.insync.replicas"],
+            "cleanup.policy": "delete",
+        }
+
     def log_kwargs(self) -> dict[str, Any]:
         """`Log.open` keywords for every partition, from the broker's log.* keys
         (a topic's own config overrides them)."""

@@ -57,13 +57,14 @@ class KafkaListener:
 
     async def dispatch(self, frame: bytes, peer: Any) -> list[Any] | None:
         try:
-            header, body = codec.decode_request(frame)
+            header, body = codec.decode_request(frame, allow_trailing=True)
         except codec.UnsupportedVersionError as e:
             if e.api_key == API_VERSIONS:
                 return self._api_versions_fallback(e.correlation_id)
             raise CloseConnection(str(e)) from None
         except codec.ProtocolError as e:
-            raise CloseConnection(f"malformed request: {e}") from None
+            head = bytes(frame[:96]).hex()
+            raise CloseConnection(f"malformed request: {e}; first bytes {head}") from None
         key, version = header.api_key, header.api_version
         supported = SUPPORTED_VERSIONS.get(key)
         if supported is None or not supported[0] <= version <= supported[1]:
