@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -178,3 +179,61 @@ def confluent_roundtrip_check(bootstrap: str, n: int = 20, timeout: float = 30.0
 
 
 
+
+
+# ---------------------------------------------------------------------------
+# Raw Kafka protocol over a socket (pystream.protocol's codec)
+
+
+class RawClient:
+    """A blocking socket speaking size-prefixed Kafka frames; every read has a timeout."""
+
+    def __init__(self, host: str, port: int, timeout: float = 10.0) -> None:
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.settimeout(timeout)
+        self.corr = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> "RawClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def recv_exact(self, n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = self.sock.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError(f"connection closed after {len(buf)} of {n} bytes")
+            buf += chunk
+        return bytes(buf)
+
+    def recv_frame(self) -> bytes:
+        (size,) = struct.unpack(">i", self.recv_exact(4))
+        return self.recv_exact(size)
+
+    def request(self, api_key: int, version: int, body: dict) -> dict:
+        from pystream.protocol import decode_response, encode_request, join
+
+        self.corr += 1
+        self.send_raw(join(encode_request(api_key, version, self.corr, "compat-raw", body)))
+        corr, resp = decode_response(api_key, version, self.recv_frame())
+        assert corr == self.corr, f"correlation id {corr} != {self.corr}"
+        return resp
+
+    def closed_by_peer(self, timeout: float = 5.0) -> bool:
+        """True if the broker closes the connection (EOF/reset) within timeout without sending anything."""
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(1)
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except socket.timeout:
+            return False
+        return data == b""
