@@ -124,5 +124,224 @@ def serve(host: str, port: int, data_dir: str, config_file: str | None, override
     run(config)
 
 
+# ---------------------------------------------------------------------------
+# Kafka-protocol tools: topics, produce, consume, groups (logic in pystream.tools)
+# ---------------------------------------------------------------------------
+
+_bootstrap_option = click.option(
+    "--bootstrap-server", "-b", "bootstrap", default="127.0.0.1:9092", show_default=True, metavar="HOST:PORT[,...]",
+    envvar="PYSTREAM_BOOTSTRAP_SERVER", help="Broker(s) to bootstrap from (pystream or Apache Kafka).")
+
+
+def _run_tool(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """Call a pystream.tools function; ToolError (Kafka errors included) -> message on stderr, exit 1."""
+    from pystream.tools import ToolError
+
+    try:
+        return fn(*args, **kwargs)
+    except ToolError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _console():  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    return Console(soft_wrap=True) if sys.stdout.isatty() else Console(width=200, soft_wrap=True)
+
+
+@main.group()
+def topics() -> None:
+    """Create, list, describe and delete topics."""
+
+
+@topics.command("create")
+@click.argument("name")
+@click.option("--partitions", "-p", type=int, default=-1, help="Partition count [default: the broker's num.partitions].")
+@click.option("--replication-factor", "-r", type=int, default=-1,
+              help="Replicas per partition [default: the broker's default.replication.factor].")
+@click.option("--config", "-c", "configs", multiple=True, metavar="KEY=VALUE", help="A topic config (repeatable), e.g. retention.ms=60000.")
+@_bootstrap_option
+def topics_create(name: str, partitions: int, replication_factor: int, configs: tuple[str, ...], bootstrap: str) -> None:
+    """Create topic NAME."""
+    from pystream.tools import kafka_client
+    from pystream.tools import topics as t
+
+    def go() -> None:
+        cfg = t.parse_configs(configs)
+        with kafka_client(bootstrap) as client:
+            res = t.create(client, name, partitions, replication_factor, cfg)
+        n = res.get("num_partitions", partitions)
+        click.echo(f"Created topic {name}" + (f" with {n} partition(s)" if n and n > 0 else "") + ".")
+
+    _run_tool(go)
+
+
+@topics.command("list")
+@click.option("--all", "-a", "include_internal", is_flag=True, help="Include internal topics (__consumer_offsets).")
+@click.option("--names-only", "-q", is_flag=True, help="One topic name per line, no table.")
+@_bootstrap_option
+def topics_list(include_internal: bool, names_only: bool, bootstrap: str) -> None:
+    """List topics with their partition counts."""
+    from pystream.tools import kafka_client
+    from pystream.tools import topics as t
+
+    def go() -> None:
+        with kafka_client(bootstrap) as client:
+            rows = t.list_topics(client, include_internal)
+        if names_only:
+            for r in rows:
+                click.echo(r["name"])
+        else:
+            _console().print(t.render_list(rows))
+
+    _run_tool(go)
+
+
+@topics.command("describe")
+@click.argument("name")
+@_bootstrap_option
+def topics_describe(name: str, bootstrap: str) -> None:
+    """Partitions (leader, replicas, ISR) and configs of topic NAME."""
+    from pystream.tools import kafka_client
+    from pystream.tools import topics as t
+
+    def go() -> None:
+        with kafka_client(bootstrap) as client:
+            d = t.describe(client, name)
+        console = _console()
+        for part in t.render_describe(d):
+            console.print(part)
+
+    _run_tool(go)
+
+
+@topics.command("delete")
+@click.argument("name")
+@_bootstrap_option
+def topics_delete(name: str, bootstrap: str) -> None:
+    """Delete topic NAME and its data."""
+    from pystream.tools import kafka_client
+    from pystream.tools import topics as t
+
+    def go() -> None:
+        with kafka_client(bootstrap) as client:
+            t.delete(client, name)
+        click.echo(f"Deleted topic {name}.")
+
+    _run_tool(go)
+
+
+@main.command()
+@click.argument("topic")
+@click.option("--key-separator", "-K", default=None, metavar="SEP",
+              help="Split each line at the first SEP into key and value (lines without SEP get a null key).")
+@click.option("--partition", "-p", type=int, default=None,
+              help="Send everything to this partition [default: murmur2(key) for keyed lines, sticky for the rest].")
+@click.option("--acks", type=click.Choice(["all", "-1", "0", "1"]), default="all", show_default=True)
+@click.option("--compression", "-z", type=click.Choice(["none", "gzip", "snappy", "lz4", "zstd"]), default="none", show_default=True)
+@click.option("--batch-size", type=int, default=1000, show_default=True, help="Max lines per RecordBatch.")
+@click.option("--batch-bytes", type=int, default=1_000_000, show_default=True, help="Max bytes per RecordBatch.")
+@click.option("--quiet", "-q", is_flag=True, help="Do not print the summary on stderr.")
+@_bootstrap_option
+def produce(topic: str, key_separator: str | None, partition: int | None, acks: str, compression: str,
+            batch_size: int, batch_bytes: int, quiet: bool, bootstrap: str) -> None:
+    """Send lines from stdin to TOPIC, one record per line.
+
+    Lines are batched (--batch-size / --batch-bytes) for throughput; when stdin
+    is a terminal each line is sent as soon as it is typed.
+    """
+    from pystream.tools import kafka_client
+    from pystream.tools import produce as pr
+
+    if batch_size < 1 or batch_bytes < 1:
+        raise click.BadParameter("must be positive", param_hint="--batch-size/--batch-bytes")
+    stdin = click.get_binary_stream("stdin")
+
+    def go() -> None:
+        with kafka_client(bootstrap) as client:
+            stats = pr.produce_lines(client, topic, stdin, key_separator=key_separator.encode() if key_separator else None,
+                                     partition=partition, acks=pr.ACKS[acks], compression=compression,
+                                     batch_records=batch_size, batch_bytes=batch_bytes, flush_each_line=stdin.isatty())
+        if not quiet:
+            parts = ", ".join(f"{p}: {n}" for p, n in sorted(stats["partitions"].items()))
+            click.echo(f"Produced {stats['records']} record(s) to {topic} in {stats['batches']} batch(es)"
+                       + (f" (partition: records {parts})" if parts else "") + ".", err=True)
+
+    _run_tool(go)
+
+
+@main.command()
+@click.argument("topic")
+@click.option("--from-beginning", is_flag=True, help="Start at the log start [default: at the end, new records only].")
+@click.option("--group", "-g", default=None,
+              help="Consumer group: start from its committed offsets and commit as records are printed.")
+@click.option("--partition", "-p", "partitions", type=int, multiple=True, help="Only this partition (repeatable).")
+@click.option("--max-messages", "-n", type=int, default=None, help="Exit after this many records.")
+@click.option("--timeout-ms", type=int, default=None, help="Exit after this long without new records [default: never].")
+@click.option("--format", "-f", "fmt", default="%v", show_default=True,
+              help="Output per record. kcat tokens: %t topic, %p partition, %o offset, %k key, %v/%s value, "
+                   "%K/%S key/value length, %T timestamp ms, %h headers, %%; or a Python format string with "
+                   "{topic} {partition} {offset} {key} {value} {timestamp} {headers}. \\n and \\t are escapes; "
+                   "a newline is added unless the format ends with one.")
+@_bootstrap_option
+def consume(topic: str, from_beginning: bool, group: str | None, partitions: tuple[int, ...], max_messages: int | None,
+            timeout_ms: int | None, fmt: str, bootstrap: str) -> None:
+    """Print the records of TOPIC to stdout."""
+    from pystream.tools import kafka_client
+    from pystream.tools import consume as co
+
+    out = click.get_text_stream("stdout")
+
+    def go() -> None:
+        with kafka_client(bootstrap) as client:
+            try:
+                co.consume(client, topic, out, partitions=list(partitions) or None, from_beginning=from_beginning,
+                           group=group, max_messages=max_messages, timeout_ms=timeout_ms, fmt=fmt)
+            except KeyboardInterrupt:
+                pass
+            except BrokenPipeError:
+                sys.stderr.close()
+
+    _run_tool(go)
+
+
+@main.group()
+def groups() -> None:
+    """List and describe consumer groups (members, committed offsets, lag)."""
+
+
+@groups.command("list")
+@_bootstrap_option
+def groups_list(bootstrap: str) -> None:
+    """List consumer groups."""
+    from pystream.tools import groups as g
+    from pystream.tools import kafka_client
+
+    def go() -> None:
+        with kafka_client(bootstrap) as client:
+            rows = g.list_groups(client)
+        _console().print(g.render_list(rows))
+
+    _run_tool(go)
+
+
+@groups.command("describe")
+@click.argument("group")
+@_bootstrap_option
+def groups_describe(group: str, bootstrap: str) -> None:
+    """Members of GROUP, and per partition its committed offset, log end offset and lag."""
+    from pystream.tools import groups as g
+    from pystream.tools import kafka_client
+
+    def go() -> None:
+        with kafka_client(bootstrap) as client:
+            d = g.describe(client, group)
+        console = _console()
+        for part in g.render_describe(d):
+            console.print(part)
+
+    _run_tool(go)
+
+
 if __name__ == "__main__":
     main()

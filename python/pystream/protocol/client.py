@@ -629,6 +629,23 @@ class KafkaClient:
 
         return self._leader_call(topic, partition, send)
 
+    @staticmethod
+    def _fetch_body(parts: Mapping[tuple[str, int], int], max_bytes: int, partition_max_bytes: int, max_wait_ms: int,
+                    min_bytes: int, isolation_level: int, replica_id: int,
+                    extra: Mapping[tuple[str, int], Mapping[str, int]] | None = None) -> dict[str, Any]:
+        by_topic: dict[str, list[dict[str, Any]]] = {}
+        for (t, p), off in parts.items():
+            fp = {"partition": p, "current_leader_epoch": -1, "fetch_offset": off, "last_fetched_epoch": -1,
+                  "log_start_offset": -1, "partition_max_bytes": partition_max_bytes}
+            if extra and (t, p) in extra:
+                fp.update(extra[(t, p)])
+            by_topic.setdefault(t, []).append(fp)
+        return {"cluster_id": None, "replica_id": replica_id, "replica_state": {"replica_id": replica_id, "replica_epoch": -1},
+                "max_wait_ms": max_wait_ms, "min_bytes": min_bytes, "max_bytes": max_bytes,
+                "isolation_level": isolation_level, "session_id": 0, "session_epoch": -1,
+                "topics": [{"topic": t, "partitions": ps} for t, ps in by_topic.items()],
+                "forgotten_topics_data": [], "rack_id": ""}
+
     def fetch(self, topic: str, partition: int, offset: int, max_bytes: int = 1 << 20,
               max_wait_ms: int = 500, min_bytes: int = 1, *, isolation_level: int = 0,
               replica_id: int = -1, current_leader_epoch: int = -1, log_start_offset: int = -1,
@@ -639,14 +656,10 @@ class KafkaClient:
         `replica_id` >= 0 makes it a follower fetch (replication). Raises KafkaError
         (e.g. OFFSET_OUT_OF_RANGE) for a partition error.
         """
-        part = {"partition": partition, "current_leader_epoch": current_leader_epoch, "fetch_offset": offset,
-                "last_fetched_epoch": last_fetched_epoch, "log_start_offset": log_start_offset,
-                "partition_max_bytes": max_bytes}
-        body = {"cluster_id": None, "replica_id": replica_id,
-                "replica_state": {"replica_id": replica_id, "replica_epoch": -1},
-                "max_wait_ms": max_wait_ms, "min_bytes": min_bytes,
-                "max_bytes": max_bytes, "isolation_level": isolation_level, "session_id": 0, "session_epoch": -1,
-                "topics": [{"topic": topic, "partitions": [part]}], "forgotten_topics_data": [], "rack_id": ""}
+        extra = {(topic, partition): {"current_leader_epoch": current_leader_epoch, "log_start_offset": log_start_offset,
+                                      "last_fetched_epoch": last_fetched_epoch}}
+        body = self._fetch_body({(topic, partition): offset}, max_bytes, max_bytes, max_wait_ms, min_bytes,
+                                isolation_level, replica_id, extra)
 
         def send(conn: KafkaConnection) -> dict[str, Any]:
             resp = conn.request(ApiKey.FETCH, body, timeout=self.timeout + max_wait_ms / 1000)
@@ -659,6 +672,40 @@ class KafkaClient:
             raise KafkaError(3, f"fetch response has no {topic}-{partition}")
 
         return self._leader_call(topic, partition, send)
+
+    def fetch_many(self, positions: Mapping[tuple[str, int], int], max_bytes: int = 50 << 20,
+                   partition_max_bytes: int = 1 << 20, max_wait_ms: int = 500, min_bytes: int = 1,
+                   isolation_level: int = 0) -> dict[tuple[str, int], dict[str, Any]]:
+        """Fetch {(topic, partition): offset} with one request per leader.
+
+        Returns {(topic, partition): PartitionData}; partition errors are NOT raised
+        but left in each entry's `error_code` (leader errors also drop the cached
+        leader, so the next call goes to the new one). A broker that cannot be
+        reached gives its partitions error NETWORK_EXCEPTION (13).
+        """
+        by_leader: dict[int, dict[tuple[str, int], int]] = {}
+        out: dict[tuple[str, int], dict[str, Any]] = {}
+        for tp, off in positions.items():
+            try:
+                by_leader.setdefault(self.leader_for(*tp), {})[tp] = off
+            except KafkaError as e:
+                out[tp] = {"partition_index": tp[1], "error_code": e.code, "records": None, "high_watermark": -1}
+        for node, parts in by_leader.items():
+            body = self._fetch_body(parts, max_bytes, partition_max_bytes, max_wait_ms, min_bytes, isolation_level, -1)
+            try:
+                resp = self.connection(node).request(ApiKey.FETCH, body, timeout=self.timeout + max_wait_ms / 1000)
+                top = resp.get("error_code", 0)
+            except KafkaConnectionError:
+                resp, top = {"responses": []}, 13
+            for t in resp["responses"]:
+                for p in t["partitions"]:
+                    out[(t["topic"], p["partition_index"])] = p
+            for tp in parts:
+                entry = out.setdefault(tp, {"partition_index": tp[1], "error_code": top or 3, "records": None,
+                                            "high_watermark": -1})
+                if entry["error_code"] in _LEADER_ERRORS or entry["error_code"] == 13:
+                    self.leaders.pop(tp, None)
+        return out
 
     def list_offsets(self, topic: str, partition: int, timestamp: int = LATEST_TIMESTAMP,
                      isolation_level: int = 0) -> tuple[int, int]:
@@ -787,6 +834,18 @@ class KafkaClient:
         self._coordinator_call(group, ApiKey.OFFSET_COMMIT, body,
                                lambda r: ((p["error_code"], f"commit {t['name']}-{p['partition_index']}")
                                           for t in r["topics"] for p in t["partitions"]))
+
+
+def complete_batches(data: Any) -> memoryview:
+    """The prefix of `data` made of whole record batches (a Fetch may end in a partial batch)."""
+    mv = memoryview(data).cast("B") if not isinstance(data, memoryview) else data
+    n, pos = len(mv), 0
+    while pos + 12 <= n:
+        end = pos + 12 + int.from_bytes(mv[pos + 8:pos + 12], "big", signed=True)
+        if end > n or end < pos + 12:
+            break
+        pos = end
+    return mv[:pos]
 
 
 def decode_consumer_assignment(data: bytes | None) -> dict[str, list[int]]:
