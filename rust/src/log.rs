@@ -496,6 +496,13 @@ impl PartitionLog {
         Ok(())
     }
 
+    /// Seals and hands every appended byte to the OS (page cache), without fsync:
+    /// the data then survives the process, not the machine.
+    pub fn write_out(&mut self) -> Result<()> {
+        self.seal()?;
+        self.active().drain()
+    }
+
     pub fn close(&mut self) -> Result<()> {
         self.flush()?;
         self.active().trim_indexes()?;

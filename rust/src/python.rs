@@ -1008,8 +1008,11 @@ impl PyPartitionLog {
     }
 
     /// Writes pending records and fsyncs; moves the recovery point to the end.
-    fn flush(&self, py: Python<'_>) -> PyResult<()> {
-        self.detached(py, |log| log.flush())
+    /// With `fsync=False` the records are only handed to the OS (they survive
+    /// a crash of the process, not of the machine) and the recovery point stays.
+    #[pyo3(signature = (fsync=true))]
+    fn flush(&self, py: Python<'_>, fsync: bool) -> PyResult<()> {
+        self.detached(py, |log| if fsync { log.flush() } else { log.write_out() })
     }
     /// Flushes when `flush.messages` or `flush.ms` says so; returns whether it did.
     fn maybe_flush(&self, py: Python<'_>) -> PyResult<bool> {

@@ -40,8 +40,27 @@ pub fn varlong_len(v: i64) -> usize {
 }
 
 /// Reads an unsigned varint of at most `max_bytes` bytes; `None` when truncated or too long.
-#[inline]
+#[inline(always)]
 fn read_uvarint(buf: &[u8], pos: &mut usize, max_bytes: usize) -> Option<u64> {
+    // Fast paths: inside records most varints take one or two bytes.
+    let p = *pos;
+    if let Some(&b0) = buf.get(p) {
+        if b0 < 0x80 {
+            *pos = p + 1;
+            return Some(b0 as u64);
+        }
+        if let Some(&b1) = buf.get(p + 1) {
+            if b1 < 0x80 {
+                *pos = p + 2;
+                return Some((b0 & 0x7f) as u64 | ((b1 as u64) << 7));
+            }
+        }
+    }
+    read_uvarint_slow(buf, pos, max_bytes)
+}
+
+#[cold]
+fn read_uvarint_slow(buf: &[u8], pos: &mut usize, max_bytes: usize) -> Option<u64> {
     let mut result: u64 = 0;
     let mut shift = 0;
     for i in 0..max_bytes {
@@ -56,7 +75,7 @@ fn read_uvarint(buf: &[u8], pos: &mut usize, max_bytes: usize) -> Option<u64> {
     None
 }
 
-#[inline]
+#[inline(always)]
 pub fn read_varint(buf: &[u8], pos: &mut usize) -> Option<i32> {
     let raw = read_uvarint(buf, pos, 5)?;
     if raw > u32::MAX as u64 {
@@ -66,7 +85,7 @@ pub fn read_varint(buf: &[u8], pos: &mut usize) -> Option<i32> {
     Some(((raw >> 1) as i32) ^ -((raw & 1) as i32))
 }
 
-#[inline]
+#[inline(always)]
 pub fn read_varlong(buf: &[u8], pos: &mut usize) -> Option<i64> {
     let raw = read_uvarint(buf, pos, 10)?;
     Some(((raw >> 1) as i64) ^ -((raw & 1) as i64))

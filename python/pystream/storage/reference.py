@@ -826,10 +826,15 @@ class ReferenceLog:
 
     # ----- durability ------------------------------------------------------------------
 
-    def flush(self) -> None:
-        """Seals, fsyncs every segment written since the last flush, moves the recovery point."""
+    def flush(self, fsync: bool = True) -> None:
+        """Seals, fsyncs every segment written since the last flush, moves the recovery point.
+        With ``fsync=False`` the data is only handed to the OS."""
         self._check_open()
         self._seal()
+        if not fsync:
+            for seg in self._segments:
+                seg.drain()
+            return
         for seg in self._segments:
             if seg.dirty:
                 seg.fsync()
