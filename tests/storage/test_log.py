@@ -829,3 +829,17 @@ def test_flush_policy_moves_recovery_point(tmp_path):
     assert log.maybe_flush() is False
     assert len(log.read(0, max_bytes=0)) > 0  # at least one whole batch
     log.close()
+
+
+def test_flush_without_fsync_hands_bytes_to_the_os(logdir):
+    log = Log.open(logdir)
+    log.append_batch([b"v%d" % i for i in range(1000)], timestamp_ms=5)
+    assert log.recovery_point == 0
+    log.flush(fsync=False)
+    # Everything is in the file (another reader sees it) but nothing was declared durable.
+    on_disk = (logdir / "00000000000000000000.log").read_bytes()
+    assert [r.value for r in _core.decode_records(on_disk)] == [b"v%d" % i for i in range(1000)]
+    assert log.recovery_point == 0
+    log.flush()
+    assert log.recovery_point == 1000
+    log.close()
