@@ -193,3 +193,23 @@ def test_formatter_styles() -> None:
         Formatter("%q")
     with pytest.raises(Exception, match="bad --format"):
         Formatter("{nope}")
+
+
+def test_groups_describe_shows_members_of_a_live_group(bootstrap: str) -> None:
+    kafka = pytest.importorskip("kafka")
+    topic, group = unique("live"), unique("live-g")
+    assert cli(bootstrap, "topics", "create", topic, "-p", "2").exit_code == 0
+    assert cli(bootstrap, "produce", topic, "-p", "0", input="a\nb\nc\n").exit_code == 0
+    consumer = kafka.KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
+                                   enable_auto_commit=False, consumer_timeout_ms=5000)
+    try:
+        assert len([m for _, m in zip(range(3), consumer)]) == 3
+        consumer.commit()
+        text = "\n".join(_lines(cli(bootstrap, "groups", "describe", group)))
+        assert "State: Stable" in text and "Protocol: consumer/" in text and "Members: 1" in text
+        assert f"{topic}:0,1" in text
+        offsets = [line.split() for line in text.splitlines() if line.split()[:1] == [topic]]
+        assert [o[:5] for o in offsets] == [[topic, "0", "3", "3", "0"], [topic, "1", "0", "0", "0"]]
+        assert offsets[0][5].startswith("kafka-python")
+    finally:
+        consumer.close()
