@@ -213,3 +213,14 @@ def test_groups_describe_shows_members_of_a_live_group(bootstrap: str) -> None:
         assert offsets[0][5].startswith("kafka-python")
     finally:
         consumer.close()
+
+
+def test_consume_resets_an_out_of_range_committed_offset(bootstrap: str, client: KafkaClient) -> None:
+    topic, group = unique("oor"), unique("oor-g")
+    assert cli(bootstrap, "topics", "create", topic, "-p", "1").exit_code == 0
+    assert cli(bootstrap, "produce", topic, input="a\nb\n").exit_code == 0
+    client.offset_commit(group, {(topic, 0): 50})
+    r = cli(bootstrap, "consume", topic, "-g", group, "--from-beginning", "--timeout-ms", "500")
+    assert _lines(r) == ["a", "b"]
+    assert "offset 50" in r.stderr and "resetting to 0" in r.stderr
+    assert client.offset_fetch(group) == {(topic, 0): 2}

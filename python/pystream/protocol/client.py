@@ -14,7 +14,9 @@ Two layers:
   UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE or a connection drops.
 
 Errors: Kafka error codes become `KafkaError(code, name, message)`; network
-failures and timeouts become `KafkaConnectionError`. Only the Kafka protocol
+failures and timeouts become `KafkaConnectionError`. Retries are
+at-least-once: a Produce retried after a dropped connection may have been
+appended already (as with a Kafka producer without idempotence). Only the Kafka protocol
 is used, so everything here works against Apache Kafka too.
 """
 
@@ -393,7 +395,7 @@ class KafkaClient:
         if self._bootstrap_conn is not None and not self._bootstrap_conn.closed:
             return self._bootstrap_conn
         errors = []
-        for node_id, addr in list(self.brokers.items()):
+        for node_id in list(self.brokers):
             try:
                 return self.connection(node_id)
             except KafkaConnectionError as e:

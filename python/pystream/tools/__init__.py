@@ -33,6 +33,7 @@ def kafka_client(bootstrap: str, timeout: float = 30.0) -> Iterator[KafkaClient]
     except KafkaError as e:
         raise ToolError(str(e)) from None
     except KafkaConnectionError as e:
-        raise ToolError(f"{e} (is a broker running at {bootstrap}?)") from None
+        hint = f" (is a broker running at {bootstrap}?)" if "cannot connect" in str(e) else ""
+        raise ToolError(f"{e}{hint}") from None
     finally:
         client.close()
