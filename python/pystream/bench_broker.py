@@ -1,0 +1,896 @@
+"""The broker benchmark (see docs/benchmarks.md, section "Broker").
+
+librdkafka (confluent-kafka) against ``pystream serve`` on this machine, with
+every figure set beside a baseline measured in the same run:
+
+- **client ceiling**: the ``produce()`` loop of confluent-kafka alone, into a
+  producer whose bootstrap server is a closed port (nothing listening), so no
+  record ever leaves the process. The Python client costs this much per record
+  whatever the broker; a broker cannot make ``produce`` faster than this.
+- **produce**: the same loop against the broker (``acks=all``, ``linger.ms=5``,
+  100-byte values, one partition) plus ``flush()``; records/s = N / (loop +
+  flush), graded as a fraction of the ceiling.
+- **consume**: a Consumer assigned to partition 0 from offset 0 (no group
+  rebalance) reading the N records back with ``consume(num_messages=...)``.
+- **nafka**: the same produce and consume phases against nafka (PyPI), a
+  pure-Python broker on SQLite, run by ``benches/nafka_runner.py``.
+- **broker CPU**: utime + stime of the broker process (``/proc/<pid>/stat``)
+  across each phase, in CPU seconds per million records.
+- **latency**: records produced at a paced rate (default 10,000/s,
+  ``linger.ms=0``) carrying ``time.perf_counter_ns()`` (CLOCK_MONOTONIC, one
+  clock for the whole machine), received by a consumer thread
+  (``fetch.wait.max.ms`` small, ``fetch.min.bytes=1``); p50/p99/p999 of receive
+  minus send. The broker's peak RSS (``VmRSS``) is sampled during that phase.
+
+Each throughput phase is repeated (``repeat``) and the best kept; repetitions
+are interleaved (ceiling, pystream, nafka, then again) so a slow stretch of the
+machine hits every row. Every phase has a timeout, and the broker processes
+started here are always stopped (SIGTERM, then SIGKILL).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import gc
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+__all__ = [
+    "BrokerBenchConfig",
+    "BrokerBenchResult",
+    "Row",
+    "default_nafka_path",
+    "find_nafka",
+    "install_nafka",
+    "markdown_table",
+    "render_table",
+    "run_and_report",
+    "run_broker_benchmark",
+    "run_with_progress",
+    "write_json",
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NAFKA_RUNNER = REPO_ROOT / "benches" / "nafka_runner.py"
+NAFKA_REQUIREMENTS = ("nafka==0.1", "kafka-python>=2,<3")
+
+# Goals from the issue.
+PRODUCE_CEILING_FRACTION = 0.90
+CONSUME_GOAL = 1_000_000.0
+NAFKA_RATIO_GOAL = 8.0
+CPU_PER_MILLION_GOAL = 0.3
+LATENCY_P99_GOAL_MS = 5.0
+
+
+def default_nafka_path() -> Path:
+    """Where ``install_nafka`` puts nafka and its kafka-python 2.x (``pip install --target``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pystream" / "bench-nafka"
+
+
+@dataclass
+class BrokerBenchConfig:
+    """What to run. ``nafka_n`` 0 means ``max(1, n // 5)``; ``nafka_path`` None means the default."""
+
+    n: int = 1_000_000
+    value_size: int = 100
+    repeat: int = 3
+    nafka: bool = True
+    nafka_n: int = 0
+    nafka_path: str | None = None
+    latency_rate: int = 10_000
+    latency_seconds: float = 5.0
+    latency_warmup_s: float = 0.5
+    fetch_wait_max_ms: int = 5
+    dir: str | None = None
+    phase_timeout_s: float = 180.0
+    broker_cprofile: str | None = None  # run the pystream broker under cProfile, write stats here
+
+    def nafka_count(self) -> int:
+        return self.nafka_n or max(1, self.n // 5)
+
+
+@dataclass
+class Row:
+    """One line of the table. ``value`` None: not measured (``note`` says why)."""
+
+    key: str
+    label: str
+    value: float | None
+    unit: str  # "records/s", "s/1M", "ms", "MiB", "x", "%"
+    detail: str = ""  # e.g. "93% of ceiling"
+    goal: str = ""
+    passed: bool | None = None
+    samples: list[float] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class BrokerBenchResult:
+    config: dict[str, Any]
+    machine: dict[str, Any]
+    rows: list[Row]
+    notes: list[str]
+    started: str
+    elapsed_s: float = 0.0
+
+    def row(self, key: str) -> Row:
+        for r in self.rows:
+            if r.key == key:
+                return r
+        raise KeyError(key)
+
+
+class BenchError(RuntimeError):
+    """A phase failed or timed out (the message says which and why)."""
+
+
+# ---------------------------------------------------------------------------
+# Broker processes
+# ---------------------------------------------------------------------------
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (bound, read and released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, in seconds (fields 14 and 15 of /proc/<pid>/stat)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def proc_rss_bytes(pid: int) -> int:
+    """VmRSS of a process, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+class BrokerProcess:
+    """A broker in a subprocess of its own session; ``stop()`` always ends it."""
+
+    def __init__(self, name: str, cmd: list[str], port: int, log_path: Path, env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.cmd = cmd
+        self.port = port
+        self.log_path = log_path
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> BrokerProcess:
+        env = dict(os.environ if self.env is None else self.env)
+        env.setdefault("OPENBLAS_NUM_THREADS", "1")
+        env["PYTHONUNBUFFERED"] = "1"
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(f"{self.name} exited with code {self.proc.returncode} at start-up: {self.log_tail()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise BenchError(f"{self.name} did not listen on port {self.port} within {timeout:.0f} s: {self.log_tail()}")
+
+    def cpu_seconds(self) -> float:
+        return proc_cpu_seconds(self.pid)
+
+    def rss_bytes(self) -> int:
+        return proc_rss_bytes(self.pid)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "(no log)"
+        return " | ".join(text[-lines:]) or "(empty log)"
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM (a clean shutdown, which also writes a cProfile file), then SIGKILL."""
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+    def __enter__(self) -> BrokerProcess:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def pystream_broker(data_dir: Path, port: int, log_path: Path, cprofile: str | None = None) -> BrokerProcess:
+    """``pystream serve`` on ``port`` (WARNING log level, no initial rebalance delay)."""
+    prefix = [sys.executable] + (["-m", "cProfile", "-o", cprofile] if cprofile else [])
+    cmd = [*prefix, "-m", "pystream.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
+           "--log-level", "WARNING", "--override", "group.initial.rebalance.delay.ms=0"]
+    return BrokerProcess("pystream broker", cmd, port, log_path)
+
+
+def nafka_broker(data_dir: Path, port: int, log_path: Path, nafka_path: str | None) -> BrokerProcess:
+    """nafka via benches/nafka_runner.py (sys.path and sqlite3 shims; WARNING log level)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, str(NAFKA_RUNNER), "--port", str(port), "--file", str(data_dir / "kafka.sqlite")]
+    if nafka_path:
+        cmd += ["--path", nafka_path]
+    return BrokerProcess("nafka broker", cmd, port, log_path)
+
+
+def find_nafka(path: str | None = None) -> tuple[str | None, str]:
+    """Where nafka can be imported from: (``--path`` for the runner or None, description).
+
+    Tries ``path`` (or ``$PYSTREAM_NAFKA_PATH``, or ``default_nafka_path()``), then
+    the current environment. Raises ``LookupError`` with the reason when neither works.
+    """
+    candidates: list[str | None] = []
+    for p in (path, os.environ.get("PYSTREAM_NAFKA_PATH"), str(default_nafka_path())):
+        if p and p not in candidates and Path(p).is_dir():
+            candidates.append(p)
+    candidates.append(None)
+    errors = []
+    for cand in candidates:
+        code = "import sys\nif sys.argv[1]: sys.path.insert(0, sys.argv[1])\nimport nafka.server, kafka\nprint(kafka.__version__)"
+        res = subprocess.run([sys.executable, "-c", code, cand or ""], capture_output=True, text=True, timeout=60)
+        if res.returncode == 0:
+            where = cand or "the current environment"
+            return cand, f"nafka from {where} (kafka-python {res.stdout.strip()})"
+        last = (res.stderr.strip().splitlines() or ["?"])[-1]
+        errors.append(f"{cand or 'current environment'}: {last}")
+    raise LookupError(
+        "nafka not available (" + "; ".join(errors) + "). Install it apart from pystream's own kafka-python with "
+        f"`python benches/run_broker.py --install-nafka` (= pip install --target {default_nafka_path()} "
+        + " ".join(f"'{r}'" for r in NAFKA_REQUIREMENTS) + ")"
+    )
+
+
+def install_nafka(path: str | None = None) -> str:
+    """``pip install --target`` nafka and kafka-python 2.x (nafka 0.1 needs kafka-python < 3) into ``path``."""
+    target = path or str(default_nafka_path())
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--target", target, *NAFKA_REQUIREMENTS], check=True)
+    return target
+
+
+# ---------------------------------------------------------------------------
+# Phases
+# ---------------------------------------------------------------------------
+
+
+def make_values(count: int, size: int) -> list[bytes]:
+    """``count`` distinct incompressible values of ``size`` bytes (cycled by the produce loop)."""
+    block = os.urandom(count * size)
+    return [block[i * size : (i + 1) * size] for i in range(count)]
+
+
+def producer_config(bootstrap: str, n: int, value_size: int, **extra: Any) -> dict[str, Any]:
+    """The producer of every throughput phase: acks=all, linger.ms=5, a queue that holds all N records."""
+    kbytes = min(2_147_483_647, n * (value_size + 128) // 1024 + 65_536)
+    return {
+        "bootstrap.servers": bootstrap,
+        "acks": "all",
+        "linger.ms": 5,
+        "queue.buffering.max.messages": min(2_147_483_647, max(100_000, n + 1000)),
+        "queue.buffering.max.kbytes": kbytes,
+        "delivery.report.only.error": True,
+        "log_level": 0,
+        **extra,
+    }
+
+
+class _Errors:
+    """Collects error_cb / failed delivery reports (only errors are reported)."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def error_cb(self, err: Any) -> None:
+        self.items.append(f"error_cb: {err}")
+
+    def on_delivery(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self.items.append(f"delivery failed: {err}")
+
+
+def _produce_loop(producer: Any, topic: str, values: list[bytes], n: int) -> float:
+    """The timed loop, the same for the ceiling and the brokers; returns its start time."""
+    produce, poll = producer.produce, producer.poll
+    mask = len(values) - 1  # a power of two
+    gc.collect()
+    t0 = time.perf_counter()
+    for i in range(n):
+        produce(topic, values[i & mask], partition=0)
+        if not i & 1023:
+            poll(0)
+    return t0
+
+
+def measure_ceiling(n: int, values: list[bytes]) -> float:
+    """Seconds for the produce() loop of N records into a producer with no broker (a closed port)."""
+    from confluent_kafka import Producer
+
+    port = free_port()  # released again: nothing listens there
+    errors = _Errors()
+    producer = Producer(producer_config(f"127.0.0.1:{port}", n, len(values[0]), error_cb=errors.error_cb,
+                                        on_delivery=errors.on_delivery))
+    try:
+        t0 = _produce_loop(producer, "bench-ceiling", values, n)
+        seconds = time.perf_counter() - t0
+        if len(producer) < n:
+            raise BenchError(f"client ceiling: only {len(producer)} of {n} records queued")
+    finally:
+        producer.purge()
+        producer.flush(0)
+        del producer
+    return seconds
+
+
+@dataclass
+class PhaseResult:
+    seconds: float
+    cpu_s: float
+
+
+def measure_produce(broker: BrokerProcess, topic: str, n: int, values: list[bytes], timeout: float) -> PhaseResult:
+    """N records to ``topic`` partition 0, then flush(); checks the high watermark is N."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    errors = _Errors()
+    producer = Producer(producer_config(broker.bootstrap, n, len(values[0]), error_cb=errors.error_cb,
+                                        on_delivery=errors.on_delivery))
+    try:
+        producer.list_topics(topic, timeout=min(timeout, 30))  # connect + create the topic, untimed
+        cpu0 = broker.cpu_seconds()
+        t0 = _produce_loop(producer, topic, values, n)
+        left = producer.flush(timeout)
+        seconds = time.perf_counter() - t0
+        cpu = broker.cpu_seconds() - cpu0
+        if left:
+            raise BenchError(f"{broker.name}: produce: {left} of {n} records not delivered within {timeout:.0f} s "
+                             f"({'; '.join(errors.items[:3]) or 'no error reported'})")
+    finally:
+        producer.purge()
+        producer.flush(0)
+        del producer
+    if errors.items:
+        raise BenchError(f"{broker.name}: produce: {len(errors.items)} errors, first: {errors.items[0]}")
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "bench-check", "log_level": 0})
+    try:
+        low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=min(timeout, 30))
+    finally:
+        c.close()
+    if high - low != n:
+        raise BenchError(f"{broker.name}: produce: topic {topic} holds offsets {low}..{high}, expected {n} records")
+    return PhaseResult(seconds, cpu)
+
+
+def consumer_config(bootstrap: str, group: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "enable.auto.commit": False,
+        "enable.partition.eof": False,
+        "log_level": 0,
+        **extra,
+    }
+
+
+def measure_consume(broker: BrokerProcess, topic: str, n: int, timeout: float, group: str) -> PhaseResult:
+    """Read the N records of ``topic`` partition 0 from offset 0 (assign, no rebalance)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(consumer_config(broker.bootstrap, group))
+    try:
+        consumer.list_topics(topic, timeout=min(timeout, 30))  # connect, untimed
+        consume = consumer.consume
+        got = 0
+        errors: list[str] = []
+        gc.collect()
+        cpu0 = broker.cpu_seconds()
+        t0 = time.perf_counter()
+        deadline = t0 + timeout
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        while got < n:
+            # consume() returns when it has num_messages or at its timeout: never ask past N.
+            msgs = consume(num_messages=min(10_000, n - got), timeout=1.0)
+            for m in msgs:
+                if m.error() is not None:
+                    errors.append(str(m.error()))
+                else:
+                    got += 1
+            if errors:
+                raise BenchError(f"{broker.name}: consume: {errors[0]}")
+            if time.perf_counter() > deadline:
+                raise BenchError(f"{broker.name}: consume: {got} of {n} records within {timeout:.0f} s")
+        seconds = time.perf_counter() - t0
+        cpu = broker.cpu_seconds() - cpu0
+    finally:
+        consumer.close()
+    if got != n:
+        raise BenchError(f"{broker.name}: consume: read {got} records, expected {n}")
+    return PhaseResult(seconds, cpu)
+
+
+@dataclass
+class LatencyResult:
+    sent: int
+    received: int
+    latencies_ns: list[int]
+    peak_rss: int
+    cpu_s: float
+    seconds: float
+
+
+_STAMP = struct.Struct(">qB")  # send time (perf_counter_ns), 1 = measured / 0 = warm-up
+
+
+def measure_latency(broker: BrokerProcess, topic: str, rate: int, seconds: float, warmup_s: float, value_size: int,
+                    fetch_wait_max_ms: int, timeout: float) -> LatencyResult:
+    """Paced produce at ``rate``/s (linger.ms=0) and a consumer thread; receive - send per record."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    pad = b"\0" * max(0, value_size - _STAMP.size)
+    errors = _Errors()
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", "linger.ms": 0, "log_level": 0,
+                         "delivery.report.only.error": True, "error_cb": errors.error_cb, "on_delivery": errors.on_delivery})
+    consumer = Consumer(consumer_config(broker.bootstrap, "bench-latency", **{"fetch.wait.max.ms": fetch_wait_max_ms,
+                                                                               "fetch.min.bytes": 1}))
+    latencies: list[int] = []
+    received = [0]
+    stop = threading.Event()
+    ready = threading.Event()
+    failure: list[BaseException] = []
+
+    def consume_loop() -> None:
+        try:
+            # poll(), not consume(num_messages=k): consume waits for k records or its timeout.
+            poll, now_ns, unpack = consumer.poll, time.perf_counter_ns, _STAMP.unpack_from
+            add = latencies.append
+            while not stop.is_set():
+                m = poll(0.05)
+                if m is None:
+                    continue
+                now = now_ns()
+                if m.error() is not None:
+                    raise BenchError(f"latency consumer: {m.error()}")
+                sent, measured = unpack(m.value())
+                received[0] += 1
+                if measured:
+                    add(now - sent)
+                ready.set()
+        except BaseException as e:  # reported by the main thread
+            failure.append(e)
+            ready.set()
+
+    producer.list_topics(topic, timeout=min(timeout, 30))
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    thread = threading.Thread(target=consume_loop, name="latency-consumer", daemon=True)
+    thread.start()
+    produce, poll, now_ns, pack = producer.produce, producer.poll, time.perf_counter_ns, _STAMP.pack
+    sent = 0
+    peak_rss = 0
+    try:
+        # Until the consumer has seen a record: one warm-up record every 10 ms.
+        deadline = time.monotonic() + min(timeout, 30)
+        while not ready.is_set():
+            produce(topic, pack(now_ns(), 0) + pad, partition=0)
+            sent += 1
+            poll(0)
+            ready.wait(0.01)
+            if time.monotonic() > deadline:
+                raise BenchError(f"{broker.name}: latency: the consumer got nothing within {min(timeout, 30):.0f} s")
+        cpu0 = broker.cpu_seconds()
+        start = time.perf_counter()
+        measure_from = start + warmup_s
+        end = measure_from + seconds
+        next_rss = start
+        i = 0
+        while True:
+            now = time.perf_counter()
+            if now >= end or failure:
+                break
+            due = int((now - start) * rate)
+            while i < due:
+                produce(topic, pack(now_ns(), 1 if now >= measure_from else 0) + pad, partition=0)
+                i += 1
+            poll(0)
+            if now >= next_rss:
+                peak_rss = max(peak_rss, broker.rss_bytes())
+                next_rss = now + 0.1
+            time.sleep(0.0002)
+        sent += i
+        left = producer.flush(min(timeout, 30))
+        if left:
+            raise BenchError(f"{broker.name}: latency: {left} records not delivered")
+        wait_until = time.monotonic() + min(timeout, 30)
+        while received[0] < sent and time.monotonic() < wait_until and not failure:
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - start
+        cpu = broker.cpu_seconds() - cpu0
+        peak_rss = max(peak_rss, broker.rss_bytes())
+    finally:
+        stop.set()
+        thread.join(5)
+        consumer.close()
+        producer.purge()
+        producer.flush(0)
+    if failure:
+        raise BenchError(f"{broker.name}: latency: {failure[0]}")
+    if errors.items:
+        raise BenchError(f"{broker.name}: latency: {errors.items[0]}")
+    if received[0] < sent:
+        raise BenchError(f"{broker.name}: latency: received {received[0]} of {sent} records")
+    return LatencyResult(sent, received[0], latencies, peak_rss, cpu, elapsed)
+
+
+def percentile(sorted_values: list[int], q: float) -> float:
+    """Nearest-rank percentile (q in 0..1) of an ascending list."""
+    if not sorted_values:
+        return float("nan")
+    k = max(0, min(len(sorted_values) - 1, math.ceil(q * len(sorted_values)) - 1))
+    return float(sorted_values[k])
+
+
+# ---------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------
+
+
+def machine_info() -> dict[str, Any]:
+    from pystream import bench as storage_bench
+
+    info = storage_bench.machine_info()
+    info.pop("openblas_one_thread", None)
+    info.pop("numpy", None)
+    info.pop("sqlite", None)
+    try:
+        import confluent_kafka
+
+        info["confluent_kafka"] = confluent_kafka.version()[0]
+        info["librdkafka"] = confluent_kafka.libversion()[0]
+    except ImportError:
+        pass
+    return info
+
+
+ProgressFn = Callable[[str], None]
+
+
+def total_steps(config: BrokerBenchConfig) -> int:
+    """How many times ``run_broker_benchmark`` calls ``progress`` (nafka steps included)."""
+    per_rep = 3 + (2 if config.nafka else 0)
+    return 2 + (1 if config.nafka else 0) + config.repeat * per_rep + 1
+
+
+def run_broker_benchmark(config: BrokerBenchConfig, progress: ProgressFn | None = None) -> BrokerBenchResult:
+    """Start the brokers, run every phase, stop the brokers; ``progress(label)`` after each step."""
+    import confluent_kafka  # noqa: F401  (ImportError here: the caller says confluent-kafka is missing)
+
+    step = progress or (lambda label: None)
+    started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    t_start = time.perf_counter()
+    notes: list[str] = []
+    n, size, timeout = config.n, config.value_size, config.phase_timeout_s
+    nafka_n = config.nafka_count()
+    values = make_values(1024, size)
+    step("values ready")
+
+    nafka_path: str | None = None
+    nafka_ok = config.nafka
+    if config.nafka:
+        try:
+            nafka_path, where = find_nafka(config.nafka_path)
+            notes.append(f"nafka: {where}; run by benches/nafka_runner.py (sqlite3 autocommit shim on Python < 3.12)")
+        except LookupError as e:
+            nafka_ok = False
+            notes.append(str(e))
+    else:
+        notes.append("nafka: not run (--no-nafka)")
+
+    times: dict[str, list[float]] = {k: [] for k in ("ceiling", "p.produce", "p.consume", "n.produce", "n.consume")}
+    cpus: dict[str, list[float]] = {k: [] for k in ("p.produce", "p.consume", "n.produce", "n.consume")}
+    nafka_error = ""
+    latency: LatencyResult | None = None
+    idle_rss = 0
+    base = Path(tempfile.mkdtemp(prefix="pystream-bench-broker-", dir=config.dir))
+    brokers: list[BrokerProcess] = []
+    try:
+        ps = pystream_broker(base / "pystream", free_port(), base / "pystream.log", config.broker_cprofile)
+        brokers.append(ps)
+        ps.start()
+        idle_rss = ps.rss_bytes()
+        step("pystream broker started")
+        nk: BrokerProcess | None = None
+        if nafka_ok:
+            nk = nafka_broker(base / "nafka", free_port(), base / "nafka.log", nafka_path)
+            brokers.append(nk)
+            try:
+                nk.start()
+            except BenchError as e:
+                nafka_error = str(e)
+                nk = None
+            step("nafka broker started")
+
+        def nafka_phase(fn: Callable[[], PhaseResult], label: str) -> PhaseResult | None:
+            nonlocal nafka_error, nk
+            if nk is None:
+                return None
+            try:
+                return fn()
+            except Exception as e:  # nafka failing is a result, not a crash of the benchmark
+                nafka_error = f"{label}: {e}"
+                if nk.alive():
+                    nafka_error += f" (nafka log: {nk.log_tail(5)})"
+                nk.stop()
+                nk = None
+                return None
+
+        for rep in range(config.repeat):
+            times["ceiling"].append(measure_ceiling(n, values))
+            step(f"client ceiling ({rep + 1}/{config.repeat})")
+            r = measure_produce(ps, f"bench-{rep}", n, values, timeout)
+            times["p.produce"].append(r.seconds)
+            cpus["p.produce"].append(r.cpu_s)
+            step(f"pystream produce ({rep + 1}/{config.repeat})")
+            if config.nafka:
+                nk_ = nk
+                r2 = nafka_phase(lambda: measure_produce(nk_, f"bench-{rep}", nafka_n, values, timeout), "produce")  # type: ignore[arg-type]
+                if r2:
+                    times["n.produce"].append(r2.seconds)
+                    cpus["n.produce"].append(r2.cpu_s)
+                step(f"nafka produce ({rep + 1}/{config.repeat})")
+            r = measure_consume(ps, "bench-0", n, timeout, f"bench-consume-{rep}")
+            times["p.consume"].append(r.seconds)
+            cpus["p.consume"].append(r.cpu_s)
+            step(f"pystream consume ({rep + 1}/{config.repeat})")
+            if config.nafka:
+                nk_ = nk
+                r2 = nafka_phase(lambda: measure_consume(nk_, "bench-0", nafka_n, timeout, f"bench-consume-{rep}"), "consume")  # type: ignore[arg-type]
+                if r2:
+                    times["n.consume"].append(r2.seconds)
+                    cpus["n.consume"].append(r2.cpu_s)
+                step(f"nafka consume ({rep + 1}/{config.repeat})")
+        if nk is not None:
+            nk.stop()
+        latency = measure_latency(ps, "bench-latency", config.latency_rate, config.latency_seconds, config.latency_warmup_s,
+                                  size, config.fetch_wait_max_ms, timeout)
+        step("latency")
+    finally:
+        for b in brokers:
+            b.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    if nafka_error:
+        notes.append(f"nafka failed: {nafka_error}")
+
+    rows = _rows(config, times, cpus, latency, idle_rss, nafka_ok and not nafka_error)
+    cfg = asdict(config) | {"nafka_n": nafka_n, "nafka_path": nafka_path}
+    return BrokerBenchResult(config=cfg, machine=machine_info(), rows=rows, notes=notes, started=started,
+                             elapsed_s=time.perf_counter() - t_start)
+
+
+def _rate(count: int, seconds: list[float]) -> tuple[float | None, list[float]]:
+    if not seconds:
+        return None, []
+    return count / min(seconds), [count / s for s in seconds]
+
+
+def _cpu_per_million(count: int, cpu: list[float]) -> tuple[float | None, list[float]]:
+    if not cpu:
+        return None, []
+    per = [c / count * 1e6 for c in cpu]
+    return min(per), per
+
+
+def _rows(config: BrokerBenchConfig, times: dict[str, list[float]], cpus: dict[str, list[float]],
+          latency: LatencyResult | None, idle_rss: int, nafka_ran: bool) -> list[Row]:
+    n, nn = config.n, config.nafka_count()
+    rows: list[Row] = []
+    ceiling, s = _rate(n, times["ceiling"])
+    rows.append(Row("ceiling", "client ceiling: produce() loop, no broker", ceiling, "records/s", samples=s,
+                    note="the baseline of the produce row"))
+    pp, s = _rate(n, times["p.produce"])
+    frac = pp / ceiling if pp and ceiling else None
+    rows.append(Row("pystream.produce", "pystream produce (acks=all, linger 5 ms)", pp, "records/s",
+                    detail=f"{frac:.0%} of ceiling" if frac else "", goal=f">= {PRODUCE_CEILING_FRACTION:.0%} of ceiling",
+                    passed=None if frac is None else frac >= PRODUCE_CEILING_FRACTION, samples=s))
+    pc, s = _rate(n, times["p.consume"])
+    rows.append(Row("pystream.consume", "pystream consume", pc, "records/s", goal=f">= {CONSUME_GOAL / 1e6:g}M/s",
+                    passed=None if pc is None else pc >= CONSUME_GOAL, samples=s))
+    why = "" if nafka_ran else "not measured: see notes"
+    scale = f"N={nn:,}" if nn != n else ""
+    np_, s = _rate(nn, times["n.produce"])
+    rows.append(Row("nafka.produce", "nafka produce (same client settings)", np_, "records/s", detail=scale, samples=s,
+                    note=why if np_ is None else ""))
+    nc, s = _rate(nn, times["n.consume"])
+    rows.append(Row("nafka.consume", "nafka consume", nc, "records/s", detail=scale, samples=s, note=why if nc is None else ""))
+    for key, label, a, b in (("ratio.produce", "produce: pystream / nafka", pp, np_),
+                             ("ratio.consume", "consume: pystream / nafka", pc, nc)):
+        r = a / b if a and b else None
+        rows.append(Row(key, label, r, "x", goal=f">= {NAFKA_RATIO_GOAL:g}x", passed=None if r is None else r >= NAFKA_RATIO_GOAL,
+                        note="" if r is not None else why or "not measured"))
+    for key, label, src, count, graded in (
+        ("cpu.produce", "pystream broker CPU per 1M produced", "p.produce", n, True),
+        ("cpu.fetch", "pystream broker CPU per 1M fetched", "p.consume", n, True),
+        ("nafka.cpu.produce", "nafka broker CPU per 1M produced", "n.produce", nn, False),
+        ("nafka.cpu.fetch", "nafka broker CPU per 1M fetched", "n.consume", nn, False),
+    ):
+        v, s = _cpu_per_million(count, cpus[src])
+        if v is None and not graded:
+            continue
+        detail = f"{1 / v:,.1f}M rec/s per core" if v else ""
+        rows.append(Row(key, label, v, "s/1M", detail=detail, goal=f"<= {CPU_PER_MILLION_GOAL:g} s" if graded else "",
+                        passed=(v <= CPU_PER_MILLION_GOAL if v is not None else None) if graded else None, samples=s))
+    rate = f"at {config.latency_rate:,} rec/s"
+    if latency is not None:
+        lat = sorted(latency.latencies_ns)
+        p50, p99, p999 = (percentile(lat, q) / 1e6 for q in (0.50, 0.99, 0.999))
+        cnt = f"{len(lat):,} samples"
+        rows.append(Row("latency.p50", f"end-to-end latency p50 {rate}", p50, "ms", detail=cnt))
+        rows.append(Row("latency.p99", f"end-to-end latency p99 {rate}", p99, "ms", detail=cnt,
+                        goal=f"<= {LATENCY_P99_GOAL_MS:g} ms", passed=p99 <= LATENCY_P99_GOAL_MS))
+        rows.append(Row("latency.p999", f"end-to-end latency p99.9 {rate}", p999, "ms", detail=cnt))
+        rows.append(Row("latency.max", f"end-to-end latency max {rate}", lat[-1] / 1e6 if lat else float("nan"), "ms", detail=cnt))
+        rows.append(Row("rss.latency", f"pystream broker peak RSS {rate}", latency.peak_rss / 2**20, "MiB",
+                        detail=f"idle after start: {idle_rss / 2**20:,.0f} MiB"))
+        rows.append(Row("cpu.latency", f"pystream broker CPU {rate}", 100 * latency.cpu_s / latency.seconds, "%",
+                        detail="of one core"))
+    return rows
+
+
+def run_with_progress(config: BrokerBenchConfig, console: Any = None) -> BrokerBenchResult:
+    """`run_broker_benchmark` behind a rich progress bar (transient) on ``console``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]broker bench[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=console, transient=True) as progress:
+        task = progress.add_task("starting", total=total_steps(config))
+
+        def step(label: str) -> None:
+            progress.update(task, advance=1, description=label)
+
+        return run_broker_benchmark(config, progress=step)
+
+
+def run_and_report(config: BrokerBenchConfig, console: Any = None, json_path: str | os.PathLike[str] | None = None,
+                   markdown: bool = False) -> BrokerBenchResult:
+    """The whole `pystream bench --broker`: run with a progress bar, print the table, write JSON."""
+    from rich.console import Console
+
+    console = console or Console()
+    result = run_with_progress(config, console)
+    console.print(render_table(result))
+    if json_path is not None:
+        write_json(result, json_path)
+        console.print(f"raw results written to {json_path}")
+    if markdown:
+        console.print(markdown_table(result), markup=False, highlight=False, soft_wrap=True)
+    return result
+
+
+# ---------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------
+
+FOOTNOTES = (
+    "Throughput rows: best of --repeat runs, repetitions interleaved (ceiling, pystream, nafka); "
+    "records/s = N / time. Values: 100 B, 1,024 distinct incompressible values cycled, no key, one partition, no compression.",
+    "client ceiling: the same produce() loop (poll(0) every 1,024 records) into a Producer whose bootstrap server is a "
+    "closed port, queue sized to hold N: the Python client's own cost per record.",
+    "produce: acks=all, linger.ms=5, librdkafka defaults otherwise (idempotence off); timed from the first produce() to "
+    "flush() returning; the topic's high watermark is checked to be N afterwards.",
+    "consume: one Consumer, assign(partition 0, offset 0), consume(num_messages=min(10000, left)) until N records; librdkafka defaults "
+    "otherwise (fetch.wait.max.ms 500, max.partition.fetch.bytes 1 MiB).",
+    "broker CPU: utime+stime from /proc/<pid>/stat of the broker process across the phase (clock ticks of 10 ms); "
+    "min over repetitions.",
+    "latency: paced produce (linger.ms=0, acks=all), a consumer thread calling poll() (fetch.min.bytes=1, small fetch.wait.max.ms); "
+    "latency = receive time - perf_counter_ns() in the value, same clock; warm-up records excluded. RSS = peak VmRSS sampled "
+    "every 100 ms during that phase.",
+)
+
+
+def _fmt(row: Row) -> str:
+    v = row.value
+    if v is None:
+        return "-"
+    if row.unit == "records/s":
+        return f"{v / 1e6:,.2f}M/s" if v >= 1e5 else f"{v / 1e3:,.1f}k/s"
+    if row.unit == "x":
+        return f"{v:,.1f}x"
+    if row.unit == "s/1M":
+        return f"{v:.3f} s"
+    if row.unit == "ms":
+        return f"{v:.2f} ms"
+    if row.unit == "MiB":
+        return f"{v:,.0f} MiB"
+    if row.unit == "%":
+        return f"{v:.0f}%"
+    return f"{v:g}"
+
+
+def _verdict(passed: bool | None, markup: bool = True) -> str:
+    if passed is None:
+        return ""
+    word = "PASS" if passed else "MISS"
+    return f"[{'green' if passed else 'red'}]{word}[/]" if markup else word
+
+
+_SECTIONS = ("ceiling", "nafka.produce", "ratio.produce", "cpu.produce", "latency.p50")
+
+
+def render_table(result: BrokerBenchResult) -> Any:
+    """The results as a rich renderable (a table, then the notes)."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    cfg = result.config
+    table = Table(
+        title=f"pystream broker benchmark: confluent-kafka, N={cfg['n']:,} records of {cfg['value_size']} B, one partition",
+        caption=f"{result.machine.get('cpu', '')} · {result.machine.get('nproc')} cores · {result.started}",
+    )
+    for col, justify in (("measurement", "left"), ("value", "right"), ("", "left"), ("goal", "left"), ("result", "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for i, row in enumerate(result.rows):
+        if i and row.key in _SECTIONS:
+            table.add_section()
+        table.add_row(row.label, _fmt(row), row.detail or row.note, row.goal, _verdict(row.passed))
+    lines = [*FOOTNOTES, *result.notes]
+    return Group(table, *(Text(f"* {line}", style="dim") for line in lines))
+
+
+def markdown_table(result: BrokerBenchResult) -> str:
+    """The same table as GitHub markdown (for docs/benchmarks.md)."""
+    lines = ["| measurement | value | | goal | result |", "| --- | ---: | --- | --- | --- |"]
+    for row in result.rows:
+        lines.append(f"| {row.label} | {_fmt(row)} | {row.detail or row.note} | {row.goal} | {_verdict(row.passed, False)} |")
+    return "\n".join(lines)
+
+
+def result_to_dict(result: BrokerBenchResult) -> dict[str, Any]:
+    return asdict(result) | {"footnotes": list(FOOTNOTES)}
+
+
+def write_json(result: BrokerBenchResult, path: str | os.PathLike[str]) -> None:
+    """Write ``result_to_dict(result)`` to ``path`` (parent directories created)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(result_to_dict(result), indent=2) + "\n")
