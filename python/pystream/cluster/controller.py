@@ -1,0 +1,290 @@
+"""The controller: leader election, ISR cleanup and reassignment, run by the broker
+that holds /controller.
+
+Pure logic over a :class:`ClusterStore`; synchronous (each method is a handful of
+ZooKeeper round trips; a broker on asyncio runs them in an executor, one at a
+time). The broker calls:
+
+* ``elect()`` at start and whenever /controller disappears;
+* ``on_topics_changed()`` when /brokers/topics changes;
+* ``on_brokers_changed()`` when /brokers/ids changes;
+* ``process_reassignments()`` when /admin/reassign_partitions or an ISR changes;
+* ``elect_preferred_leaders()`` periodically (auto.leader.rebalance.enable).
+
+Safety when two brokers briefly both believe they are controller: every write
+is conditional on the znode version it was computed from, and *fenced* by the
+controller epoch (a multi-op that checks /controller_epoch is unchanged since
+this broker's election), so a deposed controller's writes all fail with
+ControllerMovedError. Every state it writes also carries its controller_epoch.
+Each method recomputes from what it reads, so running it twice, or after a
+controller change midway, is harmless (idempotent, resumable).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection
+
+from pystream.cluster.zk import NO_LEADER, ClusterStore, ControllerMovedError, PartitionState
+from pystream.errors import UnknownTopicError
+
+__all__ = ["Controller", "ControllerMovedError"]
+
+log = logging.getLogger(__name__)
+
+MAX_RETRIES = 20  # conditional-write attempts per partition before giving up on this round
+
+
+class Controller:
+    """Controller logic for broker ``broker_id``; active only after ``elect()`` succeeded."""
+
+    def __init__(self, store: ClusterStore, broker_id: int, unclean_leader_election: bool = False) -> None:
+        self.store = store
+        self.broker_id = broker_id
+        self.unclean_leader_election = unclean_leader_election
+        self.epoch: int | None = None  # controller epoch while active, else None
+
+    @property
+    def active(self) -> bool:
+        """True while this broker believes it is the controller (fenced writes decide)."""
+        return self.epoch is not None
+
+    # -- election -------------------------------------------------------------
+
+    def elect(self) -> bool:
+        """Try to become controller; when elected, bring all partition states up to
+        date (new topics, dead brokers, pending reassignments). Returns True if
+        this broker is the controller."""
+        epoch = self.store.try_become_controller(self.broker_id)
+        if epoch is None:
+            self.epoch = None
+            return False
+        newly = self.epoch != epoch
+        self.epoch = epoch
+        if newly:
+            log.info("broker %d is the controller (epoch %d)", self.broker_id, epoch)
+            self._guard(self.on_topics_changed)
+            self._guard(self.on_brokers_changed)
+            self._guard(self.process_reassignments)
+        return self.active
+
+    def resign(self) -> None:
+        """Give up the controller role (graceful shutdown)."""
+        self.epoch = None
+        self.store.resign_controller(self.broker_id)
+
+    def _guard(self, fn: Callable[[], object]) -> None:
+        try:
+            fn()
+        except ControllerMovedError:
+            self.epoch = None
+
+    def _require_active(self) -> int:
+        if self.epoch is None:
+            raise ControllerMovedError(f"broker {self.broker_id} is not the controller")
+        return self.epoch
+
+    # -- the one read-modify-write loop ---------------------------------------
+
+    def _update_state(self, topic: str, partition: int,
+                      compute: Callable[[PartitionState], PartitionState | None]) -> PartitionState | None:
+        """Re-read the state and apply ``compute`` until the conditional write wins.
+        ``compute`` returns None for "no change". Returns the state written (None if none)."""
+        epoch = self._require_active()
+        for _ in range(MAX_RETRIES):
+            got = self.store.partition_state(topic, partition)
+            if got is None:
+                return None
+            state, version = got
+            if state.controller_epoch > epoch:
+                # a newer controller already wrote here: we are deposed
+                self.epoch = None
+                raise ControllerMovedError(f"controller epoch {state.controller_epoch} > ours {epoch}")
+            new = compute(state)
+            if new is None or new == state:
+                return None
+            new = PartitionState(new.leader, new.leader_epoch, list(new.isr), epoch)
+            try:
+                if self.store.update_partition_state(topic, partition, new, version, fenced=True) is not None:
+                    if new.leader != state.leader:
+                        log.info("%s-%d: leader %d -> %d (epoch %d), isr %s", topic, partition,
+                                 state.leader, new.leader, new.leader_epoch, new.isr)
+                    return new
+            except ControllerMovedError:
+                self.epoch = None
+                raise
+            # lost the race (a leader changed its ISR, say): re-read and recompute
+        log.warning("%s-%d: gave up after %d conflicting updates", topic, partition, MAX_RETRIES)
+        return None
+
+    def _elect(self, state: PartitionState, replicas: list[int], live: Collection[int]) -> PartitionState | None:
+        """Leader and ISR for the current live broker set, or None when nothing changes.
+
+        * leader alive: drop dead followers from the ISR (no epoch bump: the
+          leader keeps its epoch; an ISR change is not a leader change);
+        * leader dead or offline: the first replica in assignment order that is
+          alive and in the ISR leads, ISR = its live members, leader_epoch + 1;
+        * no such replica: with unclean election, the first live replica leads
+          with ISR [it] (data loss possible); otherwise leader -1 and the ISR is
+          kept as it was, so any of its members can come back as a clean leader.
+        """
+        live_isr = [b for b in state.isr if b in live]
+        if state.leader != NO_LEADER and state.leader in live:
+            if live_isr != state.isr:
+                return PartitionState(state.leader, state.leader_epoch, live_isr, state.controller_epoch)
+            return None
+        candidates = [b for b in replicas if b in live and b in state.isr]
+        if candidates:
+            return PartitionState(candidates[0], state.leader_epoch + 1, live_isr, state.controller_epoch)
+        if self.unclean_leader_election:
+            live_replicas = [b for b in replicas if b in live]
+            if live_replicas:
+                log.warning("unclean leader election: broker %d leads without being in ISR %s",
+                            live_replicas[0], state.isr)
+                return PartitionState(live_replicas[0], state.leader_epoch + 1, [live_replicas[0]],
+                                      state.controller_epoch)
+        if state.leader == NO_LEADER:
+            return None  # already offline; ISR kept (its members are the clean candidates)
+        return PartitionState(NO_LEADER, state.leader_epoch + 1, state.isr, state.controller_epoch)
+
+    # -- events ---------------------------------------------------------------
+
+    def on_topics_changed(self) -> list[tuple[str, int]]:
+        """Create the state znode of every partition that has none: leader = first
+        live replica, ISR = live replicas, leader_epoch 0. With no replica alive the
+        partition starts offline (leader -1) with ISR = all replicas: it holds no
+        data yet, so whichever comes first may lead. Returns the partitions created."""
+        epoch = self._require_active()
+        live = set(self.store.live_brokers())
+        created = []
+        for name in self.store.topics():
+            info = self.store.topic(name)
+            if info is None:
+                continue
+            existing = self.store.partition_states(name)
+            for p, replicas in info.partitions.items():
+                if p in existing:
+                    continue
+                live_replicas = [b for b in replicas if b in live]
+                state = (PartitionState(live_replicas[0], 0, live_replicas, epoch) if live_replicas
+                         else PartitionState(NO_LEADER, 0, list(replicas), epoch))
+                try:
+                    if self.store.create_partition_state(name, p, state, fenced=True) is not None:
+                        created.append((name, p))
+                except UnknownTopicError:
+                    break  # deleted meanwhile
+                except ControllerMovedError:
+                    self.epoch = None
+                    raise
+        return created
+
+    def on_brokers_changed(self) -> list[tuple[str, int]]:
+        """Re-elect leaders of partitions whose leader died or that are offline, and
+        drop dead brokers from every ISR. Returns the partitions whose state changed."""
+        self._require_active()
+        live = set(self.store.live_brokers())
+        changed = []
+        for name in self.store.topics():
+            info = self.store.topic(name)
+            if info is None:
+                continue
+            for p, replicas in info.partitions.items():
+                try:
+                    if self._update_state(name, p, lambda s, r=replicas: self._elect(s, r, live)):
+                        changed.append((name, p))
+                except UnknownTopicError:
+                    break
+        return changed
+
+    def elect_preferred_leaders(self, topics: Collection[str] | None = None) -> list[tuple[str, int]]:
+        """Move leadership to each partition's preferred (first) replica where it is
+        alive, in the ISR and not already leader (leader_epoch + 1). Partitions being
+        reassigned are skipped. Returns the partitions whose leader moved."""
+        self._require_active()
+        live = set(self.store.live_brokers())
+        pending = self.store.pending_reassignments()
+        moved = []
+        for name in (self.store.topics() if topics is None else topics):
+            info = self.store.topic(name)
+            if info is None:
+                continue
+            for p, replicas in info.partitions.items():
+                if (name, p) in pending or not replicas:
+                    continue
+                preferred = replicas[0]
+
+                def compute(s: PartitionState, preferred: int = preferred) -> PartitionState | None:
+                    if s.leader == preferred or preferred not in live or preferred not in s.isr:
+                        return None
+                    return PartitionState(preferred, s.leader_epoch + 1, s.isr, s.controller_epoch)
+
+                try:
+                    if self._update_state(name, p, compute):
+                        moved.append((name, p))
+                except UnknownTopicError:
+                    break
+        return moved
+
+    def process_reassignments(self) -> dict[tuple[str, int], str]:
+        """Advance every pending reassignment as far as it can go now.
+
+        Phase 1: assignment := target + (current - target); the new replicas start
+        following. Phase 2, once every target replica is in the ISR: if the leader
+        is not in the target, elect the first target replica alive and in the ISR
+        (leader_epoch + 1); drop removed replicas from the ISR; assignment := target;
+        remove the entry. Each step is recomputed from ZooKeeper, so a new controller
+        resumes where the old one stopped. Returns {(topic, p): "waiting"|"completed"}.
+        """
+        self._require_active()
+        live = set(self.store.live_brokers())
+        progress: dict[tuple[str, int], str] = {}
+        for (name, p), target in sorted(self.store.pending_reassignments().items()):
+            progress[(name, p)] = self._reassign_one(name, p, target, live)
+        return progress
+
+    def _reassign_one(self, name: str, p: int, target: list[int], live: set[int]) -> str:
+        for _ in range(MAX_RETRIES):
+            info = self.store.topic(name)
+            if info is None or p not in info.partitions or not target:
+                log.warning("dropping reassignment of %s-%d: no such partition or empty target", name, p)
+                self.store.complete_reassignment(name, p, fenced=True)
+                return "completed"
+            current = info.partitions[p]
+            if not set(target) <= set(current):
+                # phase 1: add the new replicas (target order first, as Kafka does)
+                merged = list(target) + [b for b in current if b not in target]
+                if self.store.set_assignment(name, {**info.partitions, p: merged}, info.version,
+                                             fenced=True) is None:
+                    continue  # topic changed concurrently: re-read
+                continue  # re-read: phase 2 may already be possible
+            got = self.store.partition_state(name, p)
+            if got is None:
+                return "waiting"  # state not created yet (on_topics_changed will)
+            state, _ = got
+            if current != target and not set(target) <= set(state.isr):
+                return "waiting"  # new replicas still catching up
+            # phase 2: leader from target, ISR within target
+            written_ok = True
+
+            def compute(s: PartitionState) -> PartitionState | None:
+                nonlocal written_ok
+                isr = [b for b in s.isr if b in target]
+                if s.leader in target:
+                    return PartitionState(s.leader, s.leader_epoch, isr, s.controller_epoch)
+                candidates = [b for b in target if b in live and b in s.isr]
+                if not candidates:
+                    written_ok = False  # no target replica can lead yet
+                    return None
+                return PartitionState(candidates[0], s.leader_epoch + 1, isr, s.controller_epoch)
+
+            self._update_state(name, p, compute)
+            if not written_ok:
+                return "waiting"
+            if current != target:
+                if self.store.set_assignment(name, {**info.partitions, p: list(target)}, info.version,
+                                             fenced=True) is None:
+                    continue  # re-read; state step above is idempotent
+            self.store.complete_reassignment(name, p, fenced=True)
+            log.info("reassignment of %s-%d to %s completed", name, p, target)
+            return "completed"
+        return "waiting"
