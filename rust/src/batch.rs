@@ -243,6 +243,13 @@ impl PendingBatch {
         }
     }
 
+    /// A batch built in a recycled buffer (its old contents are discarded).
+    pub fn with_buffer(base_offset: i64, mut records: Vec<u8>) -> PendingBatch {
+        records.clear();
+        records.resize(HEADER_LEN, 0);
+        PendingBatch { base_offset, base_timestamp: -1, max_timestamp: -1, count: 0, records }
+    }
+
     /// Bytes of encoded records (the uncompressed records section).
     #[inline]
     pub fn records_len(&self) -> usize {

@@ -347,14 +347,17 @@ impl PartitionLog {
     ) -> i64 {
         let offset = self.next_offset;
         let cap = self.config.batch_size.min(1 << 20);
-        let p = self
-            .pending
-            .get_or_insert_with(|| PendingBatch::new(offset, cap));
+        let active = self.segments.last_mut().unwrap();
+        let mut fresh = || match active.take_buffer() {
+            Some(buf) => PendingBatch::with_buffer(offset, buf),
+            None => PendingBatch::new(offset, cap),
+        };
+        let p = self.pending.get_or_insert_with(&mut fresh);
         if p.count > 0
             && p.records_len() + p.record_size(timestamp, key, value, headers)
                 > self.config.batch_size
         {
-            let done = std::mem::replace(p, PendingBatch::new(offset, cap));
+            let done = std::mem::replace(p, fresh());
             self.full.push(done);
         }
         self.pending
@@ -370,12 +373,22 @@ impl PartitionLog {
         !self.full.is_empty()
     }
 
-    /// Encodes and writes the batches that filled up.
+    pub fn full_batches(&self) -> usize {
+        self.full.len()
+    }
+
+    /// Encodes and writes the batches that filled up. On an I/O error the bytes
+    /// stay queued in the segment (see `Segment::drain`) for the next write.
     pub fn write_full(&mut self) -> Result<()> {
-        for p in std::mem::take(&mut self.full) {
-            let batch = p.into_batch(self.config.compression, self.leader_epoch)?;
-            let h = BatchHeader::parse(&batch);
-            self.append_batch(batch, &h, None)?;
+        let mut batches = std::mem::take(&mut self.full).into_iter();
+        while let Some(p) = batches.next() {
+            let written = p
+                .into_batch(self.config.compression, self.leader_epoch)
+                .and_then(|batch| self.append_batch(batch.clone(), &BatchHeader::parse(&batch), None));
+            if let Err(e) = written {
+                self.full.extend(batches); // the later batches wait for the next attempt
+                return Err(e);
+            }
         }
         Ok(())
     }

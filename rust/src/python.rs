@@ -465,6 +465,9 @@ impl PyPartitionLog {
     }
 }
 
+/// `append_batch` writes out filled batches every this many.
+const WRITE_EVERY_FULL_BATCHES: usize = 8;
+
 fn now_or(ts: Option<i64>) -> i64 {
     ts.unwrap_or_else(plog::now_ms)
 }
@@ -651,6 +654,11 @@ impl PyPartitionLog {
                     k.with(i, |key| values.with(i, |v| log.add_record(ts, key, v, &[])))??
                 }
             };
+            // Write filled batches as we go (GIL released): memory stays bounded
+            // and their buffers are recycled while still hot in cache.
+            if log.full_batches() >= WRITE_EVERY_FULL_BATCHES {
+                py.detach(|| log.write_full()).map_err(|e| py_error(py, e))?;
+            }
         }
         let work = log.has_full_batches() || log.needs_flush();
         drop(guard);

@@ -20,6 +20,8 @@ use std::sync::Arc;
 
 /// Appends are gathered in memory up to this size before a write.
 const WRITE_QUEUE_BYTES: usize = 256 * 1024;
+/// Written batch buffers kept for reuse.
+const SPARE_BUFFERS: usize = 64;
 
 pub fn file_name(base_offset: i64, ext: &str) -> String {
     format!("{base_offset:020}.{ext}")
@@ -35,6 +37,7 @@ pub struct Segment {
     /// pwritev(2) once `queued` reaches `WRITE_QUEUE_BYTES` or before any read.
     queue: Vec<Vec<u8>>,
     queued: usize,
+    spare: Vec<Vec<u8>>,
     offset_index: IndexFile,
     time_index: IndexFile,
     bytes_since_index: usize,
@@ -86,6 +89,7 @@ impl Segment {
             file_len,
             queue: Vec::new(),
             queued: 0,
+            spare: Vec::new(),
             offset_index,
             time_index,
             bytes_since_index: 0,
@@ -346,9 +350,20 @@ impl Segment {
             }
         }
         self.file_len = at;
-        self.queue.clear();
+        // Keep the written buffers for the next batches: fresh allocations of
+        // this size would be page-faulted in again and again.
+        for buf in self.queue.drain(..) {
+            if self.spare.len() < SPARE_BUFFERS {
+                self.spare.push(buf);
+            }
+        }
         self.queued = 0;
         Ok(())
+    }
+
+    /// A written batch buffer to build the next batch in, if one is spare.
+    pub fn take_buffer(&mut self) -> Option<Vec<u8>> {
+        self.spare.pop()
     }
 
     /// fsync of the log file and both indexes.

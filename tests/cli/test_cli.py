@@ -56,8 +56,6 @@ def test_topics_create_bad_config_argument(bootstrap: str) -> None:
     assert parse_configs(["a=b=c", " k = v "]) == {"a": "b=c", "k": "v"}
 
 
-@pytest.mark.xfail(reason="broker bug: CreateTopics v7 error response has topic_id=None, the broker fails to encode it "
-                          "and closes the connection", strict=False)
 def test_topics_create_existing_prints_kafka_error(bootstrap: str) -> None:
     name = unique("dup")
     assert cli(bootstrap, "topics", "create", name, "-p", "1").exit_code == 0
@@ -66,8 +64,6 @@ def test_topics_create_existing_prints_kafka_error(bootstrap: str) -> None:
     assert "TOPIC_ALREADY_EXISTS (36)" in r.stderr
 
 
-@pytest.mark.xfail(reason="broker bug: Metadata v10+ for an unknown topic has topic_id=None, the broker fails to encode "
-                          "it and closes the connection", strict=False)
 def test_topics_describe_unknown_prints_kafka_error(bootstrap: str) -> None:
     r = cli(bootstrap, "topics", "describe", unique("missing"))
     assert r.exit_code == 1

@@ -442,6 +442,9 @@ class ClusterStore:
 
     def delete_topic(self, name: str) -> None:
         """Delete the topic and its partition states (UnknownTopicError if absent)."""
+        # (kazoo's recursive delete ignores a missing node: check first)
+        if self.client.exists(f"{TOPICS}/{name}") is None:
+            raise UnknownTopicError(f"unknown topic {name!r}")
         for _ in range(10):
             try:
                 self.client.delete(f"{TOPICS}/{name}", recursive=True)

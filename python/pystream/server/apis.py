@@ -8,6 +8,8 @@ returns None when no response is due (Produce with acks=0).
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import uuid
 import logging
 import time
 from typing import Any
@@ -18,6 +20,9 @@ from pystream.server.broker import Broker
 from pystream.server.error_codes import ErrorCode
 
 logger = logging.getLogger("pystream.server")
+ZERO_UUID = uuid.UUID(int=0)
+# The address of the client whose request is being handled (set per connection task).
+CLIENT_HOST: contextvars.ContextVar[str] = contextvars.ContextVar("client_host", default="")
 
 # API keys
 PRODUCE, FETCH, LIST_OFFSETS, METADATA = 0, 1, 2, 3
@@ -89,7 +94,7 @@ class Apis:
         b = self.broker
         count = b.store.list_topics(include_internal=True).get(name, 0) if error == ErrorCode.NONE else 0
         return {
-            "error_code": int(error), "name": name, "topic_id": b.topic_id(name) if count else None,
+            "error_code": int(error), "name": name, "topic_id": b.topic_id(name) if count else ZERO_UUID,
             "is_internal": name.startswith("__"), "topic_authorized_operations": -2147483648,
             "partitions": [{"error_code": 0, "partition_index": i, "leader_id": b.node_id, "leader_epoch": 0,
                             "replica_nodes": [b.node_id], "isr_nodes": [b.node_id], "offline_replicas": []} for i in range(count)],
@@ -276,7 +281,7 @@ class Apis:
             n = t["num_partitions"] if t["num_partitions"] != -1 else b.config.get("num.partitions")
             rf = t["replication_factor"] if t["replication_factor"] != -1 else b.config.get("default.replication.factor")
             configs = {c["name"]: c["value"] for c in t.get("configs", [])}
-            res: dict[str, Any] = {"name": name, "topic_id": None, "error_code": 0, "error_message": None,
+            res: dict[str, Any] = {"name": name, "topic_id": ZERO_UUID, "error_code": 0, "error_message": None,
                                    "num_partitions": n, "replication_factor": rf, "configs": None}
             err, msg = ErrorCode.NONE, None
             if b.topic_exists(name):
@@ -407,7 +412,7 @@ class Apis:
     # ----- consumer groups (the coordinator does the work) ------------------------------
 
     async def join_group(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
-        return await self.broker.groups.join_group(req, hdr.api_version, hdr.client_id or "")
+        return await self.broker.groups.join_group(req, hdr.api_version, hdr.client_id or "", client_host=f"/{CLIENT_HOST.get()}")
 
     async def sync_group(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         return await self.broker.groups.sync_group(req, hdr.api_version)

@@ -9,7 +9,7 @@ import struct
 from typing import Any
 
 from pystream.protocol import codec
-from pystream.server.apis import API_VERSIONS, SUPPORTED_VERSIONS, Apis
+from pystream.server.apis import API_VERSIONS, CLIENT_HOST, SUPPORTED_VERSIONS, Apis
 from pystream.server.error_codes import ErrorCode
 
 logger = logging.getLogger("pystream.server")
@@ -28,6 +28,7 @@ class KafkaListener:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
+        CLIENT_HOST.set(peer[0] if isinstance(peer, tuple) else str(peer))
         self.connections.add(writer)
         try:
             while True:
