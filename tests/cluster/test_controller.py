@@ -225,3 +225,39 @@ def test_elect_on_startup_repairs_state(make_store) -> None:
     assert c2.elect()
     s = store2.partition_state("t", 0)[0]
     assert (s.leader, s.leader_epoch, s.isr) == (2, 1, [2])
+
+
+def test_install_watches_drives_failover(make_store) -> None:
+    """End to end with watches: two candidate controllers on one-thread executors;
+    killing the active one lets the other take over and fail partitions over."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .conftest import wait_until
+
+    brokers = {b: make_store() for b in (1, 2)}
+    for b, s in brokers.items():
+        s.register_broker(b, "h", 9092 + b)
+    pools = [ThreadPoolExecutor(1), ThreadPoolExecutor(1)]
+    handles = []
+    try:
+        # brokers 1 and 2 each run a controller candidate on their own session
+        controllers = [Controller(brokers[1], 1), Controller(brokers[2], 2)]
+        for ctl, pool in zip(controllers, pools):
+            handles += ctl.install_watches(pool.submit)
+        wait_until(lambda: sum(c.active for c in controllers) == 1)
+        observer = make_store()
+        first = observer.controller_id()
+        observer.create_topic("t", {0: [1, 2], 1: [2, 1]})
+        wait_until(lambda: len(observer.partition_states("t")) == 2)
+        assert observer.partition_state("t", 0)[0].leader == 1
+        brokers[first].close()  # the controller broker dies
+        survivor = 3 - first
+        wait_until(lambda: observer.controller_id() == survivor)
+        wait_until(lambda: all(observer.partition_state("t", p)[0].leader == survivor for p in (0, 1)))
+        assert observer.controller_epoch() == 2
+        assert all(observer.partition_state("t", p)[0].isr == [survivor] for p in (0, 1))
+    finally:
+        for h in handles:
+            h.cancel()
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection
 
-from pystream.cluster.zk import NO_LEADER, ClusterStore, ControllerMovedError, PartitionState
+from pystream.cluster.zk import NO_LEADER, ClusterStore, ControllerMovedError, PartitionState, Watch
 from pystream.errors import UnknownTopicError
 
 __all__ = ["Controller", "ControllerMovedError"]
@@ -72,6 +72,31 @@ class Controller:
         """Give up the controller role (graceful shutdown)."""
         self.epoch = None
         self.store.resign_controller(self.broker_id)
+
+    def install_watches(self, submit: Callable[[Callable[[], object]], object]) -> list[Watch]:
+        """Wire ZooKeeper events to this controller. ``submit(fn)`` must run ``fn``
+        later, one at a time, off kazoo's thread: e.g. a one-thread
+        ThreadPoolExecutor's ``submit``, or ``lambda fn: loop.call_soon_threadsafe(
+        loop.run_in_executor, pool, fn)``. Runs ``elect()`` whenever /controller is
+        empty, and the matching step on broker, topic and reassignment changes
+        while active. ISR growth (reassignment phase 2) has no watch here: the
+        broker calls ``process_reassignments()`` after a leader widens an ISR, or
+        periodically. Session loss deactivates the controller."""
+
+        def when_active(step: Callable[[], object]) -> Callable[[], None]:
+            def run() -> None:
+                if self.active:
+                    self._guard(step)
+            return run
+
+        self.store.on_session_lost(lambda state: setattr(self, "epoch", None) if state == "LOST" else None)
+        return [
+            self.store.watch_controller(lambda cid: submit(self.elect) if cid is None else None),
+            self.store.watch_brokers(lambda ids: submit(when_active(self.on_brokers_changed))),
+            self.store.watch_topics(lambda names: submit(when_active(self.on_topics_changed))),
+            self.store.watch_reassignments(lambda pending: submit(when_active(self.process_reassignments))
+                                           if pending else None),
+        ]
 
     def _guard(self, fn: Callable[[], object]) -> None:
         try:
