@@ -219,6 +219,10 @@ class ReplicaFetcher:
                     self.conn = None
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
+            except PystreamError:  # a storage error on our side: log it, keep the loop alive
+                logger.exception("replica fetcher %s: storage error", self.broker_id)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
 
     async def _idle(self) -> None:
         """Waits for new partitions or the end of the nearest back-off."""
