@@ -281,17 +281,26 @@ impl PendingBatch {
         value: Option<&[u8]>,
         headers: &[Header],
     ) -> usize {
-        let base_ts = if self.count == 0 {
-            timestamp
-        } else {
-            self.base_timestamp
-        };
-        let body = Self::body_len(timestamp - base_ts, self.count, key, value, headers);
+        let body = self.body_size(timestamp, key, value, headers);
         varint_len(body as i32) + body
     }
 
-    pub fn push(
+    /// Size of the record's body (after its length varint) in this batch.
+    #[inline]
+    pub fn body_size(&self, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
+        let base_ts = if self.count == 0 { timestamp } else { self.base_timestamp };
+        Self::body_len(timestamp - base_ts, self.count, key, value, headers)
+    }
+
+    pub fn push(&mut self, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) {
+        let body = self.body_size(timestamp, key, value, headers);
+        self.push_sized(body, timestamp, key, value, headers);
+    }
+
+    /// `push` with the body size already computed by `body_size` for this batch.
+    pub fn push_sized(
         &mut self,
+        body: usize,
         timestamp: i64,
         key: Option<&[u8]>,
         value: Option<&[u8]>,
@@ -302,7 +311,6 @@ impl PendingBatch {
         }
         self.max_timestamp = self.max_timestamp.max(timestamp);
         let ts_delta = timestamp - self.base_timestamp;
-        let body = Self::body_len(ts_delta, self.count, key, value, headers);
         let r = &mut self.records;
         put_varint(r, body as i32);
         r.push(0); // record attributes

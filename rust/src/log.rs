@@ -9,6 +9,7 @@
 //!   batch below `recovery_point` has been fsynced.
 
 use crate::batch::{self, BatchHeader, Header, PendingBatch};
+use crate::varint::varint_len;
 use crate::compression::Codec;
 use crate::error::{IoContext, LogError, Result};
 use crate::segment::{self, header_at, MappedFile, Segment};
@@ -352,18 +353,15 @@ impl PartitionLog {
             Some(buf) => PendingBatch::with_buffer(offset, buf),
             None => PendingBatch::new(offset, cap),
         };
-        let p = self.pending.get_or_insert_with(&mut fresh);
-        if p.count > 0
-            && p.records_len() + p.record_size(timestamp, key, value, headers)
-                > self.config.batch_size
-        {
+        let mut p = self.pending.get_or_insert_with(&mut fresh);
+        let mut body = p.body_size(timestamp, key, value, headers);
+        if p.count > 0 && p.records_len() + varint_len(body as i32) + body > self.config.batch_size {
             let done = std::mem::replace(p, fresh());
             self.full.push(done);
+            p = self.pending.as_mut().unwrap();
+            body = p.body_size(timestamp, key, value, headers);
         }
-        self.pending
-            .as_mut()
-            .unwrap()
-            .push(timestamp, key, value, headers);
+        p.push_sized(body, timestamp, key, value, headers);
         self.next_offset += 1;
         self.unflushed += 1;
         offset

@@ -1075,8 +1075,10 @@ struct Columns {
 
 /// Values given to `append_batch`: a sequence of bytes-like/None, or a 2-D byte array.
 enum Rows<'py> {
-    /// A list or tuple: items are read in place, bytes without any copy.
-    Seq(Bound<'py, PyAny>, usize),
+    /// A list: items are read in place, bytes without any copy.
+    List(Bound<'py, PyList>, usize),
+    /// A tuple, likewise.
+    Tuple(Bound<'py, PyTuple>, usize),
     Items(Vec<Option<ByteArg<'py>>>),
     Matrix {
         buf: PyBuffer<u8>,
@@ -1088,7 +1090,7 @@ enum Rows<'py> {
 impl Rows<'_> {
     fn len(&self) -> usize {
         match self {
-            Rows::Seq(_, n) => *n,
+            Rows::List(_, n) | Rows::Tuple(_, n) => *n,
             Rows::Items(v) => v.len(),
             Rows::Matrix { rows, .. } => *rows,
         }
@@ -1097,14 +1099,16 @@ impl Rows<'_> {
     #[inline]
     fn with<R>(&self, i: usize, f: impl FnOnce(Option<&[u8]>) -> R) -> PyResult<R> {
         match self {
-            Rows::Seq(seq, _) => {
-                let item = if let Ok(l) = seq.cast::<PyList>() {
-                    l.get_item(i)?
-                } else {
-                    seq.cast::<PyTuple>()?.get_item(i)?
+            Rows::List(..) | Rows::Tuple(..) => {
+                let item = match self {
+                    Rows::List(l, _) => l.get_item(i)?,
+                    Rows::Tuple(t, _) => t.get_item(i)?,
+                    _ => unreachable!(),
                 };
-                if let Ok(b) = item.cast::<PyBytes>() {
-                    return Ok(f(Some(b.as_bytes())));
+                // Fast path: an exact `bytes` (a pointer compare, no type-flags call).
+                if item.get_type_ptr() == std::ptr::addr_of_mut!(ffi::PyBytes_Type) {
+                    // SAFETY: the type was just checked.
+                    return Ok(f(Some(unsafe { item.cast_unchecked::<PyBytes>() }.as_bytes())));
                 }
                 let arg = opt_byte_arg(Some(&item), "values")?;
                 Ok(f(arg.as_ref().map(|a| a.as_slice())))
@@ -1116,7 +1120,7 @@ impl Rows<'_> {
     #[inline]
     fn get(&self, i: usize) -> Option<&[u8]> {
         match self {
-            Rows::Seq(..) => unreachable!("use with()"),
+            Rows::List(..) | Rows::Tuple(..) => unreachable!("use with()"),
             Rows::Items(v) => v[i].as_ref().map(|b| b.as_slice()),
             Rows::Matrix { buf, width, .. } => {
                 // SAFETY: C-contiguous u8 buffer of rows*width bytes, held by `buf`.
@@ -1130,7 +1134,11 @@ impl Rows<'_> {
 
 fn rows<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Rows<'py>> {
     if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
-        return Ok(Rows::Seq(obj.clone(), obj.len()?));
+        let n = obj.len()?;
+        return Ok(match obj.cast::<PyList>() {
+            Ok(l) => Rows::List(l.clone(), n),
+            Err(_) => Rows::Tuple(obj.cast::<PyTuple>()?.clone(), n),
+        });
     }
     {
         if let Ok(buf) = PyBuffer::<u8>::get(obj) {
