@@ -7,7 +7,7 @@ produce() ceiling measured in the same run. Writes the raw results to
 benches/results/broker-latest.json and prints the table (plus markdown with
 ``--markdown``).
 
-    python benches/run_broker.py                  # N=1,000,000, best of 3, nafka at N/5
+    python benches/run_broker.py                  # N=1,000,000, best of 5, nafka at N/5
     python benches/run_broker.py --quick          # N=100,000
     python benches/run_broker.py --install-nafka  # once: nafka + kafka-python 2.x in a directory of their own
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=None, help="records per throughput phase (default 1,000,000)")
     p.add_argument("--quick", action="store_true", help="N=100,000")
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--value-size", type=int, default=100)
     p.add_argument("--nafka-n", type=int, default=0, help="records per nafka phase (default N/5; records/s either way)")
     p.add_argument("--no-nafka", action="store_true", help="skip the nafka rows")

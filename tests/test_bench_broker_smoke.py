@@ -20,6 +20,7 @@ from pystream import bench_broker as bb  # noqa: E402
 PYSTREAM_ROWS = {
     "ceiling", "pystream.produce", "pystream.consume", "cpu.produce", "cpu.fetch",
     "latency.p50", "latency.p99", "latency.p999", "latency.max", "rss.latency", "cpu.latency",
+    "latency_after.p50", "latency_after.p99", "latency_after.p999", "rss.latency_after",
 }
 NAFKA_ROWS = {"nafka.produce", "nafka.consume", "ratio.produce", "ratio.consume", "nafka.cpu.produce", "nafka.cpu.fetch"}
 GRADED = {"pystream.produce", "pystream.consume", "ratio.produce", "ratio.consume", "cpu.produce", "cpu.fetch", "latency.p99"}
