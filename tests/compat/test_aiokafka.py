@@ -12,8 +12,6 @@ from aiokafka.abc import ConsumerRebalanceListener
 from compat_helpers import RawClient, create_topic, unique_topic
 
 # aiokafka 0.14 sends OffsetFetch v0-3 (kafka-python and librdkafka use v8+).
-BUG_OFFSET_FETCH = ("BUG OffsetFetch v0-7 answers an empty topic list: coordinator/group.py offset_fetch takes the "
-                    "v8 'groups' path because the decoded request always holds a 'groups' key (default [])")
 
 COMPRESSIONS = ["gzip", "snappy", "lz4", "zstd"]
 
@@ -96,7 +94,6 @@ def test_compression(module_broker, codec):
     assert [(m.key, m.value, list(m.headers)) for m in got] == [(k, v, h) for k, v, h in records]
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_OFFSET_FETCH)
 def test_consumer_group_join_leave_exactly_once(broker):
     topic = unique_topic("ak-group")
     create_topic(broker.bootstrap, topic, 6)
@@ -181,7 +178,6 @@ def test_consumer_group_join_leave_exactly_once(broker):
     assert not dups, f"{len(dups)} records consumed more than once, e.g. {list(dups.items())[:5]}"
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_OFFSET_FETCH)
 def test_commit_resume_across_restart(broker):
     topic = unique_topic("ak-resume")
     group = unique_topic("grp")
@@ -253,7 +249,6 @@ def test_idempotent_producer(broker):
         assert vs == sorted(vs), f"partition {part} out of order"
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_OFFSET_FETCH)
 @pytest.mark.parametrize("version", range(0, 8))
 def test_offset_fetch_old_versions_raw(module_broker, version):
     """The request aiokafka sends, on a raw socket: a committed offset must come back at every version."""

@@ -94,14 +94,8 @@ def test_acked_records_survive_sigkill(broker):
     assert p2.flush(15) == 0
 
 
-BUG_SHUTDOWN_FETCH = (
-    "BUG on SIGTERM, a Fetch parked in its long-poll wakes after broker.close() closed the store: "
-    "apis.py fetch -> broker.read_partition -> broker.partition -> store.list_topics raises ClientClosedError, "
-    "logged by connection.py as 'closing connection ... after an internal error' with a traceback "
-    "(after 'clean shutdown complete'). main.serve closes the store before the connection handlers are done")
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_SHUTDOWN_FETCH)
 def test_sigterm_with_waiting_fetches_is_clean(broker):
     """SIGTERM while consumers long-poll: exit 0, data intact, and no internal error in the log."""
     topic = unique_topic("shutdown")

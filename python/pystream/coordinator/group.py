@@ -969,7 +969,9 @@ class GroupCoordinator:
 
     async def offset_fetch(self, request: dict, api_version: int) -> dict:
         """OffsetFetch v0-9: v0-7 one group (topics None = all, v2+), v8+ a batch of groups."""
-        if api_version >= 8 or "groups" in request:
+        # The decoder fills every field of the schema, so "groups" is present (empty)
+        # in v0-7 requests too: the version alone decides the shape.
+        if api_version >= 8:
             groups = []
             for g in request.get("groups") or []:
                 topics, code = await self._fetch_offsets(g["group_id"], g.get("topics"))

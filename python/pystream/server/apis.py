@@ -31,11 +31,13 @@ DESCRIBE_GROUPS, LIST_GROUPS, API_VERSIONS, CREATE_TOPICS, DELETE_TOPICS, DELETE
 INIT_PRODUCER_ID, OFFSET_FOR_LEADER_EPOCH, DESCRIBE_CONFIGS, CREATE_PARTITIONS = 22, 23, 32, 37
 DELETE_GROUPS, INCREMENTAL_ALTER_CONFIGS, DESCRIBE_CLUSTER = 42, 44, 60
 
-# What this broker serves: (min, max) per API key. Produce starts at v3 and
-# Fetch at v4: older versions carry magic 0/1 message sets. Fetch stops at v12
-# (v13+ names topics by id only).
+# What this broker serves: (min, max) per API key. Produce v0-2 is advertised
+# (librdkafka 2.0 compresses only when it is) but answered with
+# UNSUPPORTED_FOR_MESSAGE_FORMAT: it carries magic 0/1 message sets. Fetch
+# starts at v4 (older versions return those) and stops at v12 (v13+ names
+# topics by id only).
 SUPPORTED_VERSIONS: dict[int, tuple[int, int]] = {
-    PRODUCE: (3, 10),
+    PRODUCE: (0, 10),
     FETCH: (4, 12),
     LIST_OFFSETS: (0, 7),
     METADATA: (0, 12),
@@ -148,6 +150,11 @@ class Apis:
             for t in req["topic_data"]:
                 responses.append({"name": t["name"], "partition_responses": [
                     {"index": pd["index"], "error_code": ErrorCode.INVALID_REQUIRED_ACKS, "base_offset": -1} for pd in t["partition_data"]]})
+        elif hdr.api_version < 3:
+            for t in req["topic_data"]:
+                responses.append({"name": t["name"], "partition_responses": [
+                    {"index": pd["index"], "error_code": ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, "base_offset": -1}
+                    for pd in t["partition_data"]]})
         elif req.get("transactional_id"):
             for t in req["topic_data"]:
                 responses.append({"name": t["name"], "partition_responses": [

@@ -25,11 +25,15 @@ class KafkaListener:
         self.apis = apis
         self.max_request_bytes = max_request_bytes
         self.connections: set[asyncio.StreamWriter] = set()
+        self.tasks: set[asyncio.Task[Any]] = set()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         CLIENT_HOST.set(peer[0] if isinstance(peer, tuple) else str(peer))
         self.connections.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self.tasks.add(task)
         try:
             while True:
                 head = await reader.readexactly(4)
@@ -49,12 +53,23 @@ class KafkaListener:
         except CloseConnection as e:
             logger.warning("closing connection from %s: %s", peer, e)
         except asyncio.CancelledError:
-            raise
+            # Shutdown (close_all): end the handler normally; asyncio's stream-server
+            # callback would otherwise log the cancellation as an error.
+            pass
         except Exception:
             logger.exception("closing connection from %s after an internal error", peer)
         finally:
             self.connections.discard(writer)
+            if task is not None:
+                self.tasks.discard(task)
             writer.close()
+
+    async def close_all(self) -> None:
+        """Stops every connection, cancelling requests in progress (a parked Fetch)."""
+        tasks = list(self.tasks)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def dispatch(self, frame: bytes, peer: Any) -> list[Any] | None:
         try:

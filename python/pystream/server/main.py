@@ -46,8 +46,7 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
     finally:
         logger.info("shutting down")
         server.close()
-        for w in list(listener.connections):
-            w.close()
+        await listener.close_all()  # before the broker closes its logs under them
         await broker.close()
         logger.info("clean shutdown complete")
 
