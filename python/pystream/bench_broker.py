@@ -789,7 +789,7 @@ def _rows(config: BrokerBenchConfig, times: dict[str, list[float]], cpus: dict[s
         v, s = _cpu_per_million(count, cpus[src])
         if v is None and not graded:
             continue
-        detail = f"{1 / v:,.1f}M rec/s per core" if v else ""
+        detail = "" if not v else (f"{1 / v:,.1f}M rec/s per core" if v <= 10 else f"{1e3 / v:,.0f}k rec/s per core")
         rows.append(Row(key, label, v, "s/1M", detail=detail, goal=f"<= {CPU_PER_MILLION_GOAL:g} s" if graded else "",
                         passed=(v <= CPU_PER_MILLION_GOAL if v is not None else None) if graded else None, samples=s))
     rate = f"at {config.latency_rate:,} rec/s"
