@@ -99,11 +99,15 @@ def bench(
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=int, default=9092, show_default=True, help="Port to listen on (0: any free port).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default="./pystream-data", show_default=True, help="Where the logs live.")
+@click.option("--broker-id", type=int, default=None, help="This broker's id in a cluster (broker.id) [default: 0].")
+@click.option("--zookeeper", default=None, metavar="HOST:PORT[/CHROOT]",
+              help="Join the cluster coordinated by this ZooKeeper (zookeeper.connect); without it, a single broker.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="A server.properties file with Kafka's key names (num.partitions, log.segment.bytes, ...).")
 @click.option("--override", "overrides", multiple=True, metavar="KEY=VALUE", help="A config key set on the command line (repeatable).")
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]), default="INFO", show_default=True)
-def serve(host: str, port: int, data_dir: str, config_file: str | None, overrides: tuple[str, ...], log_level: str) -> None:
+def serve(host: str, port: int, data_dir: str, broker_id: int | None, zookeeper: str | None, config_file: str | None,
+          overrides: tuple[str, ...], log_level: str) -> None:
     """Run a Kafka-compatible broker (kcat, confluent-kafka, kafka-python and aiokafka work unchanged)."""
     import logging
 
@@ -118,6 +122,10 @@ def serve(host: str, port: int, data_dir: str, config_file: str | None, override
             if not sep:
                 raise ConfigError(f"--override expects KEY=VALUE, got {item!r}")
             props[key.strip()] = value
+        if broker_id is not None:
+            props["broker.id"] = str(broker_id)
+        if zookeeper:
+            props["zookeeper.connect"] = zookeeper
         config = BrokerConfig.from_sources(host, port, data_dir, props)
     except (ConfigError, OSError) as e:
         raise click.ClickException(str(e)) from None

@@ -17,6 +17,7 @@ from typing import Any
 from pystream.client.topics import TOPIC_CONFIG_KEYS, normalize_topic_config
 from pystream.protocol.codec import RequestHeader
 from pystream.server.broker import Broker
+from pystream.errors import TopicExistsError
 from pystream.server.error_codes import ErrorCode
 
 logger = logging.getLogger("pystream.server")
@@ -90,23 +91,48 @@ class Apis:
 
     def _brokers(self) -> list[dict[str, Any]]:
         b = self.broker
+        if b.cluster is not None:
+            return [{"node_id": i, "host": x.host, "port": x.port, "rack": x.rack} for i, x in sorted(b.cluster.view.brokers.items())]
         return [{"node_id": b.node_id, "host": b.advertised_host, "port": b.advertised_port, "rack": None}]
+
+    def _controller_id(self) -> int:
+        b = self.broker
+        if b.cluster is not None:
+            return b.cluster.controller_id
+        return b.node_id
+
+    def _partition_metadata(self, name: str, i: int) -> dict[str, Any]:
+        b = self.broker
+        if b.cluster is None:
+            return {"error_code": 0, "partition_index": i, "leader_id": b.node_id, "leader_epoch": 0,
+                    "replica_nodes": [b.node_id], "isr_nodes": [b.node_id], "offline_replicas": []}
+        view = b.cluster.view
+        replicas = view.topics[name].partitions.get(i, [])
+        sv = view.states.get((name, i))
+        if sv is None:
+            return {"error_code": ErrorCode.LEADER_NOT_AVAILABLE, "partition_index": i, "leader_id": -1, "leader_epoch": -1,
+                    "replica_nodes": replicas, "isr_nodes": [], "offline_replicas": []}
+        state = sv[0]
+        live = state.leader in view.brokers
+        return {"error_code": 0 if live else ErrorCode.LEADER_NOT_AVAILABLE, "partition_index": i,
+                "leader_id": state.leader if live else -1, "leader_epoch": state.leader_epoch,
+                "replica_nodes": replicas, "isr_nodes": list(state.isr),
+                "offline_replicas": [r for r in replicas if r not in view.brokers]}
 
     def _topic_metadata(self, name: str, error: ErrorCode = ErrorCode.NONE) -> dict[str, Any]:
         b = self.broker
-        count = b.store.list_topics(include_internal=True).get(name, 0) if error == ErrorCode.NONE else 0
+        count = b.topic_partitions().get(name, 0) if error == ErrorCode.NONE else 0
         return {
             "error_code": int(error), "name": name, "topic_id": b.topic_id(name) if count else ZERO_UUID,
             "is_internal": name.startswith("__"), "topic_authorized_operations": -2147483648,
-            "partitions": [{"error_code": 0, "partition_index": i, "leader_id": b.node_id, "leader_epoch": 0,
-                            "replica_nodes": [b.node_id], "isr_nodes": [b.node_id], "offline_replicas": []} for i in range(count)],
+            "partitions": [self._partition_metadata(name, i) for i in range(count)],
         }
 
     async def metadata(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         b = self.broker
         requested = req.get("topics")
         if requested is None or (hdr.api_version == 0 and not requested):
-            names = sorted(b.store.list_topics(include_internal=True))
+            names = sorted(b.topic_partitions())
             topics = [self._topic_metadata(n) for n in names]
         else:
             allow = req.get("allow_auto_topic_creation", True)
@@ -117,29 +143,42 @@ class Apis:
                     topics.append(self._topic_metadata("", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
                     continue
                 if not b.topic_exists(name):
-                    err = b.auto_create(name) if allow else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                    err = await b.auto_create(name) if allow else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                     if err != ErrorCode.NONE:
                         topics.append(self._topic_metadata(name, err))
                         continue
                 topics.append(self._topic_metadata(name))
-        return {"throttle_time_ms": 0, "brokers": self._brokers(), "cluster_id": b.cluster_id, "controller_id": b.node_id,
-                "topics": topics, "cluster_authorized_operations": -2147483648}
+        return {"throttle_time_ms": 0, "brokers": self._brokers(), "cluster_id": b.cluster_id,
+                "controller_id": self._controller_id(), "topics": topics, "cluster_authorized_operations": -2147483648}
 
     async def describe_cluster(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         b = self.broker
         return {"throttle_time_ms": 0, "error_code": 0, "error_message": None, "endpoint_type": req.get("endpoint_type", 1),
-                "cluster_id": b.cluster_id, "controller_id": b.node_id,
+                "cluster_id": b.cluster_id, "controller_id": self._controller_id(),
                 "brokers": [{"broker_id": x["node_id"], "host": x["host"], "port": x["port"], "rack": None} for x in self._brokers()],
                 "cluster_authorized_operations": -2147483648}
 
-    async def find_coordinator(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+    async def _coordinator(self, key: str, key_type: int) -> dict[str, Any]:
+        """The broker coordinating group `key`: this one on a single broker; in a cluster the
+        leader of the group's __consumer_offsets partition."""
         b = self.broker
+        if key_type != 0:
+            return {"node_id": -1, "host": "", "port": -1, "error_code": ErrorCode.INVALID_REQUEST,
+                    "error_message": "transaction coordinators are not supported"}
+        if b.cluster is None:
+            return {"node_id": b.node_id, "host": b.advertised_host, "port": b.advertised_port, "error_code": 0, "error_message": None}
+        await b.cluster.ensure_offsets_topic()
+        c = b.cluster.coordinator_for(key)
+        if c is None:
+            return {"node_id": -1, "host": "", "port": -1, "error_code": ErrorCode.COORDINATOR_NOT_AVAILABLE, "error_message": None}
+        return {"node_id": c.id, "host": c.host, "port": c.port, "error_code": 0, "error_message": None}
+
+    async def find_coordinator(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        key_type = req.get("key_type", 0)
         if hdr.api_version >= 4:
             return {"throttle_time_ms": 0, "coordinators": [
-                {"key": k, "node_id": b.node_id, "host": b.advertised_host, "port": b.advertised_port, "error_code": 0, "error_message": None}
-                for k in req.get("coordinator_keys", [])]}
-        return {"throttle_time_ms": 0, "error_code": 0, "error_message": None, "node_id": b.node_id,
-                "host": b.advertised_host, "port": b.advertised_port}
+                {"key": k, **await self._coordinator(k, key_type)} for k in req.get("coordinator_keys", [])]}
+        return {"throttle_time_ms": 0, **await self._coordinator(req.get("key", ""), key_type)}
 
     # ----- Produce, Fetch, offsets -------------------------------------------------------
 
@@ -160,10 +199,17 @@ class Apis:
                 responses.append({"name": t["name"], "partition_responses": [
                     {"index": pd["index"], "error_code": ErrorCode.INVALID_REQUEST, "base_offset": -1,
                      "error_message": "transactions are not supported"} for pd in t["partition_data"]]})
+        elif self.broker.cluster is not None and acks == -1:
+            # Each partition waits for its in-sync replicas: wait for all at once.
+            self.broker.produce_timeout = max(0.001, req.get("timeout_ms", 30000) / 1000)
+            for t in req["topic_data"]:
+                parts = await asyncio.gather(*(self.broker.append_records(t["name"], pd["index"], pd["records"], acks)
+                                               for pd in t["partition_data"]))
+                responses.append({"name": t["name"], "partition_responses": list(parts)})
         else:
             for t in req["topic_data"]:
                 responses.append({"name": t["name"], "partition_responses": [
-                    self.broker.append_records(t["name"], pd["index"], pd["records"]) for pd in t["partition_data"]]})
+                    await self.broker.append_records(t["name"], pd["index"], pd["records"], acks) for pd in t["partition_data"]]})
         if acks == 0:
             return None
         return {"responses": responses, "throttle_time_ms": 0}
@@ -174,6 +220,7 @@ class Apis:
         min_bytes = req.get("min_bytes", 1)
         deadline = time.monotonic() + max_wait
         topics = req.get("topics", [])
+        replica_id = req.get("replica_id", -1)
         while True:
             total = 0
             budget = req.get("max_bytes", 0x7FFFFFFF)
@@ -184,7 +231,10 @@ class Apis:
                     # KIP-74: the first non-empty partition returns at least one whole
                     # batch; once the response budget is spent the rest return none.
                     limit = min(fp["partition_max_bytes"], budget) if total == 0 else (min(fp["partition_max_bytes"], budget) if budget > 0 else 0)
-                    pr = b.read_partition(t["topic"], fp["partition"], fp["fetch_offset"], limit)
+                    if replica_id >= 0:
+                        pr = b.read_for_follower(t["topic"], fp, replica_id, limit)
+                    else:
+                        pr = b.read_partition(t["topic"], fp["partition"], fp["fetch_offset"], limit)
                     n = len(pr["records"]) if pr["records"] is not None else 0
                     total += n
                     budget -= n
@@ -192,7 +242,7 @@ class Apis:
                 responses.append({"topic": t["topic"], "partitions": parts})
             remaining = deadline - time.monotonic()
             if total >= min_bytes or remaining <= 0 or not topics or any(
-                    p["error_code"] for r in responses for p in r["partitions"]):
+                    p["error_code"] or p.get("diverging_epoch") for r in responses for p in r["partitions"]):
                 return {"throttle_time_ms": 0, "error_code": 0, "session_id": 0, "responses": responses}
             await self._wait_for_data(topics, remaining)
 
@@ -224,18 +274,14 @@ class Apis:
         return {"throttle_time_ms": 0, "topics": topics}
 
     async def offset_for_leader_epoch(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
-        # One broker, one leader epoch (0) since the partition was created.
+        b = self.broker
         topics = []
         for t in req["topics"]:
             parts = []
             for pp in t["partitions"]:
-                p = self.broker.partition(t["topic"], pp["partition"])
-                if p is None:
-                    parts.append({"error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "partition": pp["partition"], "leader_epoch": -1, "end_offset": -1})
-                elif pp["leader_epoch"] > p.log.leader_epoch:
-                    parts.append({"error_code": 0, "partition": pp["partition"], "leader_epoch": -1, "end_offset": -1})
-                else:
-                    parts.append({"error_code": 0, "partition": pp["partition"], "leader_epoch": p.log.leader_epoch, "end_offset": p.log.end_offset})
+                err, epoch, end = b.end_offset_for_epoch(t["topic"], pp["partition"], pp.get("current_leader_epoch", -1),
+                                                         pp["leader_epoch"])
+                parts.append({"error_code": int(err), "partition": pp["partition"], "leader_epoch": epoch, "end_offset": end})
             topics.append({"topic": t["topic"], "partitions": parts})
         return {"throttle_time_ms": 0, "topics": topics}
 
@@ -265,7 +311,7 @@ class Apis:
         if pid >= 0 and epoch >= 0:
             # KIP-360: an idempotent producer bumps its own epoch after an error.
             return {"throttle_time_ms": 0, "error_code": 0, "producer_id": pid, "producer_epoch": (epoch + 1) % 32767}
-        return {"throttle_time_ms": 0, "error_code": 0, "producer_id": self.broker.producer_ids.allocate(), "producer_epoch": 0}
+        return {"throttle_time_ms": 0, "error_code": 0, "producer_id": await self.broker.allocate_producer_id(), "producer_epoch": 0}
 
     # ----- topics and configs ------------------------------------------------------------
 
@@ -291,20 +337,23 @@ class Apis:
             res: dict[str, Any] = {"name": name, "topic_id": ZERO_UUID, "error_code": 0, "error_message": None,
                                    "num_partitions": n, "replication_factor": rf, "configs": None}
             err, msg = ErrorCode.NONE, None
+            live = len(b.cluster.view.brokers) if b.cluster is not None else 1
             if b.topic_exists(name):
                 err, msg = ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists"
             elif n <= 0:
                 err, msg = ErrorCode.INVALID_PARTITIONS, "number of partitions must be positive"
-            elif rf != 1:
-                err, msg = ErrorCode.INVALID_REPLICATION_FACTOR, f"replication factor {rf} is larger than the 1 available broker"
+            elif not 1 <= rf <= live:
+                err, msg = ErrorCode.INVALID_REPLICATION_FACTOR, f"replication factor {rf} is larger than the {live} available broker(s)"
             elif t.get("assignments"):
                 err, msg = ErrorCode.INVALID_REPLICA_ASSIGNMENT, "manual replica assignment needs a cluster"
             elif (cmsg := self._config_error(configs)) is not None:
                 err, msg = ErrorCode.INVALID_CONFIG, cmsg
             elif not req.get("validate_only", False):
                 try:
-                    b.store.create_topic(name, partitions=n, config={k: v for k, v in configs.items() if v is not None})
+                    await b.create_topic(name, n, rf, {k: v for k, v in configs.items() if v is not None})
                     res["topic_id"] = b.topic_id(name)
+                except TopicExistsError as e:
+                    err, msg = ErrorCode.TOPIC_ALREADY_EXISTS, str(e)
                 except ValueError as e:
                     err, msg = (ErrorCode.INVALID_CONFIG if "config" in str(e) else ErrorCode.INVALID_TOPIC_EXCEPTION), str(e)
             res["error_code"], res["error_message"] = int(err), msg
@@ -326,6 +375,8 @@ class Apis:
                 res["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if name is not None else ErrorCode.UNKNOWN_TOPIC_ID
             elif not b.config.get("delete.topic.enable"):
                 res["error_code"], res["error_message"] = ErrorCode.POLICY_VIOLATION, "delete.topic.enable is false"
+            elif b.cluster is not None:
+                await b.cluster.delete_topic(name)  # every broker deletes its replicas when it sees it gone
             else:
                 b.forget_topic(name)
                 b.store.delete_topic(name)
@@ -337,9 +388,11 @@ class Apis:
         out = []
         for t in req["topics"]:
             name, count = t["name"], t["count"]
-            current = b.store.list_topics(include_internal=True).get(name)
+            current = b.topic_partitions().get(name)
             res = {"name": name, "error_code": 0, "error_message": None}
-            if current is None:
+            if b.cluster is not None:
+                res["error_code"], res["error_message"] = ErrorCode.INVALID_REQUEST, "adding partitions in a cluster is not supported yet"
+            elif current is None:
                 res["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             elif count <= current:
                 res["error_code"], res["error_message"] = ErrorCode.INVALID_PARTITIONS, f"topic has {current} partitions; {count} is not more"
@@ -418,29 +471,64 @@ class Apis:
 
     # ----- consumer groups (the coordinator does the work) ------------------------------
 
+    def _not_coordinator(self, group_id: str) -> bool:
+        """In a cluster, a group's requests belong to the leader of its offsets partition."""
+        c = self.broker.cluster
+        return c is not None and not c.is_coordinator(group_id)
+
     async def join_group(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        if self._not_coordinator(req["group_id"]):
+            return {"error_code": ErrorCode.NOT_COORDINATOR, "generation_id": -1, "protocol_name": None, "leader": "",
+                    "member_id": req.get("member_id", ""), "members": []}
         return await self.broker.groups.join_group(req, hdr.api_version, hdr.client_id or "", client_host=f"/{CLIENT_HOST.get()}")
 
     async def sync_group(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        if self._not_coordinator(req["group_id"]):
+            return {"error_code": ErrorCode.NOT_COORDINATOR, "assignment": b""}
         return await self.broker.groups.sync_group(req, hdr.api_version)
 
     async def heartbeat(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        if self._not_coordinator(req["group_id"]):
+            return {"error_code": ErrorCode.NOT_COORDINATOR}
         return await self.broker.groups.heartbeat(req, hdr.api_version)
 
     async def leave_group(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        if self._not_coordinator(req["group_id"]):
+            return {"error_code": ErrorCode.NOT_COORDINATOR, "members": []}
         return await self.broker.groups.leave_group(req, hdr.api_version)
 
     async def offset_commit(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        if self._not_coordinator(req["group_id"]):
+            return {"topics": [{"name": t["name"], "partitions": [
+                {"partition_index": p["partition_index"], "error_code": ErrorCode.NOT_COORDINATOR} for p in t["partitions"]]}
+                for t in req["topics"]]}
         return await self.broker.groups.offset_commit(req, hdr.api_version)
 
     async def offset_fetch(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        if hdr.api_version >= 8:
+            if any(self._not_coordinator(g["group_id"]) for g in req.get("groups") or []):
+                return {"groups": [{"group_id": g["group_id"], "topics": [],
+                                    "error_code": ErrorCode.NOT_COORDINATOR if self._not_coordinator(g["group_id"]) else 0}
+                                   for g in req.get("groups") or []]}
+        elif self._not_coordinator(req["group_id"]):
+            return {"error_code": ErrorCode.NOT_COORDINATOR, "topics": []}
         return await self.broker.groups.offset_fetch(req, hdr.api_version)
 
     async def list_groups(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         return await self.broker.groups.list_groups(req, hdr.api_version)
 
     async def describe_groups(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        if any(self._not_coordinator(g) for g in req.get("groups", [])):
+            resp = await self.broker.groups.describe_groups(
+                {**req, "groups": [g for g in req["groups"] if not self._not_coordinator(g)]}, hdr.api_version)
+            resp["groups"] = resp.get("groups", []) + [
+                {"error_code": ErrorCode.NOT_COORDINATOR, "group_id": g, "group_state": "", "protocol_type": "",
+                 "protocol_data": "", "members": []} for g in req["groups"] if self._not_coordinator(g)]
+            return resp
         return await self.broker.groups.describe_groups(req, hdr.api_version)
 
     async def delete_groups(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        if any(self._not_coordinator(g) for g in req.get("groups_names", [])):
+            return {"results": [{"group_id": g, "error_code": ErrorCode.NOT_COORDINATOR if self._not_coordinator(g) else
+                                 ErrorCode.NON_EMPTY_GROUP} for g in req["groups_names"]]}
         return await self.broker.groups.delete_groups(req, hdr.api_version)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pystream.errors import CorruptRecordError, OffsetOutOfRangeError, PystreamError
+from pystream.errors import CorruptRecordError, OffsetOutOfRangeError, TopicExistsError
 from pystream.server.config import BrokerConfig
 from pystream.server.error_codes import ErrorCode
 from pystream.server.partition import Partition
@@ -94,6 +94,12 @@ class Broker:
         self.advertised_host = config.host
         self.advertised_port = config.port
         self._tasks: list[asyncio.Task[None]] = []
+        # A ZooKeeper cluster when zookeeper.connect is set; else a single broker.
+        self.cluster: ClusterMode | None = None
+        if config.get("zookeeper.connect"):
+            from pystream.server.cluster_mode import ClusterMode
+
+            self.cluster = ClusterMode(self, config.get("zookeeper.connect"))
 
     # ----- lifecycle ---------------------------------------------------------------
 
@@ -110,8 +116,11 @@ class Broker:
             path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         return props["cluster.id"]
 
-    def start_background(self) -> None:
-        """Periodic work: retention, the flush policy, group expirations."""
+    async def start(self) -> None:
+        """Periodic work (retention, the flush policy, group expirations) and, in a
+        cluster, registration with ZooKeeper."""
+        if self.cluster is not None:
+            await self.cluster.start()
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._every(self.config.get("log.retention.check.interval.ms") / 1000, self._retention)))
         self._tasks.append(loop.create_task(self._every(self.config.get("log.flush.scheduler.interval.ms") / 1000, self._flush_policy)))
@@ -139,6 +148,8 @@ class Broker:
                 p.producer_state.save(p.log.end_offset)
 
     async def close(self) -> None:
+        if self.cluster is not None:
+            await self.cluster.close()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -168,11 +179,15 @@ class Broker:
         log = self.store.partition_log(topic, index)
         state = ProducerState(log.path)
         state.load(log)
-        p = self.partitions[key] = Partition(topic, index, log, state)
+        p = self.partitions[key] = Partition(topic, index, log, state, replicated=self.cluster is not None)
+        if p.replicated:
+            self.cluster.kick()  # take up its role
         return p
 
     def topic_id(self, topic: str) -> uuid.UUID:
         """The topic's id (Metadata v10+, CreateTopics v7+): stable for the life of the topic."""
+        if self.cluster is not None:
+            return self.cluster.topic_id(topic) or uuid.UUID(int=0)
         return self.store.topic_id(topic)
 
     def topic_name(self, topic_id: uuid.UUID | None) -> str | None:
@@ -184,21 +199,50 @@ class Broker:
         return None
 
     def topic_exists(self, topic: str) -> bool:
+        if self.cluster is not None:
+            return topic in self.cluster.view.topics
         return topic in self.store.list_topics(include_internal=True)
 
-    def auto_create(self, topic: str) -> ErrorCode:
+    def topic_partitions(self) -> dict[str, int]:
+        """Topic name -> partition count, as the cluster (or the local store) knows them."""
+        if self.cluster is not None:
+            return {n: len(t.partitions) for n, t in sorted(self.cluster.view.topics.items())}
+        return self.store.list_topics(include_internal=True)
+
+    async def create_topic(self, name: str, partitions: int, replication_factor: int, config: dict[str, Any]) -> None:
+        """Creates a topic (ValueError: bad name, config or replication factor)."""
+        if self.cluster is not None:
+            from pystream.client.topics import normalize_topic_config, validate_topic_name
+
+            validate_topic_name(name)
+            normalize_topic_config(config)
+            await self.cluster.create_topic(name, partitions, replication_factor, config)
+            return
+        if replication_factor != 1:
+            raise ValueError(f"replication factor {replication_factor} is larger than the 1 available broker")
+        self.store.create_topic(name, partitions=partitions, config=config)
+
+    async def auto_create(self, topic: str) -> ErrorCode:
         """Creates a topic on first use when auto.create.topics.enable is set."""
         if not self.config.get("auto.create.topics.enable"):
             return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        rf = 1
+        if self.cluster is not None:
+            rf = min(self.config.get("default.replication.factor"), max(1, len(self.cluster.view.brokers)))
         try:
-            self.store.create_topic(topic, partitions=self.config.get("num.partitions"))
+            await self.create_topic(topic, self.config.get("num.partitions"), rf, {})
+        except TopicExistsError:
+            return ErrorCode.NONE  # created meanwhile
         except ValueError as e:
             logger.info("cannot auto-create topic %r: %s", topic, e)
             return ErrorCode.INVALID_TOPIC_EXCEPTION
-        except PystreamError:
-            pass  # created meanwhile
         logger.info("auto-created topic %r", topic)
         return ErrorCode.NONE
+
+    async def allocate_producer_id(self) -> int:
+        if self.cluster is not None:
+            return await self.cluster.allocate_producer_id()
+        return self.producer_ids.allocate()
 
     def forget_topic(self, topic: str) -> None:
         for key in [k for k in self.partitions if k[0] == topic]:
@@ -207,16 +251,26 @@ class Broker:
 
     # ----- produce -------------------------------------------------------------------
 
-    def append_records(self, topic: str, index: int, records: Any) -> dict[str, Any]:
-        """Appends a Produce request's records to one partition; the partition's response."""
+    async def append_records(self, topic: str, index: int, records: Any, acks: int = 1) -> dict[str, Any]:
+        """Appends a Produce request's records to one partition; the partition's response.
+        In a cluster with acks=all it waits until the in-sync replicas have them."""
         result: dict[str, Any] = {"index": index, "error_code": 0, "base_offset": -1, "log_append_time_ms": -1, "log_start_offset": -1}
         p = self.partition(topic, index)
         if p is None:
-            if not self.topic_exists(topic) and self.auto_create(topic) == ErrorCode.NONE:
+            if not self.topic_exists(topic) and await self.auto_create(topic) == ErrorCode.NONE:
                 p = self.partition(topic, index)
             if p is None:
                 result["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                 return result
+        if not p.is_leader:
+            result["error_code"] = ErrorCode.NOT_LEADER_OR_FOLLOWER
+            return result
+        ls = p.leader_state
+        min_isr = int(self.store.topic_config(topic).get("min.insync.replicas", self.config.get("min.insync.replicas")))
+        if acks == -1 and ls is not None and not ls.min_isr_ok(min_isr):
+            result["error_code"] = ErrorCode.NOT_ENOUGH_REPLICAS
+            result["error_message"] = f"the ISR {sorted(ls.isr)} is smaller than min.insync.replicas={min_isr}"
+            return result
         if records is None or len(records) == 0:
             result["error_code"] = ErrorCode.CORRUPT_MESSAGE
             return result
@@ -265,8 +319,17 @@ class Broker:
             next_offset += n
         result["base_offset"] = base_offset
         result["log_start_offset"] = p.log.start_offset
+        end = p.log.end_offset
         p.notify_append()
+        if ls is not None:
+            ls.high_watermark(end)
+            if acks == -1 and not await ls.wait_for_hw(end, self.produce_timeout):
+                # Kafka: written here, but not known to be on min.insync.replicas replicas.
+                result["error_code"] = (ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND if not ls.min_isr_ok(min_isr)
+                                        else ErrorCode.REQUEST_TIMED_OUT)
         return result
+
+    produce_timeout = 30.0  # seconds an acks=all produce waits at most (the request's timeout_ms lowers it)
 
     # ----- fetch -------------------------------------------------------------------------
 
@@ -277,6 +340,10 @@ class Broker:
         p = self.partition(topic, index)
         if p is None:
             out["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            out["records"] = None
+            return out
+        if not p.is_leader:
+            out["error_code"] = ErrorCode.NOT_LEADER_OR_FOLLOWER
             out["records"] = None
             return out
         hw = p.high_watermark
@@ -292,11 +359,67 @@ class Broker:
             out["records"] = None
         return out
 
+    def read_for_follower(self, topic: str, fp: dict[str, Any], replica_id: int, max_bytes: int) -> dict[str, Any]:
+        """One partition of a follower's Fetch: records up to the log end, the leader's high
+        watermark, and the follower's progress recorded (it may move the high watermark)."""
+        from pystream.replication.leader import check_leader_epoch, diverging_epoch
+
+        index, offset = fp["partition"], fp["fetch_offset"]
+        out: dict[str, Any] = {"partition_index": index, "error_code": 0, "high_watermark": -1, "last_stable_offset": -1,
+                               "log_start_offset": -1, "aborted_transactions": None, "preferred_read_replica": -1, "records": None}
+        p = self.partition(topic, index)
+        if p is None:
+            out["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            return out
+        ls = p.leader_state
+        if ls is None or not ls.is_replica(replica_id):
+            out["error_code"] = ErrorCode.NOT_LEADER_OR_FOLLOWER
+            return out
+        err = check_leader_epoch(ls.leader_epoch, fp.get("current_leader_epoch", -1))
+        if err:
+            out["error_code"] = err
+            return out
+        log = p.log
+        cache = self.cluster.epoch_cache(p) if self.cluster is not None else None
+        if cache is not None and (div := diverging_epoch(cache, log.end_offset, fp.get("last_fetched_epoch", -1), offset)):
+            out["diverging_epoch"] = {"epoch": div[0], "end_offset": div[1]}
+            out["high_watermark"] = out["last_stable_offset"] = ls.hw
+            out["log_start_offset"] = log.start_offset
+            return out
+        if ls.on_follower_fetch(replica_id, offset, log.end_offset):
+            p.notify_append()  # the high watermark moved: consumers may read further
+        out["high_watermark"] = out["last_stable_offset"] = ls.hw
+        out["log_start_offset"] = log.start_offset
+        if not log.start_offset <= offset <= log.end_offset:
+            out["error_code"] = ErrorCode.OFFSET_OUT_OF_RANGE
+            return out
+        out["records"] = log.read(offset, max_bytes) if offset < log.end_offset and max_bytes > 0 else b""
+        return out
+
+    def end_offset_for_epoch(self, topic: str, index: int, current_epoch: int, epoch: int) -> tuple[ErrorCode, int, int]:
+        """OffsetForLeaderEpoch for one partition: (error, epoch, end offset)."""
+        p = self.partition(topic, index)
+        if p is None:
+            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, -1, -1
+        if not p.is_leader:
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER, -1, -1
+        if self.cluster is None:
+            # One broker, one leader epoch since the partition was created.
+            if epoch > p.log.leader_epoch:
+                return ErrorCode.NONE, -1, -1
+            return ErrorCode.NONE, p.log.leader_epoch, p.log.end_offset
+        from pystream.replication.leader import offset_for_leader_epoch
+
+        err, e, end = offset_for_leader_epoch(self.cluster.epoch_cache(p), p.log.end_offset, p.leader_epoch, current_epoch, epoch)
+        return ErrorCode(err), e, end
+
     def list_offset(self, topic: str, index: int, timestamp: int) -> tuple[ErrorCode, int, int]:
         """(error, offset, timestamp) for ListOffsets."""
         p = self.partition(topic, index)
         if p is None:
             return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, -1, -1
+        if not p.is_leader:
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER, -1, -1
         if timestamp == EARLIEST:
             return ErrorCode.NONE, p.log.start_offset, -1
         if timestamp == LATEST:

@@ -42,6 +42,14 @@ BROKER_DEFAULTS: dict[str, Any] = {
     "connections.max.idle.ms": 600000,
     "min.insync.replicas": 1,
     "unclean.leader.election.enable": False,
+    # cluster mode (--zookeeper)
+    "zookeeper.connect": "",
+    "zookeeper.session.timeout.ms": 18000,
+    "replica.lag.time.max.ms": 30000,
+    "replica.fetch.wait.max.ms": 500,
+    "offsets.topic.replication.factor": 3,
+    "auto.leader.rebalance.enable": True,
+    "leader.imbalance.check.interval.seconds": 300,
     "transactional.id.expiration.ms": 604800000,
     "producer.id.expiration.ms": 86400000,
 }
@@ -54,9 +62,9 @@ ALIASES: dict[str, tuple[str, int]] = {
 }
 
 # Keys a properties file may carry that this broker sets elsewhere (flags) or ignores knowingly.
-IGNORED_KEYS = {"listeners", "advertised.listeners", "log.dirs", "log.dir", "zookeeper.connect", "num.network.threads", "num.io.threads",
+IGNORED_KEYS = {"listeners", "advertised.listeners", "log.dirs", "log.dir", "num.network.threads", "num.io.threads",
                 "socket.send.buffer.bytes", "socket.receive.buffer.bytes", "num.recovery.threads.per.data.dir",
-                "offsets.topic.replication.factor", "transaction.state.log.replication.factor", "transaction.state.log.min.isr",
+                "transaction.state.log.replication.factor", "transaction.state.log.min.isr",
                 "zookeeper.connection.timeout.ms"}
 
 

@@ -30,7 +30,7 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
     server = await asyncio.start_server(listener.handle, config.host, config.port, limit=1 << 20, backlog=1024)
     if config.port == 0:
         broker.advertised_port = server.sockets[0].getsockname()[1]
-    broker.start_background()
+    await broker.start()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
