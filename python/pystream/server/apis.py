@@ -478,7 +478,8 @@ class Apis:
 
     async def join_group(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         if self._not_coordinator(req["group_id"]):
-            return {"error_code": ErrorCode.NOT_COORDINATOR, "generation_id": -1, "protocol_name": None, "leader": "",
+            return {"error_code": ErrorCode.NOT_COORDINATOR, "generation_id": -1,
+                    "protocol_name": None if hdr.api_version >= 7 else "", "leader": "",
                     "member_id": req.get("member_id", ""), "members": []}
         return await self.broker.groups.join_group(req, hdr.api_version, hdr.client_id or "", client_host=f"/{CLIENT_HOST.get()}")
 

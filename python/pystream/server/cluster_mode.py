@@ -235,7 +235,7 @@ class ClusterMode:
         cache = self.epoch_caches.get(key)
         if cache is None:
             cache = self.epoch_caches[key] = LeaderEpochCache(part.log.path)
-            if not cache.entries() and part.log.end_offset > part.log.start_offset:
+            if not cache.entries and part.log.end_offset > part.log.start_offset:
                 cache.rebuild_from_log(part.log)
         return cache
 
