@@ -31,6 +31,7 @@ OFFSET_COMMIT, OFFSET_FETCH, FIND_COORDINATOR, JOIN_GROUP, HEARTBEAT, LEAVE_GROU
 DESCRIBE_GROUPS, LIST_GROUPS, API_VERSIONS, CREATE_TOPICS, DELETE_TOPICS, DELETE_RECORDS = 15, 16, 18, 19, 20, 21
 INIT_PRODUCER_ID, OFFSET_FOR_LEADER_EPOCH, DESCRIBE_CONFIGS, CREATE_PARTITIONS = 22, 23, 32, 37
 DELETE_GROUPS, INCREMENTAL_ALTER_CONFIGS, DESCRIBE_CLUSTER = 42, 44, 60
+ALTER_PARTITION_REASSIGNMENTS, LIST_PARTITION_REASSIGNMENTS = 45, 46
 
 # What this broker serves: (min, max) per API key. Produce v0-2 is advertised
 # (librdkafka 2.0 compresses only when it is) but answered with
@@ -62,6 +63,8 @@ SUPPORTED_VERSIONS: dict[int, tuple[int, int]] = {
     DELETE_GROUPS: (0, 2),
     INCREMENTAL_ALTER_CONFIGS: (0, 1),
     DESCRIBE_CLUSTER: (0, 1),
+    ALTER_PARTITION_REASSIGNMENTS: (0, 0),
+    LIST_PARTITION_REASSIGNMENTS: (0, 0),
 }
 
 RESOURCE_TOPIC, RESOURCE_BROKER = 2, 4
@@ -81,6 +84,8 @@ class Apis:
             DESCRIBE_CONFIGS: self.describe_configs, CREATE_PARTITIONS: self.create_partitions,
             DELETE_GROUPS: self.delete_groups, INCREMENTAL_ALTER_CONFIGS: self.incremental_alter_configs,
             DESCRIBE_CLUSTER: self.describe_cluster,
+            ALTER_PARTITION_REASSIGNMENTS: self.alter_partition_reassignments,
+            LIST_PARTITION_REASSIGNMENTS: self.list_partition_reassignments,
         }
 
     # ----- ApiVersions, Metadata, cluster ---------------------------------------------------
@@ -468,6 +473,52 @@ class Apis:
                     res["error_code"], res["error_message"] = ErrorCode.INVALID_CONFIG, str(e)
             out.append(res)
         return {"throttle_time_ms": 0, "responses": out}
+
+    # ----- partition reassignment (cluster) ----------------------------------------------
+
+    async def alter_partition_reassignments(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        b = self.broker
+        out = []
+        moves: dict[tuple[str, int], list[int]] = {}
+        for t in req["topics"]:
+            parts = []
+            for pp in t["partitions"]:
+                i, replicas = pp["partition_index"], pp["replicas"]
+                err, msg = ErrorCode.NONE, None
+                if b.cluster is None:
+                    err, msg = ErrorCode.INVALID_REQUEST, "reassignment needs a cluster (--zookeeper)"
+                elif t["name"] not in b.cluster.view.topics or i not in b.cluster.view.topics[t["name"]].partitions:
+                    err = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                elif replicas is None:
+                    err, msg = ErrorCode.INVALID_REQUEST, "cancelling a reassignment is not supported"
+                elif not replicas or len(set(replicas)) != len(replicas) or any(r not in b.cluster.view.brokers for r in replicas):
+                    err, msg = ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"replicas {replicas} must be distinct live brokers"
+                else:
+                    moves[(t["name"], i)] = list(replicas)
+                parts.append({"partition_index": i, "error_code": int(err), "error_message": msg})
+            out.append({"name": t["name"], "partitions": parts})
+        if moves and b.cluster is not None:
+            await b.cluster.request_reassignment(moves)
+        return {"throttle_time_ms": 0, "error_code": 0, "error_message": None, "responses": out}
+
+    async def list_partition_reassignments(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        b = self.broker
+        if b.cluster is None:
+            return {"throttle_time_ms": 0, "error_code": 0, "error_message": None, "topics": []}
+        pending = await b.cluster.pending_reassignments()
+        wanted = None if req.get("topics") is None else {(t["name"], i) for t in req["topics"] for i in t["partition_indexes"]}
+        by_topic: dict[str, list[dict[str, Any]]] = {}
+        for (name, i), target in sorted(pending.items()):
+            if wanted is not None and (name, i) not in wanted:
+                continue
+            current = b.cluster.view.topics.get(name)
+            replicas = current.partitions.get(i, []) if current else []
+            by_topic.setdefault(name, []).append({
+                "partition_index": i, "replicas": replicas,
+                "adding_replicas": [r for r in target if r not in replicas],
+                "removing_replicas": [r for r in replicas if r not in target]})
+        return {"throttle_time_ms": 0, "error_code": 0, "error_message": None,
+                "topics": [{"name": n, "partitions": ps} for n, ps in by_topic.items()]}
 
     # ----- consumer groups (the coordinator does the work) ------------------------------
 

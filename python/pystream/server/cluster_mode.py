@@ -166,7 +166,8 @@ class ClusterMode:
     async def _reconcile_loop(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(self._kick.wait(), timeout=1.0)
+                # Partition states have no watch of their own: look at least twice a second.
+                await asyncio.wait_for(self._kick.wait(), timeout=0.5)
             except asyncio.TimeoutError:
                 pass
             self._kick.clear()
@@ -358,10 +359,15 @@ class ClusterMode:
             ticks += 1
             if not self.controller.active:
                 continue
-            if self.zk.pending_reassignments():
-                self.pool.submit(self._controller_step, self.controller.process_reassignments)
+            self.pool.submit(self._controller_step, self._reassignment_tick)
             if cfg.get("auto.leader.rebalance.enable") and ticks % max(1, int(rebalance_every * 2)) == 0:
                 self.pool.submit(self._controller_step, self.controller.elect_preferred_leaders)
+
+    def _reassignment_tick(self) -> None:
+        """On the ZooKeeper thread: move pending reassignments on (phase 2 needs the new
+        replicas in the ISR, which no watch reports)."""
+        if self.zk.pending_reassignments():
+            self.controller.process_reassignments()
 
     # ----- requests that need the cluster --------------------------------------------------
 
@@ -411,6 +417,12 @@ class ClusterMode:
                     self.kick()
                     return
                 await asyncio.sleep(0.05)
+
+    async def request_reassignment(self, moves: dict[Key, list[int]]) -> None:
+        await self._zk(self.zk.request_reassignment, moves)
+
+    async def pending_reassignments(self) -> dict[Key, list[int]]:
+        return await self._zk(self.zk.pending_reassignments)
 
     async def delete_topic(self, name: str) -> None:
         await self._zk(self.zk.delete_topic, name)
