@@ -54,6 +54,9 @@ def _reexec_with_one_blas_thread() -> None:
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default=None, help="Where to create the temporary data [default: system temp dir].")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the raw results as JSON here.")
 @click.option("--large-n", type=int, default=0, help="Number of 1 KiB values for the bandwidth rows [default: N/4].")
+@click.option("--broker", "broker_bench", is_flag=True,
+              help="Run the broker benchmark instead: librdkafka producer/consumer against `pystream serve` "
+                   "(and nafka when installed with benches/run_broker.py --install-nafka).")
 def bench(
     n: int | None,
     value_size: int,
@@ -63,9 +66,19 @@ def bench(
     directory: str | None,
     json_path: str | None,
     large_n: int,
+    broker_bench: bool,
 ) -> None:
-    """Storage benchmark: pystream vs a pure-Python reference log, a naive framed log and SQLite."""
+    """Storage benchmark: pystream vs a pure-Python reference log, a naive framed log and SQLite.
+
+    With --broker: the broker benchmark (produce/consume throughput against the client's own
+    ceiling and nafka, broker CPU per million records, latency at 10,000 records/s)."""
     _reexec_with_one_blas_thread()
+    if broker_bench:
+        from pystream.bench_broker import BrokerBenchConfig, run_and_report
+
+        n_broker = n if n is not None else (100_000 if quick else 1_000_000)
+        run_and_report(BrokerBenchConfig(n=n_broker, value_size=value_size, repeat=repeat), json_path=json_path)
+        return
     from rich.console import Console
 
     from pystream import bench as b
@@ -349,6 +362,41 @@ def groups_describe(group: str, bootstrap: str) -> None:
             console.print(part)
 
     _run_tool(go)
+
+
+
+# ---------------------------------------------------------------------------
+# dump-log
+# ---------------------------------------------------------------------------
+
+
+@main.command("dump-log")
+@click.argument("segment", type=click.Path(exists=True, dir_okay=False))
+@click.option("--records", "show_records", is_flag=True, help="Also print every record (key, value, headers).")
+def dump_log(segment: str, show_records: bool) -> None:
+    """Print the batches of a segment file (`NNNN.log`): offsets, sizes, CRC check, producer fields."""
+    from pystream import _core
+    from pystream.errors import CorruptRecordError
+
+    data = Path(segment).read_bytes()
+    pos = 0
+    while pos < len(data):
+        # A batch is its 12-byte offset+length prefix plus `length` bytes; batch_headers checks the CRC.
+        size = int.from_bytes(data[pos + 8 : pos + 12], "big", signed=True) + 12
+        try:
+            h = _core.batch_headers(data[pos : pos + max(size, 0)])[0]
+        except CorruptRecordError as e:
+            click.echo(f"position {pos}: invalid batch: {e}")
+            raise SystemExit(1) from None
+        click.echo(f"position {pos} offsets {h['base_offset']}..{h['last_offset']} count {h['record_count']} size {size} "
+                   f"crc {h['crc']:#010x} (valid) compression {h['compression']} max_timestamp {h['max_timestamp']} "
+                   f"producer {h['producer_id']}/{h['producer_epoch']}/{h['base_sequence']} "
+                   f"leader_epoch {h['partition_leader_epoch']}{' control' if h['is_control'] else ''}")
+        if show_records:
+            for r in _core.decode_records(data[pos : pos + size]):
+                click.echo(f"  offset {r.offset} timestamp {r.timestamp} key {r.key!r} value {r.value!r} headers {list(r.headers)}")
+        pos += size
+    click.echo(f"{len(data)} bytes, all batches valid")
 
 
 if __name__ == "__main__":
