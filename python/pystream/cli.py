@@ -399,5 +399,67 @@ def dump_log(segment: str, show_records: bool) -> None:
     click.echo(f"{len(data)} bytes, all batches valid")
 
 
+# ---------------------------------------------------------------------------
+# reassign (logic in pystream.tools.reassign)
+# ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--topic", "-t", default=None, help="Topic whose partitions move.")
+@click.option("--partition", "-p", "partitions", type=int, multiple=True, help="A partition to move (repeatable).")
+@click.option("--all-partitions", is_flag=True, help="Move every partition of --topic.")
+@click.option("--replicas", "-r", default=None, metavar="ID,ID,...",
+              help="Target broker ids, preferred leader first, e.g. 1,2,4.")
+@click.option("--list", "list_only", is_flag=True, help="Show the reassignments in progress.")
+@click.option("--wait", is_flag=True, help="Wait until no reassignment is pending (bounded by --timeout).")
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds --wait waits at most.")
+@_bootstrap_option
+def reassign(topic: str | None, partitions: tuple[int, ...], all_partitions: bool, replicas: str | None,
+             list_only: bool, wait: bool, timeout: float, bootstrap: str) -> None:
+    """Move partition replicas to other brokers (AlterPartitionReassignments), list or wait for moves.
+
+    \b
+    pystream reassign -b HOST:PORT --topic T --partition 0 --replicas 1,2,4 [--wait]
+    pystream reassign -b HOST:PORT --topic T --all-partitions --replicas 2,3,4
+    pystream reassign -b HOST:PORT --list
+    pystream reassign -b HOST:PORT --wait --timeout 60
+    """
+    from pystream.tools import ToolError, kafka_client
+    from pystream.tools import reassign as r
+
+    moving = replicas is not None or topic is not None or partitions or all_partitions
+    if list_only and moving:
+        raise click.UsageError("--list does not take --topic/--partition/--replicas")
+    if not (moving or list_only or wait):
+        raise click.UsageError("nothing to do: give --topic T --partition P --replicas IDS, --list or --wait")
+    if moving:
+        if topic is None or replicas is None:
+            raise click.UsageError("a reassignment needs --topic and --replicas")
+        if bool(partitions) == all_partitions:
+            raise click.UsageError("give --partition P (repeatable) or --all-partitions (one of the two)")
+    if timeout <= 0:
+        raise click.BadParameter("must be positive", param_hint="--timeout")
+
+    def go() -> None:
+        target = r.parse_replicas(replicas) if replicas is not None else None
+        with kafka_client(bootstrap) as client:
+            if topic is not None and target is not None:
+                done = r.alter(client, topic, None if all_partitions else partitions, target)
+                click.echo(f"Reassignment of {topic} partition(s) {', '.join(map(str, done))} "
+                           f"to replicas {','.join(map(str, target))} started.")
+            if list_only:
+                _console().print(r.render_pending(r.list_pending(client)))
+            if wait:
+                scope = {topic: list(done)} if topic is not None and target is not None else None
+                try:
+                    r.wait_done(client, timeout, scope)
+                except ToolError:
+                    _console().print(r.render_pending(r.list_pending(client, scope)))
+                    raise
+                click.echo("No reassignment pending.")
+
+    _run_tool(go)
+
+
 if __name__ == "__main__":
     main()
