@@ -30,7 +30,7 @@ import os
 import re
 import struct
 import time
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from pystream.errors import (
     CorruptRecordError,
@@ -49,6 +49,9 @@ from pystream.storage.records import (
     decode_batch_records,
     encode_record,
 )
+
+if TYPE_CHECKING:
+    from pystream.storage.log import Columns
 
 __all__ = ["ReferenceLog"]
 
@@ -939,6 +942,27 @@ class ReferenceLog:
                 pos += h.size
             pos = 0
         return out
+
+    def read_columns(self, offset: int, max_records: int | None = None) -> Columns:
+        """The records of ``records()`` as columns (packed copies of keys and values)."""
+        import numpy as np
+
+        from pystream.storage.log import Columns
+
+        recs = self.records(offset, max_records)
+
+        def packed(items: list[bytes | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            lengths = np.fromiter((-1 if v is None else len(v) for v in items), np.int32, len(items))
+            starts = np.zeros(len(items), np.int64)
+            if len(items) > 1:
+                np.cumsum(np.maximum(lengths[:-1], 0), out=starts[1:])
+            buf = np.frombuffer(b"".join(v for v in items if v is not None), np.uint8)
+            return starts, lengths, buf
+
+        ks, kl, kb = packed([r.key for r in recs])
+        vs, vl, vb = packed([r.value for r in recs])
+        return Columns(np.fromiter((r.offset for r in recs), np.int64, len(recs)),
+                       np.fromiter((r.timestamp for r in recs), np.int64, len(recs)), ks, kl, kb, vs, vl, vb)
 
     def offset_for_timestamp(self, ts_ms: int) -> int | None:
         """The first offset whose record timestamp is ``>= ts_ms``, or None."""
