@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter, defaultdict
@@ -41,6 +42,8 @@ class ProducerRun:
             "topic.metadata.refresh.interval.ms": 1000,
             **config,
         }
+        if os.environ.get("E2E_RDKAFKA_DEBUG"):  # e.g. eos,protocol: librdkafka's log on stderr
+            conf["debug"] = os.environ["E2E_RDKAFKA_DEBUG"]
         self.producer = confluent_kafka.Producer(conf)
         self.topic = topic
         self.partitions = partitions
