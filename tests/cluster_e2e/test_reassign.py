@@ -57,6 +57,14 @@ def test_reassign_to_new_broker_under_load(cluster: Cluster) -> None:
     cluster.add_broker(4)
     cluster.wait_brokers([4])
 
+    # Clear errors: a broker that does not exist, a topic or partition that does not exist.
+    bad = _cli(cluster, "--topic", TOPIC, "--partition", "0", "--replicas", "1,2,9")
+    assert bad.returncode == 1 and "INVALID_REPLICA_ASSIGNMENT" in bad.stderr, bad.stderr
+    bad = _cli(cluster, "--topic", "no-such-topic", "--partition", "0", "--replicas", "1,2,4")
+    assert bad.returncode == 1 and "UNKNOWN_TOPIC_OR_PARTITION" in bad.stderr, bad.stderr
+    bad = _cli(cluster, "--topic", TOPIC, "--partition", "7", "--replicas", "1,2,4")
+    assert bad.returncode == 1 and "no partition" in bad.stderr, bad.stderr
+
     run = ProducerRun(cluster.bootstrap, TOPIC, PARTITIONS, limit=4000, rate=300).start()
     reader = GroupReader(cluster.bootstrap)
     reader.start()
