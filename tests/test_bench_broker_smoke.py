@@ -8,6 +8,7 @@ machines are noisy.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -35,14 +36,18 @@ def _nafka_available() -> bool:
 
 
 def test_broker_bench_has_every_row(tmp_path: Path) -> None:
-    config = bb.BrokerBenchConfig(n=3000, nafka_n=500, repeat=1, latency_rate=2000, latency_seconds=0.5,
+    # nafka is measured only where it was installed apart (benches/run_broker.py --install-nafka);
+    # PYSTREAM_BENCH_SMOKE_NAFKA=1 includes it here too. By default the smoke run checks the rows
+    # a machine without it gets: empty nafka rows that say why.
+    with_nafka = os.environ.get("PYSTREAM_BENCH_SMOKE_NAFKA") == "1" and _nafka_available()
+    config = bb.BrokerBenchConfig(n=3000, nafka_n=500, repeat=1, latency_rate=2000, latency_seconds=0.5, nafka=with_nafka,
                                   latency_warmup_s=0.1, dir=str(tmp_path / "data"), phase_timeout_s=40)
     (tmp_path / "data").mkdir()
     steps: list[str] = []
     result = bb.run_broker_benchmark(config, progress=steps.append)
     keys = [r.key for r in result.rows]
     assert len(keys) == len(set(keys))
-    nafka = _nafka_available()
+    nafka = with_nafka
     expected = PYSTREAM_ROWS | ({"nafka.produce", "nafka.consume", "ratio.produce", "ratio.consume"} if not nafka else NAFKA_ROWS)
     assert expected <= set(keys), set(expected) - set(keys)
     for row in result.rows:
@@ -53,7 +58,7 @@ def test_broker_bench_has_every_row(tmp_path: Path) -> None:
                 assert row.value is not None and row.value > 0, row
         else:
             assert row.value is None and row.note, row  # nafka missing: empty row that says why
-            assert any("nafka not available" in note for note in result.notes)
+            assert any("nafka not available" in note or "nafka: not run" in note for note in result.notes)
         if row.key in GRADED and row.value is not None:
             assert row.goal and row.passed in (True, False), row
     assert result.row("latency.p50").value <= result.row("latency.p99").value <= result.row("latency.max").value  # type: ignore[operator]

@@ -58,7 +58,7 @@ def zk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     log = open(data / "zookeeper.log", "wb")
     proc = subprocess.Popen(
-        [java, "-Xmx256m", "-cp", ZK_CLASSPATH, ZK_MAIN, str(port), str(data / "data"), str(TICK_MS)],
+        [java, "-Xmx256m", "-Dzookeeper.admin.enableServer=false", "-cp", ZK_CLASSPATH, ZK_MAIN, str(port), str(data / "data"), str(TICK_MS)],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ZOO_LOG_DIR": str(data)},
     )
     hosts = f"127.0.0.1:{port}"
