@@ -554,7 +554,14 @@ class Apis:
             return {"topics": [{"name": t["name"], "partitions": [
                 {"partition_index": p["partition_index"], "error_code": ErrorCode.NOT_COORDINATOR} for p in t["partitions"]]}
                 for t in req["topics"]]}
-        return await self.broker.groups.offset_commit(req, hdr.api_version)
+        resp = await self.broker.groups.offset_commit(req, hdr.api_version)
+        if self.broker.cluster is not None and not await self.broker.cluster.offsets_replicated(req["group_id"]):
+            # Kafka appends commits with acks=all: a commit the ISR does not have is not acknowledged.
+            for t in resp.get("topics", []):
+                for p in t["partitions"]:
+                    if p["error_code"] == 0:
+                        p["error_code"] = ErrorCode.REQUEST_TIMED_OUT
+        return resp
 
     async def offset_fetch(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         if hdr.api_version >= 8:

@@ -323,10 +323,14 @@ class Broker:
         p.notify_append()
         if ls is not None:
             ls.high_watermark(end)
-            if acks == -1 and not await ls.wait_for_hw(end, self.produce_timeout):
-                # Kafka: written here, but not known to be on min.insync.replicas replicas.
-                result["error_code"] = (ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND if not ls.min_isr_ok(min_isr)
-                                        else ErrorCode.REQUEST_TIMED_OUT)
+            if acks == -1:
+                replicated = await ls.wait_for_hw(end, self.produce_timeout)
+                # Kafka's checkEnoughReplicasReachOffset: the ISR that took the records must
+                # still be at least min.insync.replicas strong (it may have shrunk meanwhile).
+                if not ls.min_isr_ok(min_isr):
+                    result["error_code"] = ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND
+                elif not replicated:
+                    result["error_code"] = ErrorCode.REQUEST_TIMED_OUT
         return result
 
     produce_timeout = 30.0  # seconds an acks=all produce waits at most (the request's timeout_ms lowers it)

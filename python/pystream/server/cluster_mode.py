@@ -394,6 +394,18 @@ class ClusterMode:
         part = self.broker.partitions.get((OFFSETS_TOPIC, partition_for_group(group, n)))
         return part is not None and part.role == "leader"
 
+    async def offsets_replicated(self, group: str, timeout: float = 10.0) -> bool:
+        """Waits until the group's offsets partition's in-sync replicas have everything
+        appended to it so far (what acks=all means for a commit)."""
+        n = len(self.view.topics[OFFSETS_TOPIC].partitions) if OFFSETS_TOPIC in self.view.topics else 0
+        part = self.broker.partitions.get((OFFSETS_TOPIC, partition_for_group(group, n))) if n else None
+        if part is None or part.leader_state is None:
+            return False
+        end = part.log.end_offset
+        part.leader_state.high_watermark(end)
+        part.notify_append()  # wake the followers' parked fetches: they carry the commit over
+        return await part.leader_state.wait_for_hw(end, timeout)
+
     async def ensure_offsets_topic(self) -> None:
         if OFFSETS_TOPIC in self.view.topics:
             return
