@@ -47,15 +47,8 @@ def _coordinator(cluster: Cluster) -> int:
         return c.find_coordinator(GROUP)
 
 
-BUG_COMMIT_NOT_REPLICATED = (
-    "BUG OffsetCommit is acknowledged before the __consumer_offsets record reaches the ISR: "
-    "OffsetStore.commit appends to the leader log only (coordinator/offsets.py _write -> log.append_batch; "
-    "no notify_append, no wait for the high watermark as Kafka's appendRecords(acks=-1) does), so a coordinator "
-    "SIGKILLed right after the commit loses it; the new coordinator starts with end offset 0")
-
-
 @pytest.mark.parametrize("settle", [
-    pytest.param(0.0, id="kill-right-after-commit", marks=pytest.mark.xfail(strict=True, reason=BUG_COMMIT_NOT_REPLICATED)),
+    pytest.param(0.0, id="kill-right-after-commit"),  # Kafka: a commit is acknowledged once on the ISR
     pytest.param(2.0, id="kill-2s-after-commit"),
 ])
 def test_committed_offsets_survive_coordinator_kill(cluster: Cluster, settle: float) -> None:
@@ -74,7 +67,7 @@ def test_committed_offsets_survive_coordinator_kill(cluster: Cluster, settle: fl
     first = _consume(c1, FIRST, 60)
     done = c1.commit(asynchronous=False)
     # Kafka acknowledges a commit once it is on the ISR, so the coordinator may die right away;
-    # `settle` gives followers time to fetch it anyway (the workaround while the bug is open).
+    # `settle` also covers the case where followers had time to fetch it.
     time.sleep(settle)
     cluster.brokers[coordinator].kill()
     committed = {i: -1001 for i in range(PARTITIONS)}

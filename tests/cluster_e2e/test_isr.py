@@ -6,7 +6,6 @@ import threading
 import time
 
 import confluent_kafka
-import pytest
 
 from .conftest import Cluster, wait_until
 from .e2e_helpers import ProducerRun, check_exactly_once, make_value, parse_value, read_partitions
@@ -98,11 +97,9 @@ def test_paused_followers_shrink_isr_and_min_insync_replicas_holds(cluster: Clus
     assert all(parse_value(make_value(s)) == s for s in refused)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG broker.append_records: an acks=all produce admitted while the ISR was full, then released "
-    "by an ISR shrink below min.insync.replicas, is acknowledged with no error (Kafka answers "
-    "NOT_ENOUGH_REPLICAS_AFTER_APPEND: Partition.checkEnoughReplicasReachOffset)"))
 def test_in_flight_ack_all_when_isr_shrinks_below_min(cluster: Cluster) -> None:
+    """An acks=all produce released by an ISR shrink below min.insync.replicas is not an ack
+    (Kafka: NOT_ENOUGH_REPLICAS_AFTER_APPEND, Partition.checkEnoughReplicasReachOffset)."""
     from pystream._core import encode_batch
     from pystream.protocol.client import KafkaClient, KafkaError
 
