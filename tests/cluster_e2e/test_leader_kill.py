@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 from .conftest import Cluster, wait_until
 from .e2e_helpers import ProducerRun, check_exactly_once, read_partitions
