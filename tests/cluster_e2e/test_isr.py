@@ -29,6 +29,9 @@ def test_paused_followers_shrink_isr_and_min_insync_replicas_holds(cluster: Clus
     cluster.brokers[f].pause()
     wait_until(lambda: f not in _isr(cluster) and len(_isr(cluster)) == 2, 20,
                what=f"ISR shrinks without paused broker {f}")
+    # Until its ZooKeeper session expires the paused broker is still in Metadata, and a new
+    # producer may send it InitProducerId and hang there (as with Kafka): wait until it is gone.
+    wait_until(lambda: f not in cluster.metadata()["brokers"], 20, what=f"paused broker {f} leaves Metadata")
     run = ProducerRun(cluster.live_bootstrap(), TOPIC, 1, limit=400, rate=400).start()
     try:
         run.wait_acked(300, timeout=30)

@@ -110,7 +110,19 @@ def test_shrink_and_expand_in_one_change():
     st.on_follower_fetch(3, 0, 0)
     assert st.isr_changes(leader_leo=5) == [1, 2, 3]
     clock.t += 11
+    st.on_follower_fetch(3, 0, 0)  # 3 keeps fetching; 2 never does
     assert st.isr_changes(leader_leo=5) == [1, 3]
+
+
+def test_a_replica_that_stopped_fetching_never_joins():
+    """Kafka expands the ISR on a follower's fetch: a stopped replica whose old LEO still
+    equals the high watermark (no new data) must not be added back."""
+    clock = Clock()
+    st = make(clock, isr=(1, 2))
+    st.on_follower_fetch(3, 0, 0)
+    clock.t += 11  # replica 3 stopped (SIGSTOP): no fetch for longer than replica.lag.time.max.ms
+    st.on_follower_fetch(2, 0, 0)
+    assert st.isr_changes(leader_leo=0) is None
 
 
 def test_acks_all_waiters():

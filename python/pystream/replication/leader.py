@@ -151,11 +151,14 @@ class LeaderState:
                 out.add(r)
         return out
 
-    def in_sync_candidates(self) -> set[int]:
-        """Replicas outside the ISR whose LEO reached the HW and this epoch's start offset."""
+    def in_sync_candidates(self, now: float | None = None) -> set[int]:
+        """Replicas outside the ISR whose LEO reached the HW and this epoch's start offset, and
+        that are fetching (in Kafka a fetch triggers the expansion: a stopped replica never joins)."""
+        now = self.clock() if now is None else now
         return {r for r, st in self.followers.items()
                 if r not in self.isr and st.log_end_offset >= 0 and st.log_end_offset >= self._hw
-                and st.log_end_offset >= self.leader_epoch_start_offset}
+                and st.log_end_offset >= self.leader_epoch_start_offset
+                and now - st.last_fetch_time <= self.replica_lag_time_max}
 
     def isr_changes(self, now: float | None = None, leader_leo: int | None = None) -> list[int] | None:
         """The ISR to publish (sorted), or None when it should stay as is.
@@ -163,7 +166,7 @@ class LeaderState:
         Shrinks out lagging followers, expands with caught-up replicas. The
         caller writes it (conditionally, to ZooKeeper) and then calls `set_isr`.
         """
-        new = (self.isr - self.out_of_sync_replicas(leader_leo, now)) | self.in_sync_candidates()
+        new = (self.isr - self.out_of_sync_replicas(leader_leo, now)) | self.in_sync_candidates(now)
         return None if new == self.isr else sorted(new)
 
     def set_isr(self, isr: Iterable[int], leader_leo: int | None = None) -> None:

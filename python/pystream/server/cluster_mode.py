@@ -24,14 +24,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
+from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, NoNodeError
 
 from pystream.cluster import Controller
 from pystream.cluster.assignment import assign_replicas
 from pystream.cluster.zk import NO_LEADER, BrokerInfo, ClusterStore, PartitionState, TopicInfo, call_soon_threadsafe
 from pystream.coordinator.offsets import OFFSETS_TOPIC, partition_for_group
 from pystream.replication.fetcher import FollowerPartition, ReplicaFetcher
-from pystream.replication.leader import LeaderState
+from pystream.replication.leader import FollowerState, LeaderState
 from pystream.replication.leader_epoch import LeaderEpochCache
 from pystream.server.error_codes import ErrorCode
 
@@ -106,6 +106,8 @@ class ClusterMode:
         """Runs on the ZooKeeper thread."""
         try:
             fn()
+        except KazooException as e:  # session expired or connection lost: retried on reconnect
+            logger.warning("controller step %s: ZooKeeper unavailable (%s)", getattr(fn, "__name__", fn), type(e).__name__)
         except Exception:
             logger.exception("controller step %s failed", getattr(fn, "__name__", fn))
         # The controller may have written partition states: look again.
@@ -176,6 +178,9 @@ class ClusterMode:
                 await self._reconcile()
             except asyncio.CancelledError:
                 raise
+            except KazooException as e:
+                logger.warning("ZooKeeper unavailable (%s); retrying", type(e).__name__)
+                await asyncio.sleep(0.5)
             except Exception:
                 logger.exception("reconciling with ZooKeeper failed; retrying")
                 await asyncio.sleep(0.5)
@@ -199,7 +204,8 @@ class ClusterMode:
                 b.store.delete_topic(name)
         if not self._session_ok:
             return
-        for (topic, p), (state, _version) in self.view.states.items():
+        for (topic, p), (state, version) in self.view.states.items():
+            _version = version
             info = self.view.topics.get(topic)
             replicas = info.partitions.get(p, []) if info else []
             part = b.partition(topic, p)
@@ -213,13 +219,18 @@ class ClusterMode:
             if state.leader == self.id:
                 if part.role != "leader" or part.leader_epoch != state.leader_epoch:
                     self._become_leader(part, state, replicas)
+                    part.isr_version = version
                 elif part.leader_state is not None:
-                    part.leader_state.replicas = list(replicas)
+                    ls = part.leader_state
+                    ls.replicas = list(replicas)
                     for r in replicas:
-                        if r != self.id and r not in part.leader_state.followers:
-                            from pystream.replication.leader import FollowerState
-
-                            part.leader_state.followers[r] = FollowerState(last_caught_up_time=0.0)
+                        if r != self.id and r not in ls.followers:
+                            ls.followers[r] = FollowerState(last_caught_up_time=0.0)  # a replica added by reassignment
+                    if _version > part.isr_version and set(state.isr) | {self.id} != ls.isr:
+                        # The controller changed the ISR (a dead broker removed): take it at once.
+                        # (Only a newer znode version: this snapshot may predate our own write.)
+                        ls.set_isr(state.isr, part.log.end_offset)
+                        part.isr_version = _version
             elif state.leader != NO_LEADER and state.leader in self.view.brokers:
                 if part.role != "follower" or part.leader_epoch != state.leader_epoch or part.leader_id != state.leader:
                     self._become_follower(part, state)
@@ -344,6 +355,7 @@ class ClusterMode:
                     self.kick()  # someone else changed the state: re-read
                     continue
                 self.view.states[key] = (new_state, new_version)
+                part.isr_version = new_version
                 old = sorted(ls.isr)
                 ls.set_isr(new_isr, part.log.end_offset)
                 logger.info("%s-%d: ISR %s -> %s", key[0], key[1], old, sorted(new_isr))

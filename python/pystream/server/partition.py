@@ -31,6 +31,7 @@ class Partition:
     leader_state: LeaderState | None = None
     follower: FollowerPartition | None = None
     hw_hint: int = 0  # the last high watermark known while neither leading nor following
+    isr_version: int = -1  # ZooKeeper version of the partition state the leader's ISR reflects
 
     @property
     def high_watermark(self) -> int:
