@@ -1100,16 +1100,34 @@ impl Rows<'_> {
     fn with<R>(&self, i: usize, f: impl FnOnce(Option<&[u8]>) -> R) -> PyResult<R> {
         match self {
             Rows::List(..) | Rows::Tuple(..) => {
-                let item = match self {
-                    Rows::List(l, _) => l.get_item(i)?,
-                    Rows::Tuple(t, _) => t.get_item(i)?,
+                let (seq, py) = match self {
+                    Rows::List(l, _) => (l.as_ptr(), l.py()),
+                    Rows::Tuple(t, _) => (t.as_ptr(), t.py()),
                     _ => unreachable!(),
                 };
-                // Fast path: an exact `bytes` (a pointer compare, no type-flags call).
-                if item.get_type_ptr() == std::ptr::addr_of_mut!(ffi::PyBytes_Type) {
-                    // SAFETY: the type was just checked.
-                    return Ok(f(Some(unsafe { item.cast_unchecked::<PyBytes>() }.as_bytes())));
+                // SAFETY: GIL held; a borrowed reference, used before anything can run
+                // Python code that might drop it.
+                let item = unsafe {
+                    if matches!(self, Rows::List(..)) {
+                        ffi::PyList_GetItem(seq, i as ffi::Py_ssize_t)
+                    } else {
+                        ffi::PyTuple_GetItem(seq, i as ffi::Py_ssize_t)
+                    }
+                };
+                if item.is_null() {
+                    return Err(PyErr::fetch(py)); // the sequence shrank meanwhile
                 }
+                // Fast path: an exact `bytes` (a pointer compare, no type-flags call, no refcounting).
+                // SAFETY: `item` is a live object; for bytes, AsString/Size cannot fail.
+                unsafe {
+                    if ffi::Py_TYPE(item) == std::ptr::addr_of_mut!(ffi::PyBytes_Type) {
+                        let data = ffi::PyBytes_AsString(item) as *const u8;
+                        let len = ffi::PyBytes_Size(item) as usize;
+                        return Ok(f(Some(std::slice::from_raw_parts(data, len))));
+                    }
+                }
+                // SAFETY: borrowed from the sequence, which we hold.
+                let item = unsafe { Bound::from_borrowed_ptr(py, item) };
                 let arg = opt_byte_arg(Some(&item), "values")?;
                 Ok(f(arg.as_ref().map(|a| a.as_slice())))
             }
