@@ -636,9 +636,9 @@ impl PyPartitionLog {
         }
         // Check every item first, so that bad input appends nothing.
         for i in 0..values.len() {
-            values.with(i, |_| ())?;
+            values.check(i)?;
             if let Some(k) = &keys {
-                k.with(i, |_| ())?;
+                k.check(i)?;
             }
         }
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
@@ -1095,6 +1095,19 @@ impl Rows<'_> {
             Rows::Matrix { rows, .. } => *rows,
         }
     }
+    /// Checks that row `i` is bytes-like or None (cheaply for an exact `bytes`).
+    #[inline]
+    fn check(&self, i: usize) -> PyResult<()> {
+        if let Rows::List(l, _) = self {
+            // SAFETY: GIL held; a borrowed reference only compared, never kept.
+            let item = unsafe { ffi::PyList_GetItem(l.as_ptr(), i as ffi::Py_ssize_t) };
+            if !item.is_null() && unsafe { ffi::Py_TYPE(item) } == std::ptr::addr_of_mut!(ffi::PyBytes_Type) {
+                return Ok(());
+            }
+        }
+        self.with(i, |_| ())
+    }
+
     /// Calls `f` with row `i` (None for a null).
     #[inline]
     fn with<R>(&self, i: usize, f: impl FnOnce(Option<&[u8]>) -> R) -> PyResult<R> {
