@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import struct
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import log_files as H  # tests/storage/log_files.py
 import pystream
 from pystream import _core
 from pystream.errors import CorruptRecordError, LogClosedError, LogDirectoryError, OffsetOutOfRangeError
 
 
-def _helpers():
-    name = "pystream_storage_test_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("conftest.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
-H = _helpers()
 Log = pystream.Log
 
 

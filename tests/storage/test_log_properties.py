@@ -3,9 +3,7 @@ model, and against the pure-Python ReferenceLog (byte-identical files)."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -14,21 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import log_files as H  # tests/storage/log_files.py
 import pystream
 from pystream import _core
 
 
-def _helpers():
-    name = "pystream_storage_test_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("conftest.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
-H = _helpers()
 Log = pystream.Log
 
 import os
