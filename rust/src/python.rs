@@ -384,6 +384,22 @@ impl Drop for GcPause {
     }
 }
 
+/// A Python `Record` for a decoded record whose parts are ranges of `d`.
+fn new_record<'py>(py: Python<'py>, r: &batch::RecordRef, d: &[u8], empty: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, Record>> {
+    let bytes = |range: Option<(usize, usize)>| range.map(|(s, e)| PyBytes::new(py, &d[s..e]).unbind());
+    let headers = if r.headers.is_empty() {
+        empty.clone().unbind()
+    } else {
+        let mut hs = Vec::with_capacity(r.headers.len());
+        for (k, v) in &r.headers {
+            let key = PyString::new(py, &String::from_utf8_lossy(&d[k.0..k.1]));
+            hs.push(PyTuple::new(py, [key.into_any(), bytes(*v).into_pyobject(py)?.into_any()])?);
+        }
+        PyTuple::new(py, hs)?.unbind()
+    };
+    Bound::new(py, Record { offset: r.offset, timestamp: r.timestamp, key: bytes(r.key), value: bytes(r.value), headers })
+}
+
 /// Records section of a batch, decompressed off the GIL when compressed.
 struct BatchData {
     batch: BatchRef,
@@ -759,32 +775,7 @@ impl PyPartitionLog {
                 if count >= limit || r.offset >= upto {
                     return false;
                 }
-                let made = (|| -> PyResult<()> {
-                    let bytes = |range: Option<(usize, usize)>| {
-                        range.map(|(s, e)| PyBytes::new(py, &d[s..e]).unbind())
-                    };
-                    let headers = if r.headers.is_empty() {
-                        empty.clone().unbind()
-                    } else {
-                        let mut hs = Vec::with_capacity(r.headers.len());
-                        for (k, v) in &r.headers {
-                            let key = PyString::new(py, &String::from_utf8_lossy(&d[k.0..k.1]));
-                            hs.push(PyTuple::new(
-                                py,
-                                [key.into_any(), bytes(*v).into_pyobject(py)?.into_any()],
-                            )?);
-                        }
-                        PyTuple::new(py, hs)?.unbind()
-                    };
-                    let rec = Record {
-                        offset: r.offset,
-                        timestamp: r.timestamp,
-                        key: bytes(r.key),
-                        value: bytes(r.value),
-                        headers,
-                    };
-                    out.append(Bound::new(py, rec)?)
-                })();
+                let made = new_record(py, r, d, &empty).and_then(|rec| out.append(rec));
                 match made {
                     Ok(()) => {
                         count += 1;
@@ -1256,27 +1247,8 @@ fn decode_records<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bo
         let rd = batch::records_data(bytes, &h).map_err(|e| py_error(py, e))?;
         let mut err = None;
         batch::for_each_record(rd.bytes(), &h, |r, d| {
-            let made = (|| -> PyResult<()> {
-                let b = |range: Option<(usize, usize)>| {
-                    range.map(|(s, e)| PyBytes::new(py, &d[s..e]).unbind())
-                };
-                let mut hs = Vec::new();
-                for (k, v) in &r.headers {
-                    let key = PyString::new(py, &String::from_utf8_lossy(&d[k.0..k.1]));
-                    hs.push(PyTuple::new(
-                        py,
-                        [key.into_any(), b(*v).into_pyobject(py)?.into_any()],
-                    )?);
-                }
-                let rec = Record {
-                    offset: r.offset,
-                    timestamp: r.timestamp,
-                    key: b(r.key),
-                    value: b(r.value),
-                    headers: PyTuple::new(py, hs)?.unbind(),
-                };
-                out.append(Bound::new(py, rec)?)
-            })();
+            let empty = PyTuple::empty(py);
+            let made = new_record(py, r, d, &empty).and_then(|rec| out.append(rec));
             match made {
                 Ok(()) => true,
                 Err(e) => {
