@@ -20,7 +20,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -366,12 +366,16 @@ class ClusterMode:
         cfg = self.broker.config
         rebalance_every = cfg.get("leader.imbalance.check.interval.seconds")
         ticks = 0
+        pending: Future[None] | None = None
         while True:
             await asyncio.sleep(0.5)
             ticks += 1
             if not self.controller.active:
                 continue
-            self.pool.submit(self._controller_step, self._reassignment_tick)
+            # One tick at a time: ticks must not pile up on the ZooKeeper thread ahead of
+            # the reads that reconcile this broker.
+            if pending is None or pending.done():
+                pending = self.pool.submit(self._controller_step, self._reassignment_tick)
             if cfg.get("auto.leader.rebalance.enable") and ticks % max(1, int(rebalance_every * 2)) == 0:
                 self.pool.submit(self._controller_step, self.controller.elect_preferred_leaders)
 
