@@ -342,7 +342,7 @@ class Apis:
             res: dict[str, Any] = {"name": name, "topic_id": ZERO_UUID, "error_code": 0, "error_message": None,
                                    "num_partitions": n, "replication_factor": rf, "configs": None}
             err, msg = ErrorCode.NONE, None
-            live = len(b.cluster.view.brokers) if b.cluster is not None else 1
+            live = len(await b.cluster.live_brokers()) if b.cluster is not None else 1
             if b.topic_exists(name):
                 err, msg = ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists"
             elif n <= 0:

@@ -228,7 +228,7 @@ class Broker:
             return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         rf = 1
         if self.cluster is not None:
-            rf = min(self.config.get("default.replication.factor"), max(1, len(self.cluster.view.brokers)))
+            rf = min(self.config.get("default.replication.factor"), max(1, len(await self.cluster.live_brokers())))
         try:
             await self.create_topic(topic, self.config.get("num.partitions"), rf, {})
         except TopicExistsError:

@@ -30,6 +30,7 @@ from pystream.cluster import Controller
 from pystream.cluster.assignment import assign_replicas
 from pystream.cluster.zk import NO_LEADER, BrokerInfo, ClusterStore, PartitionState, TopicInfo, call_soon_threadsafe
 from pystream.coordinator.offsets import OFFSETS_TOPIC, partition_for_group
+from pystream.errors import TopicExistsError
 from pystream.replication.fetcher import FollowerPartition, ReplicaFetcher
 from pystream.replication.leader import FollowerState, LeaderState
 from pystream.replication.leader_epoch import LeaderEpochCache
@@ -425,15 +426,18 @@ class ClusterMode:
     async def ensure_offsets_topic(self) -> None:
         if OFFSETS_TOPIC in self.view.topics:
             return
-        rf = min(self.broker.config.get("offsets.topic.replication.factor"), max(1, len(self.view.brokers)))
+        rf = min(self.broker.config.get("offsets.topic.replication.factor"), max(1, len(await self.live_brokers())))
         n = self.broker.config.get("offsets.topic.num.partitions")
-        await self.create_topic(OFFSETS_TOPIC, n, rf, {}, wait=False)
+        try:
+            await self.create_topic(OFFSETS_TOPIC, n, rf, {}, wait=False)
+        except TopicExistsError:
+            pass  # another broker created it; this broker's view has not caught up yet
 
     async def create_topic(self, name: str, partitions: int, replication_factor: int, config: dict[str, Any],
                            wait: bool = True, timeout: float = 10.0) -> None:
         """Writes the topic's assignment to ZooKeeper; the controller then elects its leaders.
         Raises ValueError for a replication factor above the live brokers, TopicExists from the store."""
-        live = sorted(self.view.brokers) or sorted((await self._zk(self.zk.live_brokers)))
+        live = sorted(await self.live_brokers())
         assignment = assign_replicas(live, partitions, replication_factor)
         await self._zk(lambda: self.zk.create_topic(name, assignment, config))
         self.kick()
@@ -445,6 +449,12 @@ class ClusterMode:
                     self.kick()
                     return
                 await asyncio.sleep(0.05)
+
+    async def live_brokers(self) -> dict[int, BrokerInfo]:
+        """The registered brokers, read now (the mirrored view may lag right after start)."""
+        brokers = await self._zk(self.zk.live_brokers)
+        self.view.brokers = brokers
+        return brokers
 
     async def request_reassignment(self, moves: dict[Key, list[int]]) -> None:
         await self._zk(self.zk.request_reassignment, moves)
