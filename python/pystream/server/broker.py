@@ -266,7 +266,8 @@ class Broker:
             result["error_code"] = ErrorCode.NOT_LEADER_OR_FOLLOWER
             return result
         ls = p.leader_state
-        min_isr = int(self.store.topic_config(topic).get("min.insync.replicas", self.config.get("min.insync.replicas")))
+        topic_config = self.store.topic_config(topic)  # one copy of the topic's overrides per request
+        min_isr = int(topic_config.get("min.insync.replicas", self.config.get("min.insync.replicas")))
         if acks == -1 and ls is not None and not ls.min_isr_ok(min_isr):
             result["error_code"] = ErrorCode.NOT_ENOUGH_REPLICAS
             result["error_message"] = f"the ISR {sorted(ls.isr)} is smaller than min.insync.replicas={min_isr}"
@@ -281,7 +282,7 @@ class Broker:
             result["error_code"] = ErrorCode.CORRUPT_MESSAGE
             result["error_message"] = str(e)
             return result
-        max_bytes = self.store.topic_config(topic).get("max.message.bytes", self.config.get("message.max.bytes"))
+        max_bytes = topic_config.get("max.message.bytes", self.config.get("message.max.bytes"))
         for _summary, size in batches:
             if size > max_bytes:
                 result["error_code"] = ErrorCode.MESSAGE_TOO_LARGE
