@@ -24,13 +24,11 @@ class KafkaListener:
     def __init__(self, apis: Apis, max_request_bytes: int) -> None:
         self.apis = apis
         self.max_request_bytes = max_request_bytes
-        self.connections: set[asyncio.StreamWriter] = set()
         self.tasks: set[asyncio.Task[Any]] = set()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         CLIENT_HOST.set(peer[0] if isinstance(peer, tuple) else str(peer))
-        self.connections.add(writer)
         task = asyncio.current_task()
         if task is not None:
             self.tasks.add(task)
@@ -59,7 +57,6 @@ class KafkaListener:
         except Exception:
             logger.exception("closing connection from %s after an internal error", peer)
         finally:
-            self.connections.discard(writer)
             if task is not None:
                 self.tasks.discard(task)
             writer.close()
