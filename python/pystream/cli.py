@@ -125,7 +125,7 @@ def serve(host: str, port: int, data_dir: str, broker_id: int | None, zookeeper:
     import logging
 
     from pystream.server.config import BrokerConfig, ConfigError, load_properties
-    from pystream.server.main import run
+    from pystream.serve import run
 
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:

@@ -14,11 +14,12 @@ import logging
 import time
 from typing import Any
 
-from pystream.client.topics import TOPIC_CONFIG_KEYS, normalize_topic_config
+from pystream.storage.topic_config import TOPIC_CONFIG_KEYS, normalize_topic_config
 from pystream.protocol.codec import RequestHeader
 from pystream.server.broker import Broker
+from pystream.server.cluster_link import NO_LEADER
 from pystream.errors import TopicExistsError
-from pystream.server.error_codes import ErrorCode
+from pystream.protocol.error_codes import ErrorCode
 
 logger = logging.getLogger("pystream.server")
 ZERO_UUID = uuid.UUID(int=0)
@@ -97,7 +98,7 @@ class Apis:
     def _brokers(self) -> list[dict[str, Any]]:
         b = self.broker
         if b.cluster is not None:
-            return [{"node_id": i, "host": x.host, "port": x.port, "rack": x.rack} for i, x in sorted(b.cluster.view.brokers.items())]
+            return [{"node_id": x.node_id, "host": x.host, "port": x.port, "rack": x.rack} for x in b.cluster.brokers()]
         return [{"node_id": b.node_id, "host": b.advertised_host, "port": b.advertised_port, "rack": None}]
 
     def _controller_id(self) -> int:
@@ -111,18 +112,13 @@ class Apis:
         if b.cluster is None:
             return {"error_code": 0, "partition_index": i, "leader_id": b.node_id, "leader_epoch": 0,
                     "replica_nodes": [b.node_id], "isr_nodes": [b.node_id], "offline_replicas": []}
-        view = b.cluster.view
-        replicas = view.topics[name].partitions.get(i, [])
-        sv = view.states.get((name, i))
-        if sv is None:
+        info = b.cluster.partition_info(name, i)
+        if info is None:
             return {"error_code": ErrorCode.LEADER_NOT_AVAILABLE, "partition_index": i, "leader_id": -1, "leader_epoch": -1,
-                    "replica_nodes": replicas, "isr_nodes": [], "offline_replicas": []}
-        state = sv[0]
-        live = state.leader in view.brokers
-        return {"error_code": 0 if live else ErrorCode.LEADER_NOT_AVAILABLE, "partition_index": i,
-                "leader_id": state.leader if live else -1, "leader_epoch": state.leader_epoch,
-                "replica_nodes": replicas, "isr_nodes": list(state.isr),
-                "offline_replicas": [r for r in replicas if r not in view.brokers]}
+                    "replica_nodes": [], "isr_nodes": [], "offline_replicas": []}
+        return {"error_code": 0 if info.leader != NO_LEADER else ErrorCode.LEADER_NOT_AVAILABLE, "partition_index": i,
+                "leader_id": info.leader, "leader_epoch": info.leader_epoch,
+                "replica_nodes": info.replicas, "isr_nodes": list(info.isr), "offline_replicas": list(info.offline)}
 
     def _topic_metadata(self, name: str, error: ErrorCode = ErrorCode.NONE) -> dict[str, Any]:
         b = self.broker
@@ -176,7 +172,7 @@ class Apis:
         c = b.cluster.coordinator_for(key)
         if c is None:
             return {"node_id": -1, "host": "", "port": -1, "error_code": ErrorCode.COORDINATOR_NOT_AVAILABLE, "error_message": None}
-        return {"node_id": c.id, "host": c.host, "port": c.port, "error_code": 0, "error_message": None}
+        return {"node_id": c.node_id, "host": c.host, "port": c.port, "error_code": 0, "error_message": None}
 
     async def find_coordinator(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         key_type = req.get("key_type", 0)
@@ -342,7 +338,7 @@ class Apis:
             res: dict[str, Any] = {"name": name, "topic_id": ZERO_UUID, "error_code": 0, "error_message": None,
                                    "num_partitions": n, "replication_factor": rf, "configs": None}
             err, msg = ErrorCode.NONE, None
-            live = len(await b.cluster.live_brokers()) if b.cluster is not None else 1
+            live = await b.cluster.live_broker_count() if b.cluster is not None else 1
             if b.topic_exists(name):
                 err, msg = ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists"
             elif n <= 0:
@@ -383,8 +379,7 @@ class Apis:
             elif b.cluster is not None:
                 await b.cluster.delete_topic(name)  # every broker deletes its replicas when it sees it gone
             else:
-                b.forget_topic(name)
-                b.store.delete_topic(name)
+                b.delete_local_topic(name)
             out.append(res)
         return {"throttle_time_ms": 0, "responses": out}
 
@@ -487,11 +482,11 @@ class Apis:
                 err, msg = ErrorCode.NONE, None
                 if b.cluster is None:
                     err, msg = ErrorCode.INVALID_REQUEST, "reassignment needs a cluster (--zookeeper)"
-                elif t["name"] not in b.cluster.view.topics or i not in b.cluster.view.topics[t["name"]].partitions:
+                elif not 0 <= i < b.cluster.topic_partitions().get(t["name"], 0):
                     err = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                 elif replicas is None:
                     err, msg = ErrorCode.INVALID_REQUEST, "cancelling a reassignment is not supported"
-                elif not replicas or len(set(replicas)) != len(replicas) or any(r not in b.cluster.view.brokers for r in replicas):
+                elif not replicas or len(set(replicas)) != len(replicas) or any(not b.cluster.is_live_broker(r) for r in replicas):
                     err, msg = ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"replicas {replicas} must be distinct live brokers"
                 else:
                     moves[(t["name"], i)] = list(replicas)
@@ -511,8 +506,8 @@ class Apis:
         for (name, i), target in sorted(pending.items()):
             if wanted is not None and (name, i) not in wanted:
                 continue
-            current = b.cluster.view.topics.get(name)
-            replicas = current.partitions.get(i, []) if current else []
+            current = b.cluster.partition_info(name, i)
+            replicas = current.replicas if current else []
             by_topic.setdefault(name, []).append({
                 "partition_index": i, "replicas": replicas,
                 "adding_replicas": [r for r in target if r not in replicas],

@@ -4,6 +4,10 @@ One asyncio event loop runs everything. Produce hands the record bytes to the
 Rust log unparsed (`append_raw` validates and assigns offsets); Fetch answers
 with memoryviews over the segment mappings, which the connection writes to
 the socket without a Python copy.
+
+Storage is the `LogManager` of the data directory; groups are the
+`GroupCoordinator`. In a cluster, a `ClusterLink` is attached (see
+server/cluster_link.py): this module never imports the cluster layer.
 """
 
 from __future__ import annotations
@@ -11,23 +15,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-
-
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pystream.errors import CorruptRecordError, OffsetOutOfRangeError, TopicExistsError
-from pystream.server.config import BrokerConfig
-from pystream.server.error_codes import ErrorCode
-from pystream.server.partition import Partition
-from pystream.storage.producer_state import ProducerState, SequenceCheck
 from pystream._core import peek_batches
+from pystream.coordinator.group import GroupCoordinator
+from pystream.coordinator.offsets import OFFSETS_TOPIC, open_offset_store
+from pystream.errors import CorruptRecordError, OffsetOutOfRangeError, TopicExistsError
+from pystream.protocol.error_codes import ErrorCode
+from pystream.server.cluster_link import ClusterLink
+from pystream.server.config import BrokerConfig
+from pystream.server.partition import Partition
+from pystream.storage.manager import LogManager
+from pystream.storage.producer_state import ProducerState, SequenceCheck
+from pystream.storage.topic_config import normalize_topic_config, validate_topic_name
 
 logger = logging.getLogger("pystream.server")
 
-OFFSETS_TOPIC = "__consumer_offsets"
 EARLIEST, LATEST, MAX_TIMESTAMP = -2, -1, -3
 _SEQUENCE_ERRORS = {
     SequenceCheck.OUT_OF_ORDER: ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
@@ -73,20 +79,18 @@ class Broker:
     """A single Kafka-compatible broker over one data directory."""
 
     def __init__(self, config: BrokerConfig) -> None:
-        from pystream.client.store import Store  # the storage layer shared with the embedded API
-        from pystream.coordinator.group import GroupCoordinator
-
         self.config = config
         self.node_id: int = config.get("broker.id")
         config.data_dir.mkdir(parents=True, exist_ok=True)
         # The broker decides on auto-creation itself (it knows the request's wishes).
-        self.store = Store(config.data_dir, auto_create_topics=False, num_partitions=config.get("num.partitions"),
-                           offsets_topic_partitions=config.get("offsets.topic.num.partitions"), **config.log_kwargs())
+        self.store = LogManager(config.data_dir, auto_create_topics=False, num_partitions=config.get("num.partitions"),
+                                **config.log_kwargs())
         self.cluster_id = self._load_cluster_id()
         self.partitions: dict[tuple[str, int], Partition] = {}
         self.producer_ids = ProducerIdAllocator(config.data_dir)
+        self.offsets = open_offset_store(self.store, config.get("offsets.topic.num.partitions"))
         self.groups = GroupCoordinator(
-            self.store.offsets,
+            self.offsets,
             initial_rebalance_delay_ms=config.get("group.initial.rebalance.delay.ms"),
             min_session_timeout_ms=config.get("group.min.session.timeout.ms"),
             max_session_timeout_ms=config.get("group.max.session.timeout.ms"),
@@ -94,12 +98,12 @@ class Broker:
         self.advertised_host = config.host
         self.advertised_port = config.port
         self._tasks: list[asyncio.Task[None]] = []
-        # A ZooKeeper cluster when zookeeper.connect is set; else a single broker.
-        self.cluster: ClusterMode | None = None
-        if config.get("zookeeper.connect"):
-            from pystream.server.cluster_mode import ClusterMode
+        # Set by attach_cluster when zookeeper.connect is set; None: a single broker.
+        self.cluster: ClusterLink | None = None
 
-            self.cluster = ClusterMode(self, config.get("zookeeper.connect"))
+    def attach_cluster(self, link: ClusterLink) -> None:
+        """Makes this broker a member of a cluster (before `start`)."""
+        self.cluster = link
 
     # ----- lifecycle ---------------------------------------------------------------
 
@@ -137,15 +141,13 @@ class Broker:
                 logger.exception("periodic task %s failed", getattr(work, "__name__", work))
 
     def _retention(self) -> None:
-        for p in list(self.partitions.values()):
-            deleted = p.log.enforce_retention()
-            if deleted:
-                logger.info("retention deleted %d segment(s) of %s-%d", deleted, p.topic, p.index)
+        self.store.enforce_retention()
 
     def _flush_policy(self) -> None:
-        for p in list(self.partitions.values()):
-            if p.log.maybe_flush():
-                p.producer_state.save(p.log.end_offset)
+        for topic, index, log in self.store.flush_due():
+            p = self.partitions.get((topic, index))
+            if p is not None:
+                p.producer_state.save(log.end_offset)
 
     async def close(self) -> None:
         if self.cluster is not None:
@@ -180,8 +182,8 @@ class Broker:
         state = ProducerState(log.path)
         state.load(log)
         p = self.partitions[key] = Partition(topic, index, log, state, replicated=self.cluster is not None)
-        if p.replicated:
-            self.cluster.kick()  # take up its role
+        if self.cluster is not None:
+            self.cluster.partition_opened(p)  # it takes up its role
         return p
 
     def topic_id(self, topic: str) -> uuid.UUID:
@@ -199,21 +201,17 @@ class Broker:
         return None
 
     def topic_exists(self, topic: str) -> bool:
-        if self.cluster is not None:
-            return topic in self.cluster.view.topics
-        return topic in self.store.list_topics(include_internal=True)
+        return topic in self.topic_partitions()
 
     def topic_partitions(self) -> dict[str, int]:
         """Topic name -> partition count, as the cluster (or the local store) knows them."""
         if self.cluster is not None:
-            return {n: len(t.partitions) for n, t in sorted(self.cluster.view.topics.items())}
+            return self.cluster.topic_partitions()
         return self.store.list_topics(include_internal=True)
 
     async def create_topic(self, name: str, partitions: int, replication_factor: int, config: dict[str, Any]) -> None:
         """Creates a topic (ValueError: bad name, config or replication factor)."""
         if self.cluster is not None:
-            from pystream.client.topics import normalize_topic_config, validate_topic_name
-
             validate_topic_name(name)
             normalize_topic_config(config)
             await self.cluster.create_topic(name, partitions, replication_factor, config)
@@ -228,7 +226,7 @@ class Broker:
             return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         rf = 1
         if self.cluster is not None:
-            rf = min(self.config.get("default.replication.factor"), max(1, len(await self.cluster.live_brokers())))
+            rf = min(self.config.get("default.replication.factor"), max(1, await self.cluster.live_broker_count()))
         try:
             await self.create_topic(topic, self.config.get("num.partitions"), rf, {})
         except TopicExistsError:
@@ -245,9 +243,17 @@ class Broker:
         return self.producer_ids.allocate()
 
     def forget_topic(self, topic: str) -> None:
+        """Drops the broker's partitions of `topic` (parked fetches wake and see it gone)."""
         for key in [k for k in self.partitions if k[0] == topic]:
             p = self.partitions.pop(key)
             p.notify_append()
+
+    def delete_local_topic(self, topic: str) -> None:
+        """Deletes this broker's replicas of `topic` and the offsets groups committed for it."""
+        self.forget_topic(topic)
+        self.store.delete_topic(topic)
+        if topic != OFFSETS_TOPIC:
+            self.offsets.delete_topic(topic)
 
     # ----- produce -------------------------------------------------------------------
 
@@ -340,8 +346,8 @@ class Broker:
 
     def read_partition(self, topic: str, index: int, offset: int, max_bytes: int) -> dict[str, Any]:
         """One partition of a Fetch response (records as a zero-copy memoryview)."""
-        out: dict[str, Any] = {"partition_index": index, "error_code": 0, "high_watermark": -1, "last_stable_offset": -1,
-                               "log_start_offset": -1, "aborted_transactions": None, "preferred_read_replica": -1, "records": b""}
+        out = empty_fetch_partition(index)
+        out["records"] = b""
         p = self.partition(topic, index)
         if p is None:
             out["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
@@ -365,41 +371,13 @@ class Broker:
         return out
 
     def read_for_follower(self, topic: str, fp: dict[str, Any], replica_id: int, max_bytes: int) -> dict[str, Any]:
-        """One partition of a follower's Fetch: records up to the log end, the leader's high
-        watermark, and the follower's progress recorded (it may move the high watermark)."""
-        from pystream.replication.leader import check_leader_epoch, diverging_epoch
-
-        index, offset = fp["partition"], fp["fetch_offset"]
-        out: dict[str, Any] = {"partition_index": index, "error_code": 0, "high_watermark": -1, "last_stable_offset": -1,
-                               "log_start_offset": -1, "aborted_transactions": None, "preferred_read_replica": -1, "records": None}
-        p = self.partition(topic, index)
-        if p is None:
-            out["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        """One partition of a follower's Fetch (the cluster layer answers it)."""
+        p = self.partition(topic, fp["partition"])
+        if p is None or self.cluster is None:
+            out = empty_fetch_partition(fp["partition"])
+            out["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if p is None else ErrorCode.NOT_LEADER_OR_FOLLOWER
             return out
-        ls = p.leader_state
-        if ls is None or not ls.is_replica(replica_id):
-            out["error_code"] = ErrorCode.NOT_LEADER_OR_FOLLOWER
-            return out
-        err = check_leader_epoch(ls.leader_epoch, fp.get("current_leader_epoch", -1))
-        if err:
-            out["error_code"] = err
-            return out
-        log = p.log
-        cache = self.cluster.epoch_cache(p) if self.cluster is not None else None
-        if cache is not None and (div := diverging_epoch(cache, log.end_offset, fp.get("last_fetched_epoch", -1), offset)):
-            out["diverging_epoch"] = {"epoch": div[0], "end_offset": div[1]}
-            out["high_watermark"] = out["last_stable_offset"] = ls.hw
-            out["log_start_offset"] = log.start_offset
-            return out
-        if ls.on_follower_fetch(replica_id, offset, log.end_offset):
-            p.notify_append()  # the high watermark moved: consumers may read further
-        out["high_watermark"] = out["last_stable_offset"] = ls.hw
-        out["log_start_offset"] = log.start_offset
-        if not log.start_offset <= offset <= log.end_offset:
-            out["error_code"] = ErrorCode.OFFSET_OUT_OF_RANGE
-            return out
-        out["records"] = log.read(offset, max_bytes) if offset < log.end_offset and max_bytes > 0 else b""
-        return out
+        return self.cluster.read_for_follower(topic, fp, replica_id, max_bytes)
 
     def end_offset_for_epoch(self, topic: str, index: int, current_epoch: int, epoch: int) -> tuple[ErrorCode, int, int]:
         """OffsetForLeaderEpoch for one partition: (error, epoch, end offset)."""
@@ -413,9 +391,7 @@ class Broker:
             if epoch > p.log.leader_epoch:
                 return ErrorCode.NONE, -1, -1
             return ErrorCode.NONE, p.log.leader_epoch, p.log.end_offset
-        from pystream.replication.leader import offset_for_leader_epoch
-
-        err, e, end = offset_for_leader_epoch(self.cluster.epoch_cache(p), p.log.end_offset, p.leader_epoch, current_epoch, epoch)
+        err, e, end = self.cluster.end_offset_for_epoch(p, current_epoch, epoch)
         return ErrorCode(err), e, end
 
     def list_offset(self, topic: str, index: int, timestamp: int) -> tuple[ErrorCode, int, int]:
@@ -444,11 +420,14 @@ class Broker:
         return ErrorCode.NONE, off, rec[0].timestamp if rec else -1
 
 
+def empty_fetch_partition(index: int) -> dict[str, Any]:
+    """One partition of a Fetch response with nothing in it yet (records None)."""
+    return {"partition_index": index, "error_code": 0, "high_watermark": -1, "last_stable_offset": -1,
+            "log_start_offset": -1, "aborted_transactions": None, "preferred_read_replica": -1, "records": None}
+
+
 def _kafka_uuid() -> str:
     """A random id in Kafka's form: URL-safe base64 of 16 bytes, no padding."""
     import base64
 
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-
-
-

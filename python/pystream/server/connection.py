@@ -10,7 +10,7 @@ from typing import Any
 
 from pystream.protocol import codec
 from pystream.server.apis import API_VERSIONS, CLIENT_HOST, SUPPORTED_VERSIONS, Apis
-from pystream.server.error_codes import ErrorCode
+from pystream.protocol.error_codes import ErrorCode
 
 logger = logging.getLogger("pystream.server")
 _SIZE = struct.Struct(">i")

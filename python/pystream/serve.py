@@ -1,4 +1,10 @@
-"""Running a broker: listen, serve until SIGTERM/SIGINT, shut down cleanly."""
+"""Running a broker (`pystream serve`): the composition root.
+
+Builds the `Broker` over its data directory, makes it a cluster node when
+zookeeper.connect is set (the only place that joins `pystream.server` and
+`pystream.cluster`), listens, and serves until SIGTERM/SIGINT; then shuts
+down cleanly.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +32,10 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
     """Serves until `stop` is set or SIGTERM/SIGINT arrives; then flushes and writes clean-shutdown markers."""
     _raise_fd_limit()
     broker = Broker(config)
+    if config.get("zookeeper.connect"):
+        from pystream.cluster.node import ClusterNode
+
+        broker.attach_cluster(ClusterNode(broker, config.get("zookeeper.connect")))
     listener = KafkaListener(Apis(broker), config.get("socket.request.max.bytes"))
     server = await asyncio.start_server(listener.handle, config.host, config.port, limit=1 << 20, backlog=1024)
     if config.port == 0:
