@@ -22,7 +22,7 @@ from typing import Any
 from pystream.client.types import RecordMetadata, TopicPartition
 from pystream.errors import ClientClosedError, RecordTooLargeError, UnknownPartitionError, UnknownTopicError
 from pystream.storage.manager import LogManager
-from pystream.storage.murmur2 import partition_for_key
+from pystream.protocol.murmur2 import partition_for_key
 
 __all__ = ["Producer", "record_size"]
 

@@ -9,7 +9,8 @@ import struct
 from typing import Any
 
 from pystream.protocol import codec
-from pystream.server.apis import API_VERSIONS, CLIENT_HOST, SUPPORTED_VERSIONS, Apis
+from pystream.protocol.schema_data import ApiKey
+from pystream.server.apis import CLIENT_HOST, SUPPORTED_VERSIONS, Apis
 from pystream.protocol.error_codes import ErrorCode
 
 logger = logging.getLogger("pystream.server")
@@ -72,7 +73,7 @@ class KafkaListener:
         try:
             header, body = codec.decode_request(frame, allow_trailing=True)
         except codec.UnsupportedVersionError as e:
-            if e.api_key == API_VERSIONS:
+            if e.api_key == ApiKey.API_VERSIONS:
                 return self._api_versions_fallback(e.correlation_id)
             raise CloseConnection(str(e)) from None
         except codec.ProtocolError as e:
@@ -81,7 +82,7 @@ class KafkaListener:
         key, version = header.api_key, header.api_version
         supported = SUPPORTED_VERSIONS.get(key)
         if supported is None or not supported[0] <= version <= supported[1]:
-            if key == API_VERSIONS:
+            if key == ApiKey.API_VERSIONS:
                 return self._api_versions_fallback(header.correlation_id)
             raise CloseConnection(f"unsupported API key {key} version {version}")
         response = await self.apis.handlers[key](body, header)
@@ -94,4 +95,4 @@ class KafkaListener:
         response with UNSUPPORTED_VERSION and our ranges, and retries with one we do."""
         body = {"error_code": int(ErrorCode.UNSUPPORTED_VERSION),
                 "api_keys": [{"api_key": k, "min_version": lo, "max_version": hi} for k, (lo, hi) in sorted(SUPPORTED_VERSIONS.items())]}
-        return codec.encode_response(API_VERSIONS, 0, correlation_id, body)
+        return codec.encode_response(ApiKey.API_VERSIONS, 0, correlation_id, body)
