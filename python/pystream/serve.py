@@ -53,6 +53,7 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
         ready.set()
     try:
         await stop.wait()
+        await broker.prepare_shutdown()
     finally:
         logger.info("shutting down")
         server.close()

@@ -334,6 +334,27 @@ class Cluster:
             return parts
         return wait_until(ok, timeout, what=what or f"{topic}: full ISR on every partition")
 
+    def zk_get(self, path: str) -> Any:
+        """The JSON value of a znode under this cluster's chroot (None when it does not exist)."""
+        import json
+
+        from kazoo.client import KazooClient
+
+        client = KazooClient(hosts=self.zk)
+        client.start(timeout=10)
+        try:
+            if client.exists(path) is None:
+                return None
+            data, _ = client.get(path)
+            return json.loads(data.decode()) if data else None
+        finally:
+            client.stop()
+            client.close()
+
+    def zk_state(self, topic: str, partition: int) -> dict[str, Any]:
+        """The partition's leader/ISR znode as ZooKeeper holds it."""
+        return self.zk_get(f"/brokers/topics/{topic}/partitions/{partition}/state")
+
     def logs(self, lines: int = 40) -> str:
         out = []
         for b in self.brokers.values():

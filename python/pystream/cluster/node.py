@@ -30,13 +30,21 @@ from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, N
 
 from pystream.cluster.assignment import assign_replicas
 from pystream.cluster.controller import Controller
-from pystream.cluster.zk import NO_LEADER, BrokerInfo, ClusterStore, PartitionState, TopicInfo, call_soon_threadsafe
-from pystream.coordinator.offsets import OFFSETS_TOPIC, partition_for_group
-from pystream.errors import TopicExistsError
+from pystream.cluster.zk import (
+    NO_LEADER,
+    BrokerInfo,
+    ClusterStore,
+    PartitionState,
+    TopicInfo,
+    Watch,
+    call_soon_threadsafe,
+)
+from pystream.coordinator.offsets import OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIG, partition_for_group
+from pystream.errors import TopicExistsError, UnknownTopicError
 from pystream.protocol.error_codes import ErrorCode
 from pystream.replication.fetcher import FollowerPartition, ReplicaFetcher
+from pystream.replication.hw_checkpoint import read_hw_checkpoint, write_hw_checkpoint
 from pystream.replication.leader import (
-    FollowerState,
     LeaderState,
     check_leader_epoch,
     diverging_epoch,
@@ -46,7 +54,7 @@ from pystream.replication.leader_epoch import LeaderEpochCache
 from pystream.server.broker import Broker, empty_fetch_partition
 from pystream.server.cluster_link import BrokerEndpoint, PartitionInfo
 from pystream.server.partition import Partition
-from pystream.storage.topic_config import TOPIC_CONFIG_KEYS
+from pystream.storage.topic_config import TOPIC_CONFIG_KEYS, normalize_topic_config
 
 logger = logging.getLogger("pystream.cluster")
 T = TypeVar("T")
@@ -54,6 +62,8 @@ Key = tuple[str, int]
 
 PRODUCER_ID_BLOCK = "/latest_producer_id_block"
 PRODUCER_ID_BLOCK_SIZE = 1000
+# Everything is re-read on a watch event; this full re-read catches anything a watch missed.
+RESYNC_INTERVAL_S = 10.0
 
 
 @dataclass
@@ -63,6 +73,7 @@ class Snapshot:
     brokers: dict[int, BrokerInfo]
     topics: dict[str, TopicInfo]
     states: dict[Key, tuple[PartitionState, int]]
+    configs: dict[str, dict[str, str]]  # topic -> its config overrides (/config/topics)
 
 
 class ClusterNode:
@@ -75,7 +86,7 @@ class ClusterNode:
         self.zk = ClusterStore(connect, session_timeout=cfg.get("zookeeper.session.timeout.ms") / 1000)
         self.controller = Controller(self.zk, self.id, unclean_leader_election=cfg.get("unclean.leader.election.enable"))
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"zk-{self.id}")
-        self.view = Snapshot({}, {}, {})
+        self.view = Snapshot({}, {}, {}, {})
         self.fetchers: dict[int, ReplicaFetcher] = {}
         self.epoch_caches: dict[Key, LeaderEpochCache] = {}
         self._kick = asyncio.Event()
@@ -84,6 +95,12 @@ class ClusterNode:
         self._pid_end = 0
         self._session_ok = True
         self._controller_id = -1
+        self._closing = False  # close() began: session loss is expected, not news
+        self._shutting_down = False  # controlled shutdown: follow nothing (never rejoin an ISR)
+        self._deleted: set[Key] = set()  # not replicas here, local data deleted
+        self._watches: dict[str, Watch] = {}  # znode path -> watch (topics, their configs, states)
+        self._hw_checkpoint = read_hw_checkpoint(broker.config.data_dir)
+        self._background: set[asyncio.Task[None]] = set()
 
     # ----- plumbing ------------------------------------------------------------------
 
@@ -94,14 +111,27 @@ class ClusterNode:
         self._kick.set()
 
     def partition_opened(self, partition: Partition) -> None:
+        # The checkpointed high watermark, until leading or following says better.
+        partition.hw_hint = min(self._hw_checkpoint.get((partition.topic, partition.index), 0),
+                                partition.log.end_offset)
         self.kick()  # reconcile gives it its role
+
+    def hosts_replica(self, topic: str, index: int) -> bool:
+        info = self.view.topics.get(topic)
+        return info is not None and self.id in info.partitions.get(index, ())
+
+    def _spawn(self, coro: Any) -> None:
+        """Runs `coro` in the background, keeping a reference until it ends."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
         b = self.broker
         b.cluster_id = await self._zk(self._cluster_id, b.cluster_id)
         await self._zk(self.zk.register_broker, self.id, b.advertised_host, b.advertised_port)
-        kick = call_soon_threadsafe(loop, self.kick)
+        kick = self._kick_threadsafe = call_soon_threadsafe(loop, self.kick)
         lost = call_soon_threadsafe(loop, self._on_session_state)
         self.zk.on_state_change(lost)
         self.zk.watch_brokers(lambda ids: kick())
@@ -113,6 +143,7 @@ class ClusterNode:
             loop.create_task(self._reconcile_loop(), name="cluster-reconcile"),
             loop.create_task(self._isr_loop(), name="cluster-isr"),
             loop.create_task(self._controller_loop(), name="cluster-controller"),
+            loop.create_task(self._hw_checkpoint_loop(), name="cluster-hw-checkpoint"),
         ]
         self.kick()
 
@@ -131,6 +162,8 @@ class ClusterNode:
             pass  # the loop is closed: shutting down
 
     def _on_session_state(self, state: str) -> None:
+        if self._closing:
+            return  # our own close() ends the session
         if state in ("LOST", "SUSPENDED"):
             if self._session_ok:
                 logger.warning("ZooKeeper session %s: no longer acting as leader", state.lower())
@@ -146,44 +179,113 @@ class ClusterNode:
             self.kick()
 
     async def close(self) -> None:
+        self._closing = True
         for t in self._tasks:
             t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._background, return_exceptions=True)
         for f in self.fetchers.values():
             await f.stop()
         self.fetchers.clear()
+        for key in list(self.broker.partitions):
+            self._stop_following(key)
         for p in self.broker.partitions.values():
             self._stop_leading(p)
+        self._save_hw_checkpoint()
         try:
             if self.controller.active:
                 await self._zk(self.controller.resign)
         except Exception:
             pass
+        for w in self._watches.values():
+            w.cancel()
         await self._zk(self.zk.close)
         self.pool.shutdown(wait=False)
+
+    # ----- controlled shutdown -----------------------------------------------------------
+
+    async def controlled_shutdown(self) -> None:
+        """Kafka's controlled shutdown: stop following (so this broker never rejoins an ISR),
+        ask the controller to move leadership to other in-sync replicas and to drop this broker
+        from every ISR, and wait for the answer; retried (controlled.shutdown.max.retries, after
+        controlled.shutdown.retry.backoff.ms) while partitions remain and another broker could
+        take them; bounded."""
+        cfg = self.broker.config
+        if not cfg.get("controlled.shutdown.enable") or not self._session_ok:
+            return
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        self._shutting_down = True
+        for key in [k for k, p in self.broker.partitions.items() if p.follower is not None]:
+            self._stop_following(key)
+            self.broker.partitions[key].role = None
+        await self._stop_idle_fetchers()
+        wait_s = cfg.get("zookeeper.session.timeout.ms") / 1000 + 2  # a new controller may be elected meanwhile
+        retries = max(1, cfg.get("controlled.shutdown.max.retries"))
+        remaining: list[Any] | None = None
+        try:
+            for attempt in range(1, retries + 1):
+                await self._zk(self.zk.request_controlled_shutdown, self.id)
+                deadline = loop.time() + wait_s
+                answer = None
+                while loop.time() < deadline:
+                    answer = await self._zk(self.zk.controlled_shutdown_status, self.id)
+                    if answer is not None and answer.get("status") == "done":
+                        break
+                    await asyncio.sleep(0.02)
+                remaining = answer.get("remaining") if answer and answer.get("status") == "done" else None
+                if remaining == []:
+                    break
+                others = set(await self._zk(self.zk.live_brokers)) - set(await self._zk(self.zk.shutting_down_brokers))
+                if attempt == retries or not others:
+                    break
+                logger.info("controlled shutdown: %s; retrying in %d ms",
+                            "no answer from the controller" if remaining is None else
+                            f"{len(remaining)} partitions still led here", cfg.get("controlled.shutdown.retry.backoff.ms"))
+                await asyncio.sleep(cfg.get("controlled.shutdown.retry.backoff.ms") / 1000)
+            # Take the new partition states now: stop leading what moved.
+            self.view = await self._zk(self._read_all)
+            await self._reconcile()
+        except Exception as e:  # ZooKeeper gone: shut down anyway
+            logger.info("controlled shutdown interrupted: %s", e)
+        if remaining == []:
+            logger.info("controlled shutdown: leadership moved to other replicas in %.2f s", loop.time() - t0)
+        else:
+            logger.warning("controlled shutdown incomplete after %.1f s (%s); shutting down anyway", loop.time() - t0,
+                           "no answer" if remaining is None else f"{len(remaining)} partitions had no other replica in sync")
 
     # ----- reading the cluster -----------------------------------------------------------
 
     def _read_all(self) -> Snapshot:
+        """On the ZooKeeper thread: the whole cluster view, with a watch on every znode it read
+        (topic, its config, each partition state) so that any change triggers the next read."""
         cid = self.zk.controller_id()
         self._controller_id = -1 if cid is None else cid
         brokers = self.zk.live_brokers()
         topics: dict[str, TopicInfo] = {}
         states: dict[Key, tuple[PartitionState, int]] = {}
+        configs: dict[str, dict[str, str]] = {}
+        wanted: set[str] = set()
         for name in self.zk.topics():
             info = self.zk.topic(name)
             if info is None:
                 continue
             topics[name] = info
+            configs[name] = self.zk.topic_config(name)[0]
+            wanted |= {self.zk.topic_path(name), self.zk.topic_config_path(name)}
+            wanted |= {self.zk.state_path(name, p) for p in info.partitions}
             for p, sv in self.zk.partition_states(name).items():
                 states[(name, p)] = sv
-        return Snapshot(brokers, topics, states)
+        for path in set(self._watches) - wanted:
+            self._watches.pop(path).cancel()
+        for path in wanted - set(self._watches):
+            self._watches[path] = self.zk.watch_path(path, self._kick_threadsafe)
+        return Snapshot(brokers, topics, states, configs)
 
     async def _reconcile_loop(self) -> None:
         while True:
             try:
-                # Partition states have no watch of their own: look at least twice a second.
-                await asyncio.wait_for(self._kick.wait(), timeout=0.5)
+                # Watches kick; the timeout is a safety net only.
+                await asyncio.wait_for(self._kick.wait(), timeout=RESYNC_INTERVAL_S)
             except asyncio.TimeoutError:
                 pass
             self._kick.clear()
@@ -204,54 +306,113 @@ class ClusterNode:
         local = b.store.list_topics(include_internal=True)
         for name, info in self.view.topics.items():
             n = len(info.partitions)
+            config = _local_config(self.view.configs.get(name, {}))
             if name not in local:
-                b.store.create_topic(name, partitions=n, config=_local_config(info.config))
-            elif local[name] < n:
-                b.store.create_partitions(name, n)
+                b.store.create_topic(name, partitions=n, config=config)
+                continue
+            if local[name] < n:
+                b.store.create_partitions(name, n)  # CreatePartitions: the new ones start empty
+            if name != OFFSETS_TOPIC:  # (its local config is the broker's own: OFFSETS_TOPIC_CONFIG)
+                self._apply_topic_config(name, config)
         for name in list(local):
             if name not in self.view.topics and name != OFFSETS_TOPIC:
-                logger.info("topic %s was deleted from the cluster: deleting its local replicas", name)
-                for key in [k for k in b.partitions if k[0] == name]:
-                    self._stop_following(key)
-                    self._stop_leading(b.partitions[key])
-                b.delete_local_topic(name)
+                self._delete_local_topic(name)
         if not self._session_ok:
             return
         for (topic, p), (state, version) in self.view.states.items():
-            _version = version
             info = self.view.topics.get(topic)
             replicas = info.partitions.get(p, []) if info else []
+            key = (topic, p)
+            if self.id not in replicas:
+                self._stop_replica(key, delete=True)  # moved away (Kafka's StopReplica with delete)
+                continue
+            self._deleted.discard(key)
             part = b.partition(topic, p)
             if part is None:
-                continue
-            if self.id not in replicas:
-                self._stop_following((topic, p))
-                self._stop_leading(part)
-                part.role = None
                 continue
             if state.leader == self.id:
                 if part.role != "leader" or part.leader_epoch != state.leader_epoch:
                     self._become_leader(part, state, replicas)
                     part.isr_version = version
-                elif part.leader_state is not None:
-                    ls = _leader_state(part)
-                    ls.replicas = list(replicas)
-                    for r in replicas:
-                        if r != self.id and r not in ls.followers:
-                            ls.followers[r] = FollowerState(last_caught_up_time=0.0)  # a replica added by reassignment
-                    if _version > part.isr_version and set(state.isr) | {self.id} != ls.isr:
+                elif (ls := _leader_state(part)) is not None:
+                    if ls.replicas != replicas:  # reassignment added or removed replicas
+                        ls.set_replicas(replicas)
+                        ls.high_watermark(part.log.end_offset)
+                        part.notify_append()
+                    if version > part.isr_version:
                         # The controller changed the ISR (a dead broker removed): take it at once.
                         # (Only a newer znode version: this snapshot may predate our own write.)
-                        ls.set_isr(state.isr, part.log.end_offset)
-                        part.isr_version = _version
-            elif state.leader != NO_LEADER and state.leader in self.view.brokers:
+                        isr = [r for r in state.isr if r in replicas]
+                        if set(isr) | {self.id} != ls.isr:
+                            ls.set_isr(isr, part.log.end_offset)
+                            part.notify_append()
+                        part.isr_version = version
+            elif state.leader != NO_LEADER and state.leader in self.view.brokers and not self._shutting_down:
                 if part.role != "follower" or part.leader_epoch != state.leader_epoch or part.leader_id != state.leader:
                     self._become_follower(part, state)
             else:
-                self._stop_following((topic, p))
-                self._stop_leading(part)
-                part.role = None
-                part.leader_id = NO_LEADER
+                self._stop_replica(key, delete=False)
+                part.leader_id = state.leader if state.leader in self.view.brokers else NO_LEADER
+        await self._stop_idle_fetchers()
+
+    def _stop_replica(self, key: Key, delete: bool) -> None:
+        """Neither lead nor follow `key`; with `delete`, also delete its local log (once)."""
+        b = self.broker
+        part = b.partitions.get(key)
+        self._stop_following(key)
+        if part is not None:
+            self._stop_leading(part)
+            part.role = None
+        if delete and key not in self._deleted:
+            self._deleted.add(key)
+            b.forget_partition(key)
+            self.epoch_caches.pop(key, None)
+            if key[0] == OFFSETS_TOPIC:
+                b.offsets.unload_partition(key[1])
+            if b.store.delete_partition(*key):
+                logger.info("%s-%d: not a replica here any more: local log deleted", *key)
+
+    async def _stop_idle_fetchers(self) -> None:
+        """A fetcher whose leader leads none of our replicas any more (it died, leadership
+        moved) is stopped, so it does not keep reconnecting to a dead broker."""
+        for leader_id, f in list(self.fetchers.items()):
+            if not f.partitions:
+                del self.fetchers[leader_id]
+                logger.debug("no replica to fetch from broker %d: fetcher stopped", leader_id)
+                await f.stop()
+
+    def _apply_topic_config(self, name: str, config: dict[str, Any]) -> None:
+        """Brings the local topic's config overrides to the cluster's (/config/topics/<name>)."""
+        b = self.broker
+        try:
+            wanted = normalize_topic_config(config)
+        except ValueError as e:
+            logger.warning("topic %s: config %s from ZooKeeper refused: %s", name, config, e)
+            return
+        current = b.store.topic_config(name)
+        changes: dict[str, Any] = {k: None for k in current if k not in wanted}
+        changes.update({k: v for k, v in wanted.items() if current.get(k) != v})
+        if changes:
+            b.store.alter_topic_config(name, changes)
+            logger.info("topic %s: config %s", name, ", ".join(f"{k}={v}" for k, v in sorted(changes.items())))
+
+    def _delete_local_topic(self, name: str) -> None:
+        b = self.broker
+        logger.info("topic %s was deleted from the cluster: deleting its local replicas", name)
+        for key in [k for k in b.partitions if k[0] == name]:
+            self._stop_replica(key, delete=False)
+        b.delete_local_topic(name)
+        for key in [k for k in set(self._deleted) | set(self.epoch_caches) if k[0] == name]:
+            self._deleted.discard(key)
+            self.epoch_caches.pop(key, None)
+        # The topic's committed offsets: each offsets partition's leader tombstones those of the
+        # groups it holds (a follower never writes: it copies the leader's log).
+        led = [p for (t, p), part in b.partitions.items() if t == OFFSETS_TOPIC and part.role == "leader"]
+        groups = b.offsets.groups(led) if led else []
+        if groups and (n := b.offsets.delete_topic(name, groups)):
+            logger.info("deleted %d committed offsets of topic %s", n, name)
+            for p in led:
+                b.partitions[(OFFSETS_TOPIC, p)].notify_append()
 
     # ----- becoming leader or follower ---------------------------------------------------
 
@@ -273,7 +434,7 @@ class ClusterNode:
         log.leader_epoch = state.leader_epoch
         hw = follower.high_watermark if follower is not None else part.hw_hint
         part.leader_state = LeaderState(
-            self.id, replicas, state.isr, state.leader_epoch,
+            self.id, replicas, [r for r in state.isr if r in replicas], state.leader_epoch,
             replica_lag_time_max_ms=self.broker.config.get("replica.lag.time.max.ms"),
             high_watermark=min(hw, log.end_offset), leader_epoch_start_offset=log.end_offset)
         part.leader_state.high_watermark(log.end_offset)
@@ -293,7 +454,7 @@ class ClusterNode:
                                state.leader_epoch, high_watermark=min(hw_hint, part.log.end_offset))
         fetcher = self.fetchers.get(state.leader)
         if fetcher is not None and (fetcher.leader_host, fetcher.leader_port) != (leader.host, leader.port):
-            asyncio.get_running_loop().create_task(fetcher.stop())
+            self._spawn(fetcher.stop())
             fetcher = None
         if fetcher is None:
             fetcher = self.fetchers[state.leader] = ReplicaFetcher(
@@ -384,12 +545,10 @@ class ClusterNode:
         """Shrinks and expands the ISR of the partitions this broker leads (conditional writes)."""
         while True:
             await asyncio.sleep(0.25)
+            live = set(self.view.brokers)
             for key, part in list(self.broker.partitions.items()):
                 ls = _leader_state(part)
                 if ls is None or not self._session_ok:
-                    continue
-                new_isr = ls.isr_changes(leader_leo=part.log.end_offset)
-                if new_isr is None:
                     continue
                 sv = self.view.states.get(key)
                 if sv is None:
@@ -397,6 +556,12 @@ class ClusterNode:
                 state, version = sv
                 if state.leader != self.id or state.leader_epoch != ls.leader_epoch:
                     continue
+                # Only registered brokers join (a dead broker's last fetch proves nothing).
+                new_isr = ls.isr_changes(leader_leo=part.log.end_offset, live=live)
+                if new_isr is None:
+                    if version != part.isr_version or set(state.isr) == ls.isr:
+                        continue
+                    new_isr = sorted(ls.isr)  # ahead of ZooKeeper: a removed replica left the ISR
                 new_state = PartitionState(self.id, state.leader_epoch, sorted(new_isr), state.controller_epoch)
                 try:
                     new_version = await self._zk(self.zk.update_partition_state, key[0], key[1], new_state, version)
@@ -430,6 +595,31 @@ class ClusterNode:
                 pending = self.pool.submit(self._controller_step, self._reassignment_tick)
             if cfg.get("auto.leader.rebalance.enable") and ticks % max(1, int(rebalance_every * 2)) == 0:
                 self.pool.submit(self._controller_step, self.controller.elect_preferred_leaders)
+
+    # ----- high watermark checkpoint ----------------------------------------------------------
+
+    def _save_hw_checkpoint(self) -> None:
+        hws = dict(self._hw_checkpoint)
+        for key, part in self.broker.partitions.items():
+            if part.role is not None or part.hw_hint:
+                hws[key] = part.high_watermark
+        for key in [k for k in hws if k[0] not in self.view.topics and k[0] != OFFSETS_TOPIC]:
+            del hws[key]  # deleted topics
+        for key in self._deleted:
+            hws.pop(key, None)
+        if hws != self._hw_checkpoint:
+            try:
+                write_hw_checkpoint(self.broker.config.data_dir, hws)
+                self._hw_checkpoint = hws
+            except OSError as e:
+                logger.warning("cannot write the high watermark checkpoint: %s", e)
+
+    async def _hw_checkpoint_loop(self) -> None:
+        """Kafka's replica.high.watermark.checkpoint.interval.ms."""
+        every = self.broker.config.get("replica.high.watermark.checkpoint.interval.ms") / 1000
+        while True:
+            await asyncio.sleep(every)
+            self._save_hw_checkpoint()
 
     def _reassignment_tick(self) -> None:
         """On the ZooKeeper thread: move pending reassignments on (phase 2 needs the new
@@ -480,7 +670,7 @@ class ClusterNode:
         rf = min(self.broker.config.get("offsets.topic.replication.factor"), max(1, len(await self.live_brokers())))
         n = self.broker.config.get("offsets.topic.num.partitions")
         try:
-            await self.create_topic(OFFSETS_TOPIC, n, rf, {}, wait=False)
+            await self.create_topic(OFFSETS_TOPIC, n, rf, dict(OFFSETS_TOPIC_CONFIG), wait=False)
         except TopicExistsError:
             pass  # another broker created it; this broker's view has not caught up yet
 
@@ -493,13 +683,61 @@ class ClusterNode:
         await self._zk(lambda: self.zk.create_topic(name, assignment, config))
         self.kick()
         if wait:
-            deadline = asyncio.get_running_loop().time() + timeout
-            while asyncio.get_running_loop().time() < deadline:
-                states = await self._zk(self.zk.partition_states, name)
-                if len(states) == partitions and all(s.leader != NO_LEADER for s, _v in states.values()):
-                    self.kick()
-                    return
-                await asyncio.sleep(0.05)
+            await self._wait_for_leaders(name, partitions, timeout)
+
+    async def _wait_for_leaders(self, name: str, partitions: int, timeout: float) -> None:
+        """Until every partition of the topic has a state with a leader (or `timeout`)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            states = await self._zk(self.zk.partition_states, name)
+            if len(states) >= partitions and all(s.leader != NO_LEADER for s, _v in states.values()):
+                self.kick()
+                return
+            await asyncio.sleep(0.05)
+
+    async def create_partitions(self, name: str, total: int, assignments: list[list[int]] | None = None,
+                                timeout: float = 10.0) -> None:
+        """CreatePartitions: the new partitions' replicas go into the topic's assignment (a
+        conditional write); the controller, watching the topic, elects their leaders; every
+        replica's broker creates their logs. Existing partitions are untouched. ValueError for
+        a bad count or assignment, UnknownTopicError for no topic."""
+        for _ in range(20):
+            info = await self._zk(self.zk.topic, name)
+            if info is None:
+                raise UnknownTopicError(f"unknown topic {name!r}")
+            current = len(info.partitions)
+            if total <= current:
+                raise ValueError(f"topic {name!r} has {current} partitions; {total} is not more")
+            rf = len(info.partitions[0])
+            live = sorted(await self.live_brokers())
+            if assignments is not None:
+                if len(assignments) != total - current:
+                    raise ValueError(f"{len(assignments)} assignments for {total - current} new partitions")
+                for replicas in assignments:
+                    if len(replicas) != rf or len(set(replicas)) != rf or not set(replicas) <= set(live):
+                        raise ValueError(f"replicas {replicas} must be {rf} distinct live brokers")
+                new = {current + i: list(r) for i, r in enumerate(assignments)}
+            else:
+                # Kafka continues the topic's round robin: the next preferred leader after the last one's.
+                last_leader = info.partitions[current - 1][0]
+                start = (live.index(last_leader) + 1) if last_leader in live else current
+                placed = assign_replicas(live, total, rf, start_index=start - current)
+                new = {p: placed[p] for p in range(current, total)}
+            if await self._zk(self.zk.set_assignment, name, {**info.partitions, **new}, info.version) is not None:
+                break
+        else:
+            raise RuntimeError(f"could not add partitions to {name!r}: the topic keeps changing")
+        logger.info("topic %s: partitions %d..%d added: %s", name, current, total - 1, new)
+        self.kick()
+        await self._wait_for_leaders(name, total, timeout)
+
+    async def alter_topic_config(self, name: str, changes: dict[str, Any]) -> None:
+        """Writes the changes to /config/topics/<name>; every broker (this one at once) applies
+        the new overrides to its logs through the watch."""
+        config = await self._zk(self.zk.alter_topic_config, name, changes)
+        self.view.configs[name] = config
+        if name in self.broker.store.list_topics(include_internal=True):
+            self._apply_topic_config(name, _local_config(config))
 
     async def live_brokers(self) -> dict[int, BrokerInfo]:
         """The registered brokers, read now (the mirrored view may lag right after start)."""

@@ -303,11 +303,17 @@ class OffsetStore:
                 n += len(tps)
             return n
 
-    def groups(self) -> list[str]:
-        """Every group with at least one committed offset (loads all partitions)."""
+    def groups(self, partitions: Iterable[int] | None = None) -> list[str]:
+        """Every group with at least one committed offset (loads all partitions), or only the
+        groups living in `partitions` (loads those)."""
         with self._lock:
-            self.load_all()
-            return sorted(self._offsets)
+            if partitions is None:
+                self.load_all()
+                return sorted(self._offsets)
+            wanted = set(partitions)
+            for p in wanted:
+                self.load_partition(p)
+            return sorted(g for g in self._offsets if self.partition_for(g) in wanted)
 
 
 def open_offset_store(manager: LogManager, num_partitions: int = DEFAULT_OFFSETS_TOPIC_PARTITIONS) -> OffsetStore:

@@ -203,17 +203,26 @@ class ReplicaFetcher:
     async def run(self) -> None:
         """The fetch loop; returns when stopped. Connection failures back off exponentially."""
         backoff = self.backoff
+        failing = False  # in a run of connection failures (logged once, at INFO: an expected event)
         while not self._stopped:
             try:
                 if self.conn is None or self.conn.closed:
                     self.conn = await BrokerConnection.connect(self.leader_host, self.leader_port, self.client_id,
                                                                self.request_timeout)
+                    if failing:
+                        logger.info("replica fetcher %s -> %s:%s: connected again", self.broker_id,
+                                    self.leader_host, self.leader_port)
+                        failing = False
                 if not await self.do_work():
                     await self._idle()
                 backoff = self.backoff
             except (KafkaConnectionError, KafkaError, OSError) as e:
-                logger.warning("replica fetcher %s -> %s:%s: %s", self.broker_id, self.leader_host,
-                               self.leader_port, e)
+                # A leader that died or restarts is expected (the broker stops this fetcher once
+                # the leadership moves); a protocol error is not.
+                level = logging.WARNING if isinstance(e, KafkaError) else logging.DEBUG if failing else logging.INFO
+                logger.log(level, "replica fetcher %s -> %s:%s: %s", self.broker_id, self.leader_host,
+                           self.leader_port, e)
+                failing = not isinstance(e, KafkaError)
                 if self.conn is not None:
                     await self.conn.close()
                     self.conn = None

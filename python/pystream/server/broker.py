@@ -149,6 +149,12 @@ class Broker:
             if p is not None:
                 p.producer_state.save(log.end_offset)
 
+    async def prepare_shutdown(self) -> None:
+        """Before closing, while still serving: in a cluster, the controlled shutdown (leadership
+        moves to other replicas, so clients switch with at most a retriable error)."""
+        if self.cluster is not None:
+            await self.cluster.controlled_shutdown()
+
     async def close(self) -> None:
         if self.cluster is not None:
             await self.cluster.close()
@@ -178,6 +184,8 @@ class Broker:
         count = self.store.list_topics(include_internal=True).get(topic)
         if count is None or not 0 <= index < count:
             return None
+        if self.cluster is not None and not self.cluster.hosts_replica(topic, index):
+            return None  # not a replica here: no log (a removed replica's was deleted)
         log = self.store.partition_log(topic, index)
         state = ProducerState(log.path)
         state.load(log)
@@ -203,6 +211,13 @@ class Broker:
     def topic_exists(self, topic: str) -> bool:
         return topic in self.topic_partitions()
 
+    def missing_partition_error(self, topic: str, index: int) -> ErrorCode:
+        """The error for a partition this broker has no replica of: a partition the cluster has
+        elsewhere is NOT_LEADER_OR_FOLLOWER (clients look up its leader), else unknown."""
+        if 0 <= index < self.topic_partitions().get(topic, 0):
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER
+        return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+
     def topic_partitions(self) -> dict[str, int]:
         """Topic name -> partition count, as the cluster (or the local store) knows them."""
         if self.cluster is not None:
@@ -219,6 +234,23 @@ class Broker:
         if replication_factor != 1:
             raise ValueError(f"replication factor {replication_factor} is larger than the 1 available broker")
         self.store.create_topic(name, partitions=partitions, config=config)
+
+    async def create_partitions(self, name: str, total: int, assignments: list[list[int]] | None = None) -> None:
+        """Grows a topic to `total` partitions (ValueError: not more, or a bad assignment)."""
+        if self.cluster is not None:
+            await self.cluster.create_partitions(name, total, assignments)
+            return
+        if assignments:
+            raise ValueError("manual replica assignment needs a cluster")
+        self.store.create_partitions(name, total)
+
+    async def alter_topic_config(self, name: str, changes: dict[str, Any]) -> None:
+        """Sets (None: removes) validated topic config overrides: in a cluster in ZooKeeper, from
+        where every broker applies them; else in the local store."""
+        if self.cluster is not None:
+            await self.cluster.alter_topic_config(name, changes)
+        else:
+            self.store.alter_topic_config(name, changes)
 
     async def auto_create(self, topic: str) -> ErrorCode:
         """Creates a topic on first use when auto.create.topics.enable is set."""
@@ -245,14 +277,20 @@ class Broker:
     def forget_topic(self, topic: str) -> None:
         """Drops the broker's partitions of `topic` (parked fetches wake and see it gone)."""
         for key in [k for k in self.partitions if k[0] == topic]:
-            p = self.partitions.pop(key)
+            self.forget_partition(key)
+
+    def forget_partition(self, key: tuple[str, int]) -> None:
+        p = self.partitions.pop(key, None)
+        if p is not None:
             p.notify_append()
 
     def delete_local_topic(self, topic: str) -> None:
-        """Deletes this broker's replicas of `topic` and the offsets groups committed for it."""
+        """Deletes this broker's replicas of `topic`. A single broker also deletes the offsets
+        groups committed for it; in a cluster only the leader of an offsets partition may write
+        to it, so the cluster layer does that part."""
         self.forget_topic(topic)
         self.store.delete_topic(topic)
-        if topic != OFFSETS_TOPIC:
+        if topic != OFFSETS_TOPIC and self.cluster is None:
             self.offsets.delete_topic(topic)
 
     # ----- produce -------------------------------------------------------------------
@@ -266,7 +304,7 @@ class Broker:
             if not self.topic_exists(topic) and await self.auto_create(topic) == ErrorCode.NONE:
                 p = self.partition(topic, index)
             if p is None:
-                result["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                result["error_code"] = self.missing_partition_error(topic, index)
                 return result
         if not p.is_leader:
             result["error_code"] = ErrorCode.NOT_LEADER_OR_FOLLOWER
@@ -337,7 +375,8 @@ class Broker:
                 if not ls.min_isr_ok(min_isr):
                     result["error_code"] = ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND
                 elif not replicated:
-                    result["error_code"] = ErrorCode.REQUEST_TIMED_OUT
+                    # Leadership ended meanwhile (moved, controlled shutdown): ask the new leader.
+                    result["error_code"] = ErrorCode.NOT_LEADER_OR_FOLLOWER if ls.closed else ErrorCode.REQUEST_TIMED_OUT
         return result
 
     produce_timeout = 30.0  # seconds an acks=all produce waits at most (the request's timeout_ms lowers it)
@@ -350,7 +389,7 @@ class Broker:
         out["records"] = b""
         p = self.partition(topic, index)
         if p is None:
-            out["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            out["error_code"] = self.missing_partition_error(topic, index)
             out["records"] = None
             return out
         if not p.is_leader:
@@ -363,8 +402,10 @@ class Broker:
         try:
             if offset < hw and max_bytes > 0:
                 out["records"] = p.log.read(offset, max_bytes, hw)
-            elif not p.log.start_offset <= offset <= hw:
-                raise OffsetOutOfRangeError(f"offset {offset} outside [{p.log.start_offset}, {hw}]")
+            elif not p.log.start_offset <= offset <= p.log.end_offset:
+                # (Kafka's range is up to the log end: a new leader's high watermark may lag the
+                # old one's for a moment, and a consumer there must wait, not reset.)
+                raise OffsetOutOfRangeError(f"offset {offset} outside [{p.log.start_offset}, {p.log.end_offset}]")
         except OffsetOutOfRangeError:
             out["error_code"] = ErrorCode.OFFSET_OUT_OF_RANGE
             out["records"] = None
@@ -383,7 +424,7 @@ class Broker:
         """OffsetForLeaderEpoch for one partition: (error, epoch, end offset)."""
         p = self.partition(topic, index)
         if p is None:
-            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, -1, -1
+            return self.missing_partition_error(topic, index), -1, -1
         if not p.is_leader:
             return ErrorCode.NOT_LEADER_OR_FOLLOWER, -1, -1
         if self.cluster is None:
@@ -398,7 +439,7 @@ class Broker:
         """(error, offset, timestamp) for ListOffsets."""
         p = self.partition(topic, index)
         if p is None:
-            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, -1, -1
+            return self.missing_partition_error(topic, index), -1, -1
         if not p.is_leader:
             return ErrorCode.NOT_LEADER_OR_FOLLOWER, -1, -1
         if timestamp == EARLIEST:

@@ -242,6 +242,20 @@ class LogManager:
             self._save_metadata()
         self.notify_change()
 
+    def delete_partition(self, topic: str, partition: int) -> bool:
+        """Closes and deletes one partition's log directory, the topic staying (a replica moved
+        to other brokers: Kafka's StopReplica with delete). Opening it again starts it empty.
+        Returns whether there was a directory."""
+        with self._lock:
+            self._check_open()
+            log = self._logs.pop((topic, partition), None)
+            if log is not None:
+                log.close()
+            d = self._partition_dir(topic, partition)
+            existed = d.exists()
+            shutil.rmtree(d, ignore_errors=True)
+        return existed
+
     def _topic(self, name: str) -> _TopicMeta:
         t = self._topics.get(name)
         if t is None:

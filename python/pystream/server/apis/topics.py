@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pystream.errors import TopicExistsError
+from pystream.errors import TopicExistsError, UnknownTopicError
 from pystream.protocol.codec import RequestHeader
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
@@ -107,16 +107,21 @@ class TopicApis(ApiGroup):
             name, count = t["name"], t["count"]
             current = b.topic_partitions().get(name)
             res = {"name": name, "error_code": 0, "error_message": None}
-            if b.cluster is not None:
-                res["error_code"], res["error_message"] = ErrorCode.INVALID_REQUEST, "adding partitions in a cluster is not supported yet"
-            elif current is None:
+            assignments = [a["broker_ids"] for a in t["assignments"]] if t.get("assignments") else None
+            if current is None:
                 res["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             elif count <= current:
                 res["error_code"], res["error_message"] = ErrorCode.INVALID_PARTITIONS, f"topic has {current} partitions; {count} is not more"
-            elif t.get("assignments"):
+            elif assignments and b.cluster is None:
                 res["error_code"], res["error_message"] = ErrorCode.INVALID_REPLICA_ASSIGNMENT, "manual replica assignment needs a cluster"
             elif not req.get("validate_only", False):
-                b.store.create_partitions(name, count)
+                try:
+                    await b.create_partitions(name, count, assignments)
+                except UnknownTopicError:
+                    res["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                except ValueError as e:
+                    res["error_code"] = ErrorCode.INVALID_REPLICA_ASSIGNMENT if assignments else ErrorCode.INVALID_PARTITIONS
+                    res["error_message"] = str(e)
             out.append(res)
         return {"throttle_time_ms": 0, "results": out}
 
@@ -180,7 +185,7 @@ class TopicApis(ApiGroup):
                 res["error_code"], res["error_message"] = ErrorCode.INVALID_CONFIG, msg
             elif not req.get("validate_only", False):
                 try:
-                    b.store.alter_topic_config(name, changes)
+                    await b.alter_topic_config(name, changes)
                 except ValueError as e:
                     res["error_code"], res["error_message"] = ErrorCode.INVALID_CONFIG, str(e)
             out.append(res)
