@@ -6,6 +6,7 @@ import os
 import threading
 import time
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
 confluent_kafka = __import__("pytest").importorskip("confluent_kafka")
@@ -51,6 +52,7 @@ class ProducerRun:
         self.rate = rate
         self.sent = 0
         self.acked: dict[tuple[int, int], int] = {}
+        self.ack_times: list[float] = []  # time.monotonic() of every acknowledgement, in order
         self.acked_seq: dict[int, tuple[int, int]] = {}
         self.failed: dict[int, str] = {}
         self.fatal: list[str] = []
@@ -74,6 +76,7 @@ class ProducerRun:
                 assert key not in self.acked, f"offset {key} acknowledged twice ({self.acked[key]} and {seq})"
                 self.acked[key] = seq
                 self.acked_seq[seq] = key
+                self.ack_times.append(time.monotonic())
 
     def _run(self) -> None:
         interval = 1.0 / self.rate
@@ -182,3 +185,14 @@ def check_exactly_once(run: ProducerRun, read: dict[int, list[tuple[int, int]]])
                     break
     assert not problems, "\n".join(problems[:30])
     return {"acked": len(run.acked), "read": total_read, "failed": len(run.failed)}
+
+
+def replica_records(data_dir: Path, topic: str, partition: int, upto: int | None = None) -> tuple[int, bytes, list[Any]]:
+    """A stopped broker's replica: (log start offset, the batches' bytes up to `upto` (default:
+    the log end), the records)."""
+    from pystream.storage.log import Log
+
+    with Log.open(data_dir / f"{topic}-{partition}") as log:
+        end = log.end_offset if upto is None else min(upto, log.end_offset)
+        data = bytes(log.read(log.start_offset, 1 << 30, end)) if end > log.start_offset else b""
+        return log.start_offset, data, log.records(log.start_offset, max_offset=end)

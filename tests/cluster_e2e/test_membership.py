@@ -32,10 +32,10 @@ def _produce_all(cluster: Cluster, leader: int, topic: str, value: bytes, timeou
 
 
 def test_killed_follower_of_idle_partition_leaves_isr_and_stays_out(cluster: Cluster) -> None:
-    # A follower's last fetch stays "recent" for replica.lag.time.max.ms (15 s here), longer than
+    # A follower's last fetch stays "recent" for replica.lag.time.max.ms (30 s, the default), longer than
     # the ZooKeeper session (4 s): the window in which the leader used to re-add the dead broker.
     for i in (1, 2, 3):
-        cluster.add_broker(i, replica_lag_time_max_ms="15000")
+        cluster.add_broker(i, replica_lag_time_max_ms="30000")
     cluster.wait_brokers([1, 2, 3])
     cluster.create_topic(TOPIC, 1, 3, {"min.insync.replicas": "2"})
     state = cluster.partitions(TOPIC)[0]
