@@ -95,6 +95,9 @@ def _zk_session_ok(hosts: str) -> bool:
             pass
 
 
+ZK_PROCS: dict[str, subprocess.Popen[bytes]] = {}  # hosts -> the ZooKeeper server process (fault tests pause it)
+
+
 @pytest.fixture(scope="session")
 def zk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """"127.0.0.1:<port>" of a running ZooKeeper server."""
@@ -119,8 +122,11 @@ def zk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             if time.monotonic() > deadline:
                 pytest.fail(f"ZooKeeper did not answer on {hosts} within 30 s")
             time.sleep(0.2)
+        ZK_PROCS[hosts] = proc
         yield hosts
     finally:
+        ZK_PROCS.pop(hosts, None)
+        proc.send_signal(signal.SIGCONT)
         proc.kill()
         proc.wait(timeout=10)
         log.close()

@@ -30,7 +30,7 @@ class ProducerRun:
     """
 
     def __init__(self, bootstrap: str, topic: str, partitions: int, limit: int = 4000, rate: float = 400.0,
-                 **config: Any) -> None:
+                 only_partition: int | None = None, **config: Any) -> None:
         conf = {
             "bootstrap.servers": bootstrap,
             "enable.idempotence": True,
@@ -48,6 +48,7 @@ class ProducerRun:
         self.producer = confluent_kafka.Producer(conf)
         self.topic = topic
         self.partitions = partitions
+        self.only_partition = only_partition  # every record to this partition (else round robin)
         self.limit = limit
         self.rate = rate
         self.sent = 0
@@ -84,8 +85,8 @@ class ProducerRun:
         while not self._stop.is_set() and self.sent < self.limit:
             seq = self.sent
             try:
-                self.producer.produce(self.topic, make_value(seq), partition=seq % self.partitions,
-                                      on_delivery=self._on_delivery)
+                partition = seq % self.partitions if self.only_partition is None else self.only_partition
+                self.producer.produce(self.topic, make_value(seq), partition=partition, on_delivery=self._on_delivery)
             except BufferError:
                 self.producer.poll(0.05)
                 continue

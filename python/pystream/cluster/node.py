@@ -235,13 +235,14 @@ class ClusterNode:
                 remaining = answer.get("remaining") if answer and answer.get("status") == "done" else None
                 if remaining == []:
                     break
-                others = set(await self._zk(self.zk.live_brokers)) - set(await self._zk(self.zk.shutting_down_brokers))
-                if attempt == retries or not others:
+                if attempt == retries or not await self._others_staying():
                     break
                 logger.info("controlled shutdown: %s; retrying in %d ms",
                             "no answer from the controller" if remaining is None else
                             f"{len(remaining)} partitions still led here", cfg.get("controlled.shutdown.retry.backoff.ms"))
-                await asyncio.sleep(cfg.get("controlled.shutdown.retry.backoff.ms") / 1000)
+                backoff_end = loop.time() + cfg.get("controlled.shutdown.retry.backoff.ms") / 1000
+                while loop.time() < backoff_end and await self._others_staying():
+                    await asyncio.sleep(0.2)  # (the whole cluster stopping: no one to hand over to)
             # Take the new partition states now: stop leading what moved.
             self.view = await self._zk(self._read_all)
             await self._reconcile()
@@ -252,6 +253,11 @@ class ClusterNode:
         else:
             logger.warning("controlled shutdown incomplete after %.1f s (%s); shutting down anyway", loop.time() - t0,
                            "no answer" if remaining is None else f"{len(remaining)} partitions had no other replica in sync")
+
+    async def _others_staying(self) -> bool:
+        """Whether some other live broker is not shutting down (could take over leadership)."""
+        live = await self._zk(self.zk.live_brokers)
+        return bool(set(live) - set(await self._zk(self.zk.shutting_down_brokers)) - {self.id})
 
     # ----- reading the cluster -----------------------------------------------------------
 
