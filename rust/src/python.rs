@@ -1029,6 +1029,10 @@ impl PyPartitionLog {
     fn delete_records_before(&self, py: Python<'_>, offset: i64) -> PyResult<i64> {
         self.detached(py, |log| log.delete_records_before(offset))
     }
+    /// Deletes every record; the log restarts, empty, at `offset` (start = end = `offset`).
+    fn truncate_fully_and_start_at(&self, py: Python<'_>, offset: i64) -> PyResult<()> {
+        self.detached(py, |log| log.truncate_fully_and_start_at(offset))
+    }
     #[pyo3(signature = (now_ms=None))]
     fn enforce_retention(&self, py: Python<'_>, now_ms: Option<i64>) -> PyResult<usize> {
         let now = now_or(now_ms);

@@ -32,6 +32,7 @@ from pystream.cluster.assignment import assign_replicas
 from pystream.cluster.controller import Controller
 from pystream.cluster.zk import (
     NO_LEADER,
+    BrokerIdTakenError,
     BrokerInfo,
     ClusterStore,
     PartitionState,
@@ -130,7 +131,7 @@ class ClusterNode:
         loop = self._loop = asyncio.get_running_loop()
         b = self.broker
         b.cluster_id = await self._zk(self._cluster_id, b.cluster_id)
-        await self._zk(self.zk.register_broker, self.id, b.advertised_host, b.advertised_port)
+        await self._register()
         kick = self._kick_threadsafe = call_soon_threadsafe(loop, self.kick)
         lost = call_soon_threadsafe(loop, self._on_session_state)
         self.zk.on_state_change(lost)
@@ -146,6 +147,22 @@ class ClusterNode:
             loop.create_task(self._hw_checkpoint_loop(), name="cluster-hw-checkpoint"),
         ]
         self.kick()
+
+    async def _register(self) -> None:
+        """Registers in /brokers/ids. A restart right after a crash finds the old session's
+        znode: wait for that session to expire (as Kafka does since KAFKA-7165), bounded."""
+        b = self.broker
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + b.config.get("zookeeper.session.timeout.ms") / 1000 + 5
+        while True:
+            try:
+                await self._zk(self.zk.register_broker, self.id, b.advertised_host, b.advertised_port)
+                return
+            except BrokerIdTakenError as e:
+                if loop.time() > deadline:
+                    raise
+                logger.info("%s; waiting for that session to expire", e)
+                await asyncio.sleep(0.5)
 
     def _controller_step(self, fn: Callable[[], object]) -> None:
         """Runs on the ZooKeeper thread."""

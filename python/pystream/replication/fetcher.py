@@ -96,6 +96,15 @@ class FollowerPartition:
         self.epoch_cache.truncate_from_end(leo)
         self.high_watermark = min(self.high_watermark, leo)
 
+    def truncate_fully_and_start_at(self, offset: int) -> None:
+        """Kafka's truncateFullyAndStartAt: the log (and everything derived from it) emptied,
+        restarting at `offset` (the leader's log start, above our log end)."""
+        self.log.truncate_fully_and_start_at(offset)
+        self.producer_state.producers.clear()
+        self.producer_state.save(offset)
+        self.epoch_cache.clear()
+        self.high_watermark = offset
+
     def append_fetched(self, records: Any) -> int:
         """Appends the whole batches of a Fetch response's `records` (a trailing partial batch is
         ignored) with their offsets; updates epoch cache and producer state. Returns bytes appended."""
@@ -111,7 +120,11 @@ class FollowerPartition:
         if first == len(headers):
             return 0
         pos = headers[first]["position"]
-        if headers[first]["base_offset"] < leo:
+        if headers[first]["base_offset"] < leo and self.log.start_offset == leo:
+            # An empty log started inside this batch (the leader's log start, moved by
+            # DeleteRecords, is mid-batch): start at the batch instead (Kafka does the same).
+            self.truncate_fully_and_start_at(headers[first]["base_offset"])
+        elif headers[first]["base_offset"] < leo:
             raise PystreamError(f"{self.topic}-{self.partition}: fetched batch [{headers[first]['base_offset']}, "
                                 f"{headers[first]['last_offset']}] overlaps the log end offset {leo}")
         self.log.append_raw(mv[pos:n], assign_offsets=False)
@@ -359,6 +372,17 @@ class ReplicaFetcher:
 
     def _apply_fetched(self, fp: FollowerPartition, p: dict[str, Any], version: int) -> None:
         code = p["error_code"]
+        leader_start = p.get("log_start_offset", -1)
+        if code == OFFSET_OUT_OF_RANGE and leader_start > fp.log.end_offset:
+            # Our log ends below the leader's log start (we were away while it deleted records):
+            # nothing here is worth keeping; start over at the leader's log start.
+            logger.info("%s-%s: log end %d is below the leader's log start %d: starting over there",
+                        fp.topic, fp.partition, fp.log.end_offset, leader_start)
+            fp.truncate_fully_and_start_at(leader_start)
+            fp.last_error = NONE
+            if self.on_append is not None:
+                self.on_append(fp)
+            return
         if code:
             self._partition_error(fp, code, "Fetch")
             return
@@ -384,7 +408,6 @@ class ReplicaFetcher:
         if hw != fp.high_watermark and hw >= 0:
             fp.high_watermark = hw
             moved = True
-        leader_start = p.get("log_start_offset", -1)
         if leader_start > fp.log.start_offset and leader_start <= leo:
             fp.log.delete_records_before(leader_start)
             fp.epoch_cache.truncate_from_start(fp.log.start_offset)
