@@ -29,6 +29,7 @@ def test_follower_below_leader_log_start_rejoins(cluster: Cluster) -> None:
     victim = next(r for r in cluster.partitions(TOPIC)[0]["replicas"] if r != leader)
     cluster.brokers[victim].kill()
     wait_until(lambda: victim not in cluster.zk_state(TOPIC, 0)["isr"], 15, what=f"broker {victim} leaves the ISR")
+    wait_until(lambda: victim not in cluster.metadata()["brokers"], 15, what=f"broker {victim}'s session ends")
     _produce(cluster, 20, 200)
     admin = AdminClient({"bootstrap.servers": cluster.live_bootstrap()})
     done = admin.delete_records([confluent_kafka.TopicPartition(TOPIC, 0, 150)])
