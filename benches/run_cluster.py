@@ -7,10 +7,14 @@ with librdkafka (confluent-kafka), acks=all, linger.ms=5, 100-byte values:
   topic on the same cluster, in the same run (best of --repeat, interleaved);
 - failover: a producer sends at a steady rate into an RF=3 topic
   (min.insync.replicas=2); the partition leader is killed with SIGKILL; the
-  time from the kill to the producer's next acknowledged record.
+  time from the kill to the producer's next acknowledged record;
+- controlled shutdown: the same with SIGTERM (the broker moves leadership to
+  another in-sync replica before it exits): the longest pause between two
+  acknowledgements around the SIGTERM.
 
-Failover time is dominated by how fast ZooKeeper declares the dead broker's
-session over (`zookeeper.session.timeout.ms`, set by --session-timeout-ms).
+Failover time after SIGKILL is dominated by how fast ZooKeeper declares the
+dead broker's session over (`zookeeper.session.timeout.ms`, set by
+--session-timeout-ms); a controlled shutdown does not wait for it.
 
     python benches/run_cluster.py [--n 300000] [--repeat 2] [--json benches/results/cluster-latest.json]
 """
@@ -99,7 +103,11 @@ def produce_rate(bootstrap: str, topic: str, n: int, values: list[bytes]) -> flo
     return n / dt
 
 
-def measure_failover(bootstrap: str, brokers: dict[int, BrokerProcess], topic: str, rate: int) -> dict[str, Any]:
+def measure_failover(bootstrap: str, brokers: dict[int, BrokerProcess], topic: str, rate: int,
+                     sig: signal.Signals = signal.SIGKILL) -> dict[str, Any]:
+    """A producer at `rate` records/s into `topic`; after 2 s its leader gets `sig`. Returns the
+    time from the signal to the next acknowledgement and the longest pause between two
+    acknowledgements from 1 s before the signal on (what the producer sees of the switch)."""
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient
 
@@ -131,15 +139,19 @@ def measure_failover(bootstrap: str, brokers: dict[int, BrokerProcess], topic: s
         p.poll(0)
         now = time.monotonic()
         if killed_at is None and now >= kill_at:
-            brokers[leader].proc.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+            brokers[leader].proc.send_signal(sig)  # type: ignore[union-attr]
             killed_at = time.monotonic()
-        if killed_at is not None and any(t > killed_at for t in acks[-50:]):
+        # Until the leader has exited and acknowledgements flow again for a second.
+        if (killed_at is not None and not brokers[leader].alive() and acks
+                and acks[-1] - killed_at > 1.0 and any(t > acks[-1] - 1.0 for t in acks[-50:-1])):
             break
         time.sleep(max(0.0, interval - (time.monotonic() - now)))
     p.flush(60)
     after = [t for t in acks if killed_at is not None and t > killed_at]
-    return {"killed_leader": leader, "failover_s": (after[0] - killed_at) if after else None,
-            "records_sent": i, "records_acked": len(acks), "errors": errors[:5]}
+    around = [t for t in acks if killed_at is not None and t >= killed_at - 1.0]
+    gap = max((b - a for a, b in zip(around, around[1:])), default=None)
+    return {"signal": sig.name, "leader": leader, "failover_s": (after[0] - killed_at) if after else None,
+            "longest_ack_gap_s": gap, "records_sent": i, "records_acked": len(acks), "errors": errors[:5]}
 
 
 def main() -> None:
@@ -167,19 +179,27 @@ def main() -> None:
             for topic in ("rf1", "rf3"):
                 rates[topic].append(produce_rate(bootstrap, topic, args.n, values))
         rf1, rf3 = max(rates["rf1"]), max(rates["rf3"])
+        # Controlled shutdown (SIGTERM: leadership moves first), then SIGKILL (the session must expire).
+        create_topic(bootstrap, "controlled", 3, {"min.insync.replicas": "2"})
+        controlled = measure_failover(bootstrap, brokers, "controlled", args.rate, signal.SIGTERM)
+        brokers[controlled["leader"]].start()
         create_topic(bootstrap, "failover", 3, {"min.insync.replicas": "2"})
         failover = measure_failover(bootstrap, brokers, "failover", args.rate)
         result = {
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "n": args.n, "repeat": args.repeat,
             "rf1_records_per_s": rf1, "rf3_records_per_s": rf3, "rf3_over_rf1": rf3 / rf1,
             "goal_rf3_over_rf1": 0.5, "pass": rf3 / rf1 >= 0.5, "rates": rates,
-            "failover": failover, "zookeeper_session_timeout_ms": args.session_timeout_ms,
+            "failover": failover, "controlled_shutdown": controlled,
+            "zookeeper_session_timeout_ms": args.session_timeout_ms,
         }
         print(f"RF=1 acks=all: {rf1 / 1e6:.2f}M records/s")
         print(f"RF=3 acks=all: {rf3 / 1e6:.2f}M records/s = {rf3 / rf1:.0%} of RF=1 (goal >= 50%: {'PASS' if result['pass'] else 'MISS'})")
-        fo = failover["failover_s"]
-        print(f"failover: leader {failover['killed_leader']} killed, next acknowledged record after "
+        fo, gap = failover["failover_s"], failover["longest_ack_gap_s"]
+        print(f"failover: leader {failover['leader']} killed (SIGKILL), next acknowledged record after "
               f"{'n/a' if fo is None else f'{fo:.2f} s'} (zookeeper.session.timeout.ms={args.session_timeout_ms})")
+        gap = controlled["longest_ack_gap_s"]
+        print(f"controlled shutdown: leader {controlled['leader']} stopped (SIGTERM), longest pause between "
+              f"acknowledgements {'n/a' if gap is None else f'{gap:.2f} s'}, errors {controlled['errors'] or 'none'}")
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=1))
     finally:

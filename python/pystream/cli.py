@@ -172,7 +172,7 @@ def _console():  # type: ignore[no-untyped-def]
 
 @main.group()
 def topics() -> None:
-    """Create, list, describe and delete topics."""
+    """Create, list, describe, alter and delete topics."""
 
 
 @topics.command("create")
@@ -232,6 +232,28 @@ def topics_describe(name: str, bootstrap: str) -> None:
         console = _console()
         for part in t.render_describe(d):
             console.print(part)
+
+    _run_tool(go)
+
+
+@topics.command("alter")
+@click.argument("name")
+@click.option("--partitions", "-p", type=int, default=None, help="Grow the topic to this many partitions in total.")
+@click.option("--config", "-c", "configs", multiple=True, metavar="KEY=VALUE", help="Set a topic config (repeatable).")
+@click.option("--delete-config", "-d", "delete_configs", multiple=True, metavar="KEY",
+              help="Remove a topic config override (repeatable): the broker default applies again.")
+@_bootstrap_option
+def topics_alter(name: str, partitions: int | None, configs: tuple[str, ...], delete_configs: tuple[str, ...],
+                 bootstrap: str) -> None:
+    """Add partitions to topic NAME or change its configs (cluster-wide in a cluster)."""
+    from pystream.tools import kafka_client
+    from pystream.tools import topics as t
+
+    def go() -> None:
+        cfg = t.parse_configs(configs)
+        with kafka_client(bootstrap) as client:
+            done = t.alter(client, name, partitions, cfg, delete_configs)
+        click.echo(f"Altered topic {name}: " + "; ".join(done) + ".")
 
     _run_tool(go)
 

@@ -575,6 +575,16 @@ class KafkaClient:
         self.topics.pop(topic, None)
         return resp["results"][0]
 
+    def incremental_alter_configs(self, name: str, changes: Mapping[str, str | None],
+                                  resource_type: int = RESOURCE_TOPIC) -> None:
+        """IncrementalAlterConfigs of one resource: {key: value to SET, or None to DELETE}."""
+        body = {"resources": [{"resource_type": resource_type, "resource_name": name, "configs": [
+            {"name": k, "config_operation": 1 if v is None else 0, "value": v} for k, v in changes.items()]}],
+            "validate_only": False}
+        resp = self._retrying(lambda: self.request(ApiKey.INCREMENTAL_ALTER_CONFIGS, body))
+        r = resp["responses"][0]
+        check(r["error_code"], r.get("error_message"), f"{'topic' if resource_type == RESOURCE_TOPIC else 'resource'} {name!r}")
+
     def describe_configs(self, name: str, resource_type: int = RESOURCE_TOPIC,
                          keys: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
         """DescribeConfigs of one resource: {config name: entry dict (value, is_default, config_source, ...)}."""

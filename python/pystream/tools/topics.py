@@ -8,7 +8,7 @@ from typing import Any
 from pystream.protocol.client import RESOURCE_TOPIC, KafkaClient, KafkaError
 from pystream.tools import ToolError
 
-__all__ = ["create", "delete", "describe", "list_topics", "parse_configs", "render_describe", "render_list"]
+__all__ = ["alter", "create", "delete", "describe", "list_topics", "parse_configs", "render_describe", "render_list"]
 
 
 def parse_configs(items: Iterable[str]) -> dict[str, str]:
@@ -25,6 +25,23 @@ def parse_configs(items: Iterable[str]) -> dict[str, str]:
 def create(client: KafkaClient, name: str, partitions: int = -1, replication_factor: int = -1,
            configs: dict[str, str] | None = None) -> dict[str, Any]:
     return client.create_topic(name, partitions, replication_factor, configs or {})
+
+
+def alter(client: KafkaClient, name: str, partitions: int | None = None, configs: dict[str, str] | None = None,
+          delete_configs: Iterable[str] = ()) -> list[str]:
+    """Adds partitions (CreatePartitions: `partitions` is the new total) and sets or deletes
+    config overrides (IncrementalAlterConfigs); returns what was done, one line each."""
+    done = []
+    if partitions is not None:
+        client.create_partitions(name, partitions)
+        done.append(f"partitions: {partitions} in total")
+    changes: dict[str, str | None] = {**(configs or {}), **{k: None for k in delete_configs}}
+    if changes:
+        client.incremental_alter_configs(name, changes)
+        done += [f"{k}={v}" if v is not None else f"{k} deleted (default again)" for k, v in changes.items()]
+    if not done:
+        raise ToolError("nothing to alter: give --partitions, --config or --delete-config")
+    return done
 
 
 def delete(client: KafkaClient, name: str) -> None:
