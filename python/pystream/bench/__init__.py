@@ -1,10 +1,3 @@
-"""The benchmarks behind `pystream bench` and benches/ (see docs/benchmarks.md).
-
-- `storage`: the Rust core against pure-Python logs and SQLite, in one process;
-- `broker`: librdkafka against `pystream serve` and nafka;
-- `cluster`: three brokers and ZooKeeper, RF=3 against RF=1, failover time;
-- `procs` (servers in subprocesses, /proc readings) and `report` (machine
-  description, tables, JSON, progress bar) are what they share.
-
-Nothing else in pystream imports this package.
-"""
+"""The benchmarks behind `pystream bench` and benches/ (docs/benchmarks.md): `storage`, `broker` and `cluster`,
+sharing `procs` (servers in subprocesses, /proc readings) and `report` (machine, tables, JSON, progress bar).
+Nothing else in pystream imports this package."""

@@ -186,7 +186,5 @@ def summary(result: dict[str, Any]) -> str:
 
 def run_and_report(config: ClusterBenchConfig, console: Any = None, json_path: str | Path | None = None) -> dict[str, Any]:
     """The whole `pystream bench --cluster`: run with a progress bar, print the summary, write JSON."""
-    from rich.text import Text
-
     return report.run_and_report("cluster bench", total_steps(config), lambda step: run_cluster_benchmark(config, step),
-                                 lambda r: Text(summary(r)), summary, (), console, json_path)
+                                 summary, summary, (), console, json_path)

@@ -38,14 +38,8 @@ def machine_info() -> dict[str, Any]:
         pass
     import pystream
 
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "pystream": getattr(pystream, "__version__", ""),
-        "git_commit": commit,
-    }
+    return {"nproc": os.cpu_count(), "cpu": cpu, "platform": platform.platform(), "python": platform.python_version(),
+            "pystream": getattr(pystream, "__version__", ""), "git_commit": commit}
 
 
 def fmt_rate(x: float, unit: str = "") -> str:

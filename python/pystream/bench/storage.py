@@ -54,7 +54,7 @@ import numpy as np
 from pystream.bench import report
 
 __all__ = ["ENGINES", "GOALS", "OPERATIONS", "BenchConfig", "BenchResult", "Measurement", "available_engines",
-           "markdown_table", "render_table", "run_and_report", "run_benchmark", "write_json"]
+           "markdown_table", "render_table", "run_and_report", "run_benchmark"]
 
 OPERATIONS: tuple[str, ...] = ("append_batch", "append", "records", "read_columns")
 # Extra row for engines that take a 2-D uint8 numpy array in append_batch (graded like append_batch).
@@ -659,11 +659,6 @@ def _large_op(row: Measurement) -> str:
     if row.engine == "raw":
         return f"seq. write {row.n * row.value_size / 2**20:,.1f} MiB"
     return f"append_batch 1 KiB x {row.n:,}"
-
-
-def write_json(result: BenchResult, path: str | os.PathLike[str]) -> None:
-    """The raw results (all timings included) and the footnotes as JSON at ``path``."""
-    report.write_json(result, path, FOOTNOTES)
 
 
 def markdown_table(result: BenchResult) -> str:
