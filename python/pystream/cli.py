@@ -146,7 +146,12 @@ def serve(host: str, port: int, data_dir: str, broker_id: int | None, zookeeper:
         config = BrokerConfig.from_sources(host, port, data_dir, props)
     except (ConfigError, OSError) as e:
         raise click.ClickException(str(e)) from None
-    run(config)
+    from pystream.errors import LogDirectoryError
+
+    try:
+        run(config)
+    except LogDirectoryError as e:  # a damaged or locked data directory: one line saying what to do
+        raise click.ClickException(str(e)) from None
 
 
 # ---------------------------------------------------------------------------

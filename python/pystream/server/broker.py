@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from pystream._core import peek_batches
@@ -26,6 +24,7 @@ from pystream.coordinator.group import GroupCoordinator
 from pystream.coordinator.offsets import OFFSETS_TOPIC, open_offset_store
 from pystream.errors import CorruptRecordError, LogDirectoryError, OffsetOutOfRangeError, TopicExistsError
 from pystream.protocol.error_codes import ErrorCode
+from pystream.server.broker_files import ProducerIdAllocator, load_or_create_meta
 from pystream.server.cluster_link import ClusterLink
 from pystream.server.config import BrokerConfig
 from pystream.server.partition import Partition
@@ -44,39 +43,6 @@ _SEQUENCE_ERRORS = {
 }
 
 
-class ProducerIdAllocator:
-    """Hands out producer ids, persisting the end of the reserved block so ids
-    are never reused across restarts."""
-
-    BLOCK = 1000
-
-    def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / "producer-id-block"
-        try:
-            start = int(self.path.read_text().strip())
-        except (OSError, ValueError):
-            start = 0
-        self.next_id = start
-        self.block_end = start
-        self._reserve()
-
-    def _reserve(self) -> None:
-        self.block_end = self.next_id + self.BLOCK
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            f.write(f"{self.block_end}\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-
-    def allocate(self) -> int:
-        if self.next_id >= self.block_end:
-            self._reserve()
-        pid = self.next_id
-        self.next_id += 1
-        return pid
-
-
 class Broker:
     """A single Kafka-compatible broker over one data directory."""
 
@@ -87,7 +53,7 @@ class Broker:
         # The broker decides on auto-creation itself (it knows the request's wishes).
         self.store = LogManager(config.data_dir, auto_create_topics=False, num_partitions=config.get("num.partitions"),
                                 **config.log_kwargs())
-        self.cluster_id = self._load_cluster_id()
+        self.cluster_id = load_or_create_meta(config.data_dir, self.node_id)
         self.partitions: dict[tuple[str, int], Partition] = {}
         self.producer_ids = ProducerIdAllocator(config.data_dir)
         self.offsets = open_offset_store(self.store, config.get("offsets.topic.num.partitions"))
@@ -110,19 +76,6 @@ class Broker:
         self.cluster = link
 
     # ----- lifecycle ---------------------------------------------------------------
-
-    def _load_cluster_id(self) -> str:
-        path = self.config.data_dir / "meta.properties"
-        props: dict[str, str] = {}
-        if path.exists():
-            for line in path.read_text().splitlines():
-                if "=" in line and not line.startswith("#"):
-                    k, v = line.split("=", 1)
-                    props[k.strip()] = v.strip()
-        if "cluster.id" not in props:
-            props = {"version": "0", "cluster.id": _kafka_uuid(), "broker.id": str(self.node_id)}
-            path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
-        return props["cluster.id"]
 
     async def start(self) -> None:
         """Periodic work (retention, the flush policy, group expirations) and, in a
@@ -169,9 +122,21 @@ class Broker:
             p.notify_append()
         self.partitions.clear()
         # Thousands of partitions: their snapshots and closes (each a few fsyncs) overlap in threads.
+        # What cannot be written (a full disk) is only logged: the logs hold every acknowledged
+        # record already, and the next start recovers them as after a crash.
+        def save_state(p: Partition) -> None:
+            try:
+                p.producer_state.save(p.log.end_offset)
+            except OSError as e:
+                logger.warning("%s-%d: producer state not saved (%s): it is rebuilt from the log at the next start",
+                               p.topic, p.index, e)
+
         with ThreadPoolExecutor(min(32, len(parts) or 1), thread_name_prefix="close") as pool:
-            list(pool.map(lambda p: p.producer_state.save(p.log.end_offset), parts))
-        self.store.close()  # flushes and closes every log, writing clean-shutdown markers
+            list(pool.map(save_state, parts))
+        try:
+            self.store.close()  # flushes and closes every log, writing clean-shutdown markers
+        except OSError as e:
+            logger.warning("not every log could be closed cleanly (%s): the next start recovers them", e)
         self._io_pool.shutdown(wait=True)
 
     # ----- partitions ----------------------------------------------------------------
@@ -448,6 +413,10 @@ class Broker:
         except OffsetOutOfRangeError:
             out["error_code"] = ErrorCode.OFFSET_OUT_OF_RANGE
             out["records"] = None
+        except (OSError, CorruptRecordError) as e:  # a damaged segment: the others are still served
+            logger.error("fetch from %s-%d at offset %d: %s", topic, index, offset, e)
+            out["error_code"] = ErrorCode.KAFKA_STORAGE_ERROR if isinstance(e, OSError) else ErrorCode.CORRUPT_MESSAGE
+            out["records"] = None
         return out
 
     def read_for_follower(self, topic: str, fp: dict[str, Any], replica_id: int, max_bytes: int) -> dict[str, Any]:
@@ -504,10 +473,3 @@ def empty_fetch_partition(index: int) -> dict[str, Any]:
     """One partition of a Fetch response with nothing in it yet (records None)."""
     return {"partition_index": index, "error_code": 0, "high_watermark": -1, "last_stable_offset": -1,
             "log_start_offset": -1, "aborted_transactions": None, "preferred_read_replica": -1, "records": None}
-
-
-def _kafka_uuid() -> str:
-    """A random id in Kafka's form: URL-safe base64 of 16 bytes, no padding."""
-    import base64
-
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
