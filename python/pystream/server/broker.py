@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -68,6 +69,7 @@ class Broker:
         self._tasks: list[asyncio.Task[None]] = []
         # Blocking storage work that grows with the number of partitions runs here, off the loop.
         self._io_pool = ThreadPoolExecutor(8, thread_name_prefix="storage")
+        self._open_failures: dict[tuple[str, int], float] = {}  # when a partition last failed to open (logged)
         # Set by attach_cluster when zookeeper.connect is set; None: a single broker.
         self.cluster: ClusterLink | None = None
 
@@ -158,7 +160,10 @@ class Broker:
         try:
             p = self.partition(topic, index)
         except LogDirectoryError as e:
-            logger.error("%s", e)
+            now = time.monotonic()
+            if now - self._open_failures.get((topic, index), -_OPEN_FAILURE_LOG_INTERVAL) >= _OPEN_FAILURE_LOG_INTERVAL:
+                self._open_failures[(topic, index)] = now  # logged once a minute per partition, not per request
+                logger.error("%s", e)
             return None, ErrorCode.KAFKA_STORAGE_ERROR
         if p is None:
             return None, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
@@ -465,6 +470,7 @@ class Broker:
         return ErrorCode.NONE, off, rec[0].timestamp if rec else -1
 
 
+_OPEN_FAILURE_LOG_INTERVAL = 60.0
 # A request naming more unopened partitions than this opens them in threads first.
 _INLINE_OPENS = 16
 
