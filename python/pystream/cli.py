@@ -285,7 +285,7 @@ def produce(topic: str, key_separator: str | None, partition: int | None, acks: 
 
     if batch_size < 1 or batch_bytes < 1:
         raise click.BadParameter("must be positive", param_hint="--batch-size/--batch-bytes")
-    stdin = click.get_binary_stream("stdin")
+    stdin = sys.stdin.buffer
 
     def go() -> None:
         with kafka_client(bootstrap) as client:
@@ -320,7 +320,7 @@ def consume(topic: str, from_beginning: bool, group: str | None, partitions: tup
     from pystream.tools import kafka_client
     from pystream.tools import consume as co
 
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
 
     def go() -> None:
         with kafka_client(bootstrap) as client:
