@@ -28,6 +28,7 @@ from pystream.protocol.error_codes import ErrorCode
 from pystream.server.broker_files import ProducerIdAllocator, load_or_create_meta
 from pystream.server.cluster_link import ClusterLink
 from pystream.server.config import BrokerConfig
+from pystream.server.metrics import BrokerMetrics
 from pystream.server.partition import Partition
 from pystream.storage.log import Log
 from pystream.storage.manager import LogManager
@@ -69,6 +70,7 @@ class Broker:
         self._tasks: list[asyncio.Task[None]] = []
         # Blocking storage work that grows with the number of partitions runs here, off the loop.
         self._io_pool = ThreadPoolExecutor(8, thread_name_prefix="storage")
+        self.metrics = BrokerMetrics()
         self._open_failures: dict[tuple[str, int], float] = {}  # when a partition last failed to open (logged)
         # Set by attach_cluster when zookeeper.connect is set; None: a single broker.
         self.cluster: ClusterLink | None = None
@@ -229,6 +231,10 @@ class Broker:
                 return name
         return None
 
+    def is_controller(self) -> bool:
+        """This broker is the controller (a single broker always is)."""
+        return self.cluster is None or self.cluster.is_controller
+
     def topic_exists(self, topic: str) -> bool:
         return self.topic_partition_count(topic) is not None
 
@@ -302,6 +308,7 @@ class Broker:
         for key in [k for k in self.partitions if k[0] == topic]:
             p = self.partitions.pop(key)
             p.notify_append()
+        self.metrics.forget_topic(topic)
 
     async def delete_local_topics(self, topics: list[str]) -> None:
         """Deletes this broker's replicas of `topics` (in a thread: thousands of directories)
@@ -378,6 +385,7 @@ class Broker:
             if pid >= 0:
                 p.producer_state.update(pid, epoch, seq, n, next_offset, next_offset + n - 1)
             next_offset += n
+        self.metrics.produced(topic, len(records), next_offset - base_offset)
         result["base_offset"] = base_offset
         result["log_start_offset"] = p.log.start_offset
         end = p.log.end_offset
@@ -413,6 +421,7 @@ class Broker:
         try:
             if offset < hw and max_bytes > 0:
                 out["records"] = p.log.read(offset, max_bytes, hw)
+                self.metrics.fetched(topic, len(out["records"]))
             elif not p.log.start_offset <= offset <= hw:
                 raise OffsetOutOfRangeError(f"offset {offset} outside [{p.log.start_offset}, {hw}]")
         except OffsetOutOfRangeError:
