@@ -41,7 +41,7 @@ from pystream.cluster.zk import (
     call_soon_threadsafe,
 )
 from pystream.coordinator.offsets import OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIG, partition_for_group
-from pystream.errors import TopicExistsError, UnknownTopicError
+from pystream.errors import LogDirectoryError, TopicExistsError, UnknownTopicError
 from pystream.protocol.error_codes import ErrorCode
 from pystream.replication.fetcher import FollowerPartition, ReplicaFetcher
 from pystream.replication.hw_checkpoint import read_hw_checkpoint, write_hw_checkpoint
@@ -339,7 +339,7 @@ class ClusterNode:
                 self._apply_topic_config(name, config)
         for name in list(local):
             if name not in self.view.topics and name != OFFSETS_TOPIC:
-                self._delete_local_topic(name)
+                await self._delete_local_topic(name)
         if not self._session_ok:
             return
         for (topic, p), (state, version) in self.view.states.items():
@@ -350,7 +350,11 @@ class ClusterNode:
                 self._stop_replica(key, delete=True)  # moved away (Kafka's StopReplica with delete)
                 continue
             self._deleted.discard(key)
-            part = b.partition(topic, p)
+            try:
+                part = b.partition(topic, p)
+            except LogDirectoryError as e:
+                logger.error("%s: cannot take up its role", e)
+                continue
             if part is None:
                 continue
             if state.leader == self.id:
@@ -419,12 +423,12 @@ class ClusterNode:
             b.store.alter_topic_config(name, changes)
             logger.info("topic %s: config %s", name, ", ".join(f"{k}={v}" for k, v in sorted(changes.items())))
 
-    def _delete_local_topic(self, name: str) -> None:
+    async def _delete_local_topic(self, name: str) -> None:
         b = self.broker
         logger.info("topic %s was deleted from the cluster: deleting its local replicas", name)
         for key in [k for k in b.partitions if k[0] == name]:
             self._stop_replica(key, delete=False)
-        b.delete_local_topic(name)
+        await b.delete_local_topics([name])
         for key in [k for k in set(self._deleted) | set(self.epoch_caches) if k[0] == name]:
             self._deleted.discard(key)
             self.epoch_caches.pop(key, None)
@@ -530,9 +534,9 @@ class ClusterNode:
         watermark, and the follower's progress recorded (it may move the high watermark)."""
         index, offset = fp["partition"], fp["fetch_offset"]
         out = empty_fetch_partition(index)
-        p = self.broker.partition(topic, index)
+        p, err = self.broker.leader_partition(topic, index)
         if p is None:
-            out["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            out["error_code"] = err
             return out
         ls = _leader_state(p)
         if ls is None or not ls.is_replica(replica_id):
@@ -598,6 +602,10 @@ class ClusterNode:
                 part.isr_version = new_version
                 old = sorted(ls.isr)
                 ls.set_isr(new_isr, part.log.end_offset)
+                if len(new_isr) < len(old):
+                    self.broker.metrics.isr_shrinks += 1
+                else:
+                    self.broker.metrics.isr_expands += 1
                 logger.info("%s-%d: ISR %s -> %s", key[0], key[1], old, sorted(new_isr))
                 part.notify_append()
 
@@ -655,6 +663,10 @@ class ClusterNode:
     @property
     def controller_id(self) -> int:
         return self._controller_id
+
+    @property
+    def is_controller(self) -> bool:
+        return self.controller.active
 
     def leader_of(self, topic: str, partition: int) -> int:
         sv = self.view.states.get((topic, partition))
@@ -779,6 +791,10 @@ class ClusterNode:
 
     def topic_partitions(self) -> dict[str, int]:
         return {n: len(t.partitions) for n, t in sorted(self.view.topics.items())}
+
+    def topic_partition_count(self, name: str) -> int | None:
+        info = self.view.topics.get(name)
+        return None if info is None else len(info.partitions)
 
     def partition_info(self, topic: str, index: int) -> PartitionInfo | None:
         info = self.view.topics.get(topic)
