@@ -92,6 +92,10 @@ class FollowerPartition:
         if offset < self.log.end_offset:
             self.log.truncate_to(offset)
             self.producer_state.load(self.log)
+            # A snapshot past the new end describes the cut history: were it left, a restart
+            # after the log regrew past it would load it (Kafka deletes snapshots above the
+            # truncation point).
+            self.producer_state.save(self.log.end_offset)
         leo = self.log.end_offset
         self.epoch_cache.truncate_from_end(leo)
         self.high_watermark = min(self.high_watermark, leo)

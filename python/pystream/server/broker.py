@@ -29,7 +29,7 @@ from pystream.server.broker_files import ProducerIdAllocator, load_or_create_met
 from pystream.server.cluster_link import ClusterLink
 from pystream.server.config import BrokerConfig
 from pystream.server.metrics import BrokerMetrics
-from pystream.server.partition import Partition
+from pystream.server.partition import LeaderReplicas, Partition
 from pystream.storage.log import Log
 from pystream.storage.manager import LogManager
 from pystream.storage.producer_state import ProducerState, SequenceCheck
@@ -398,9 +398,13 @@ class Broker:
                 continue
             verdict, first_offset = p.producer_state.check(pid, epoch, seq, last - base + 1)
             if verdict is SequenceCheck.DUPLICATE:
-                # A retry of a batch we already have: acknowledge it with its original offset.
+                # A retry of a batch we already have: acknowledged with its original offset, and
+                # with acks=all only once replicated, like the original (Kafka: the delayed
+                # produce waits for the high watermark to pass the batch's last offset).
                 result["base_offset"] = first_offset
                 result["log_start_offset"] = p.log.start_offset
+                if ls is not None and acks == -1:
+                    await self._await_replication(ls, first_offset + (last - base) + 1, min_isr, result)
                 return result
             if verdict is not SequenceCheck.OK:
                 result["error_code"] = _SEQUENCE_ERRORS[verdict]
@@ -430,15 +434,19 @@ class Broker:
         if ls is not None:
             ls.high_watermark(end)
             if acks == -1:
-                replicated = await ls.wait_for_hw(end, self.produce_timeout)
-                # Kafka's checkEnoughReplicasReachOffset: the ISR that took the records must
-                # still be at least min.insync.replicas strong (it may have shrunk meanwhile).
-                if not ls.min_isr_ok(min_isr):
-                    result["error_code"] = ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND
-                elif not replicated:
-                    # Leadership ended meanwhile (moved, controlled shutdown): ask the new leader.
-                    result["error_code"] = ErrorCode.NOT_LEADER_OR_FOLLOWER if ls.closed else ErrorCode.REQUEST_TIMED_OUT
+                await self._await_replication(ls, end, min_isr, result)
         return result
+
+    async def _await_replication(self, ls: LeaderReplicas, end: int, min_isr: int, result: dict[str, Any]) -> None:
+        """acks=all: waits until the high watermark reaches `end`; sets the error when it did not."""
+        replicated = await ls.wait_for_hw(end, self.produce_timeout)
+        # Kafka's checkEnoughReplicasReachOffset: the ISR that took the records must
+        # still be at least min.insync.replicas strong (it may have shrunk meanwhile).
+        if not ls.min_isr_ok(min_isr):
+            result["error_code"] = ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND
+        elif not replicated:
+            # Leadership ended meanwhile (moved, controlled shutdown): ask the new leader.
+            result["error_code"] = ErrorCode.NOT_LEADER_OR_FOLLOWER if ls.closed else ErrorCode.REQUEST_TIMED_OUT
 
     produce_timeout = 30.0  # seconds an acks=all produce waits at most (the request's timeout_ms lowers it)
 
@@ -450,11 +458,7 @@ class Broker:
         out["records"] = b""
         p, err = self.leader_partition(topic, index)
         if p is None:
-                self.metrics.fetched(topic, len(out["records"]))
-            elif not p.log.start_offset <= offset <= p.log.end_offset:
-                # (Kafka's range is up to the log end: a new leader's high watermark may lag the
-                # old one's for a moment, and a consumer there must wait, not reset.)
-                raise OffsetOutOfRangeError(f"offset {offset} outside [{p.log.start_offset}, {p.log.end_offset}]")
+            out["error_code"] = err
             out["records"] = None
             return out
         hw = p.high_watermark
@@ -464,8 +468,10 @@ class Broker:
             if offset < hw and max_bytes > 0:
                 out["records"] = p.log.read(offset, max_bytes, hw)
                 self.metrics.fetched(topic, len(out["records"]))
-            elif not p.log.start_offset <= offset <= hw:
-                raise OffsetOutOfRangeError(f"offset {offset} outside [{p.log.start_offset}, {hw}]")
+            elif not p.log.start_offset <= offset <= p.log.end_offset:
+                # (Kafka's range is up to the log end: a new leader's high watermark may lag the
+                # old one's for a moment, and a consumer there must wait, not reset.)
+                raise OffsetOutOfRangeError(f"offset {offset} outside [{p.log.start_offset}, {p.log.end_offset}]")
         except OffsetOutOfRangeError:
             out["error_code"] = ErrorCode.OFFSET_OUT_OF_RANGE
             out["records"] = None
