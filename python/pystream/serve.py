@@ -58,10 +58,14 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
         broker.attach_cluster(ClusterNode(broker, config.get("zookeeper.connect")))
     listener = KafkaListener(Apis(broker), config.get("socket.request.max.bytes"), config.get("queued.max.request.bytes"),
                              config.get("connections.max.idle.ms"))
-    server = await asyncio.start_server(listener.handle, config.host, config.port, limit=1 << 20, backlog=1024)
+    # Bound now (the port is known for registration), serving once started: a client never
+    # meets a cluster member that has not read the cluster's metadata yet.
+    server = await asyncio.start_server(listener.handle, config.host, config.port, limit=1 << 20, backlog=1024,
+                                        start_serving=False)
     if config.port == 0:
         broker.advertised_port = server.sockets[0].getsockname()[1]
     await broker.start()
+    await server.start_serving()
     metrics_server = None
     if config.get("metrics.port") >= 0:
         from pystream.server.metrics_http import start_metrics_server

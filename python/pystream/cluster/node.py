@@ -140,6 +140,7 @@ class ClusterNode:
         self.zk.watch_controller(lambda cid: kick())
         self.controller.install_watches(lambda fn: self.pool.submit(self._controller_step, fn))
         self.pool.submit(self._controller_step, self.controller.elect)
+        self.view = await self._zk(self._read_all)  # Metadata answers from the first request on
         self._tasks = [
             loop.create_task(self._reconcile_loop(), name="cluster-reconcile"),
             loop.create_task(self._isr_loop(), name="cluster-isr"),
