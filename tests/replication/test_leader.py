@@ -231,3 +231,16 @@ def test_leader_epoch_answers(tmp_path):
     assert diverging_epoch(cache, 100, 4, 85) == (3, 80)  # leader never had epoch 4
     assert diverging_epoch(cache, 100, 5, 100) is None
     assert diverging_epoch(cache, 100, -1, 100) is None
+
+
+def test_hw_checkpoint_round_trip_and_damage(tmp_path):
+    from pystream.replication.hw_checkpoint import FILE_NAME, read_hw_checkpoint, write_hw_checkpoint
+
+    assert read_hw_checkpoint(tmp_path) == {}
+    write_hw_checkpoint(tmp_path, {("orders", 1): 987, ("orders", 0): 1234, ("my topic", 2): 0})
+    assert (tmp_path / FILE_NAME).read_text() == "0\n3\nmy topic 2 0\norders 0 1234\norders 1 987\n"  # Kafka's format
+    assert read_hw_checkpoint(tmp_path) == {("orders", 1): 987, ("orders", 0): 1234, ("my topic", 2): 0}
+    (tmp_path / FILE_NAME).write_text("0\n5\norders 0 1\n")  # fewer entries than the header says
+    assert read_hw_checkpoint(tmp_path) == {}
+    (tmp_path / FILE_NAME).write_bytes(b"\xff\x00garbage")
+    assert read_hw_checkpoint(tmp_path) == {}

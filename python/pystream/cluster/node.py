@@ -91,6 +91,7 @@ class ClusterNode:
         self.fetchers: dict[int, ReplicaFetcher] = {}
         self.epoch_caches: dict[Key, LeaderEpochCache] = {}
         self._kick = asyncio.Event()
+        self._controller_kick = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._pid_next = 0
         self._pid_end = 0
@@ -166,18 +167,16 @@ class ClusterNode:
                 await asyncio.sleep(0.5)
 
     def _controller_step(self, fn: Callable[[], object]) -> None:
-        """Runs on the ZooKeeper thread."""
+        """Runs on the ZooKeeper thread. (What it writes reaches every broker, this one too,
+        through the watches.)"""
         try:
             fn()
         except KazooException as e:  # session expired or connection lost: retried on reconnect
-            logger.warning("controller step %s: ZooKeeper unavailable (%s)", getattr(fn, "__name__", fn), type(e).__name__)
+            if not self._closing:
+                logger.warning("controller step %s: ZooKeeper unavailable (%s)", getattr(fn, "__name__", fn),
+                               type(e).__name__)
         except Exception:
             logger.exception("controller step %s failed", getattr(fn, "__name__", fn))
-        # The controller may have written partition states: look again.
-        try:
-            self._loop.call_soon_threadsafe(self.kick)
-        except RuntimeError:
-            pass  # the loop is closed: shutting down
 
     def _on_session_state(self, state: str) -> None:
         if self._closing:
@@ -315,6 +314,7 @@ class ClusterNode:
             self._kick.clear()
             try:
                 self.view = await self._zk(self._read_all)
+                self._controller_kick.set()  # something changed: the controller may move on
                 await self._reconcile()
             except asyncio.CancelledError:
                 raise
@@ -611,21 +611,29 @@ class ClusterNode:
                 part.notify_append()
 
     async def _controller_loop(self) -> None:
-        """Reassignment progress and preferred-leader elections, while this broker is controller."""
+        """Reassignment progress and preferred-leader elections, while this broker is controller.
+        A reassignment moves on when an ISR grows, which the partition-state watches report:
+        each re-read of the cluster wakes this loop (no polling; a slow tick as a safety net)."""
         cfg = self.broker.config
-        rebalance_every = cfg.get("leader.imbalance.check.interval.seconds")
-        ticks = 0
+        loop = asyncio.get_running_loop()
+        rebalance_every = max(1.0, cfg.get("leader.imbalance.check.interval.seconds"))
+        next_rebalance = loop.time() + rebalance_every
         pending: Future[None] | None = None
         while True:
-            await asyncio.sleep(0.5)
-            ticks += 1
+            try:
+                await asyncio.wait_for(self._controller_kick.wait(), timeout=RESYNC_INTERVAL_S)
+            except asyncio.TimeoutError:
+                pass
+            self._controller_kick.clear()
             if not self.controller.active:
                 continue
             # One tick at a time: ticks must not pile up on the ZooKeeper thread ahead of
-            # the reads that reconcile this broker.
-            if pending is None or pending.done():
-                pending = self.pool.submit(self._controller_step, self._reassignment_tick)
-            if cfg.get("auto.leader.rebalance.enable") and ticks % max(1, int(rebalance_every * 2)) == 0:
+            # the reads that reconcile this broker (nor be skipped: wait for the one running).
+            if pending is not None and not pending.done():
+                await asyncio.wrap_future(pending)
+            pending = self.pool.submit(self._controller_step, self._reassignment_tick)
+            if cfg.get("auto.leader.rebalance.enable") and loop.time() >= next_rebalance:
+                next_rebalance = loop.time() + rebalance_every
                 self.pool.submit(self._controller_step, self.controller.elect_preferred_leaders)
 
     # ----- high watermark checkpoint ----------------------------------------------------------
@@ -655,7 +663,7 @@ class ClusterNode:
 
     def _reassignment_tick(self) -> None:
         """On the ZooKeeper thread: move pending reassignments on (phase 2 needs the new
-        replicas in the ISR, which no watch reports)."""
+        replicas in the ISR: run after every change the partition-state watches report)."""
         if self.zk.pending_reassignments():
             self.controller.process_reassignments()
 

@@ -35,7 +35,7 @@ def read_hw_checkpoint(data_dir: str | os.PathLike[str]) -> dict[tuple[str, int]
         lines = path.read_text().splitlines()
     except FileNotFoundError:
         return {}
-    except OSError as e:
+    except (OSError, UnicodeDecodeError) as e:
         logger.warning("cannot read %s (%s): high watermarks start at 0", path, e)
         return {}
     try:
