@@ -28,7 +28,8 @@ def run_once(seed: int, seconds: float) -> dict[str, object]:
         env = {**os.environ, "PYSTREAM_FAULTS_SEED": str(seed), "PYSTREAM_FAULTS_SECONDS": str(seconds),
                "PYSTREAM_FAULTS_REPORT": str(report)}
         r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
-                            "tests/cluster_e2e/test_faults.py"], cwd=ROOT, env=env, capture_output=True, text=True)
+                            "tests/cluster_e2e/test_faults.py"], cwd=ROOT, env=env, capture_output=True, text=True,
+                           check=False)
         if r.returncode != 0 or not report.exists():
             tail = "\n".join((r.stdout + r.stderr).splitlines()[-60:])
             return {"seed": seed, "passed": False, "output": tail}

@@ -19,6 +19,7 @@ dead broker's session over (`zookeeper.session.timeout.ms`,
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import signal
 import tempfile
@@ -129,7 +130,7 @@ def measure_failover(bootstrap: str, brokers: dict[int, BrokerProcess], topic: s
     p.flush(60)
     after = [t for t in acks if killed_at is not None and t > killed_at]
     around = [t for t in acks if killed_at is not None and t >= killed_at - 1.0]
-    gap = max((b - a for a, b in zip(around, around[1:])), default=None)
+    gap = max((b - a for a, b in itertools.pairwise(around)), default=None)
     return {"signal": sig.name, "killed_leader": leader, "failover_s": (after[0] - killed_at) if after else None,
             "longest_ack_gap_s": gap, "records_sent": i, "records_acked": len(acks), "errors": errors[:5]}
 

@@ -622,7 +622,7 @@ class ClusterNode:
         while True:
             try:
                 await asyncio.wait_for(self._controller_kick.wait(), timeout=RESYNC_INTERVAL_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._controller_kick.clear()
             if not self.controller.active:

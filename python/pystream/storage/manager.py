@@ -338,16 +338,16 @@ class LogManager:
     def delete_partition(self, topic: str, partition: int) -> bool:
         """Closes and deletes one partition's log directory, the topic staying (a replica moved
         to other brokers: Kafka's StopReplica with delete). Opening it again starts it empty.
-        Returns whether there was a directory."""
+        Returns whether it held anything (a directory made for the topic but never used holds nothing)."""
         with self._lock:
             self._check_open()
             log = self._logs.pop((topic, partition), None)
             if log is not None:
                 log.close()
             d = self._partition_dir(topic, partition)
-            existed = d.exists()
+            held = d.is_dir() and any(d.iterdir())
             shutil.rmtree(d, ignore_errors=True)
-        return existed
+        return held
 
     def _topic(self, name: str) -> _TopicMeta:
         t = self._topics.get(name)
