@@ -112,7 +112,8 @@ def test_replica_removed_from_isr_rejoins_only_after_a_new_fetch():
     st.on_follower_fetch(3, 100, 100)
     assert st.isr_changes(leader_leo=100) is None
     clock.t += 4
-    st.set_isr([1, 2], leader_leo=100)  # the controller removed dead broker 3 (session expired)
+    st.on_follower_fetch(3, 100, 100)  # its last fetch, just before it died (or shut down)
+    st.set_isr([1, 2], leader_leo=100)  # the controller removed broker 3 (session expired / shutdown)
     st.on_follower_fetch(2, 100, 100)
     assert st.isr_changes(leader_leo=100) is None  # 3's LEO is at the HW, but it does not fetch
     st.on_follower_fetch(3, 100, 100)  # restarted and fetching again: it may join ...

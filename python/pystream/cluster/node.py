@@ -23,6 +23,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -91,6 +92,8 @@ class ClusterNode:
         self.fetchers: dict[int, ReplicaFetcher] = {}
         self.epoch_caches: dict[Key, LeaderEpochCache] = {}
         self._kick = asyncio.Event()
+        self._full_read = True  # the next round re-reads everything
+        self._dirty_states: set[Key] = set()  # partition states to re-read in the next round
         self._controller_kick = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._pid_next = 0
@@ -110,6 +113,17 @@ class ClusterNode:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
     def kick(self) -> None:
+        """Reconcile soon, with the view as it is (plus whatever is marked to re-read)."""
+        self._kick.set()
+
+    def refresh(self) -> None:
+        """Re-read the whole cluster view, then reconcile (brokers, topics, controller, configs)."""
+        self._full_read = True
+        self._kick.set()
+
+    def refresh_state(self, key: Key) -> None:
+        """Re-read one partition's state znode, then reconcile (its watch fired, or a write lost)."""
+        self._dirty_states.add(key)
         self._kick.set()
 
     def partition_opened(self, partition: Partition) -> None:
@@ -133,15 +147,17 @@ class ClusterNode:
         b = self.broker
         b.cluster_id = await self._zk(self._cluster_id, b.cluster_id)
         await self._register()
-        kick = self._kick_threadsafe = call_soon_threadsafe(loop, self.kick)
+        refresh = self._refresh_threadsafe = call_soon_threadsafe(loop, self.refresh)
+        self._refresh_state_threadsafe = call_soon_threadsafe(loop, self.refresh_state)
         lost = call_soon_threadsafe(loop, self._on_session_state)
         self.zk.on_state_change(lost)
-        self.zk.watch_brokers(lambda ids: kick())
-        self.zk.watch_topics(lambda names: kick())
-        self.zk.watch_controller(lambda cid: kick())
+        self.zk.watch_brokers(lambda ids: refresh())
+        self.zk.watch_topics(lambda names: refresh())
+        self.zk.watch_controller(lambda cid: refresh())
         self.controller.install_watches(lambda fn: self.pool.submit(self._controller_step, fn))
         self.pool.submit(self._controller_step, self.controller.elect)
         self.view = await self._zk(self._read_all)  # Metadata answers from the first request on
+        self._full_read = False
         self._tasks = [
             loop.create_task(self._reconcile_loop(), name="cluster-reconcile"),
             loop.create_task(self._isr_loop(), name="cluster-isr"),
@@ -193,7 +209,7 @@ class ClusterNode:
             b = self.broker
             self.pool.submit(self.zk.register_broker, self.id, b.advertised_host, b.advertised_port)
             self.pool.submit(self._controller_step, self.controller.elect)
-            self.kick()
+            self.refresh()
 
     async def close(self) -> None:
         self._closing = True
@@ -279,8 +295,9 @@ class ClusterNode:
     # ----- reading the cluster -----------------------------------------------------------
 
     def _read_all(self) -> Snapshot:
-        """On the ZooKeeper thread: the whole cluster view, with a watch on every znode it read
-        (topic, its config, each partition state) so that any change triggers the next read."""
+        """On the ZooKeeper thread: the whole cluster view, with a watch on every znode it read:
+        a topic or config change triggers the next full read, a partition state change a
+        re-read of that state only (ISR changes are frequent; there may be thousands)."""
         cid = self.zk.controller_id()
         self._controller_id = -1 if cid is None else cid
         brokers = self.zk.live_brokers()
@@ -300,29 +317,52 @@ class ClusterNode:
                 states[(name, p)] = sv
         for path in set(self._watches) - wanted:
             self._watches.pop(path).cancel()
+        state_keys = {self.zk.state_path(name, p): (name, p) for name, info in topics.items() for p in info.partitions}
         for path in wanted - set(self._watches):
-            self._watches[path] = self.zk.watch_path(path, self._kick_threadsafe)
+            key = state_keys.get(path)
+            callback = self._refresh_threadsafe if key is None else partial(self._refresh_state_threadsafe, key)
+            self._watches[path] = self.zk.watch_path(path, callback)
         return Snapshot(brokers, topics, states, configs)
 
+    def _read_states(self, keys: set[Key]) -> dict[Key, tuple[PartitionState, int] | None]:
+        """On the ZooKeeper thread: these partitions' states now (None: gone)."""
+        return {key: self.zk.partition_state(*key) for key in keys}
+
     async def _reconcile_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_full = loop.time()
         while True:
             try:
-                # Watches kick; the timeout is a safety net only.
                 await asyncio.wait_for(self._kick.wait(), timeout=RESYNC_INTERVAL_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._kick.clear()
+            if loop.time() - last_full >= RESYNC_INTERVAL_S:
+                self._full_read = True  # the safety net: a full re-read now and then
+            full, self._full_read = self._full_read, False
+            dirty, self._dirty_states = self._dirty_states, set()
             try:
-                self.view = await self._zk(self._read_all)
-                self._controller_kick.set()  # something changed: the controller may move on
+                if full:
+                    self.view = await self._zk(self._read_all)
+                    last_full = loop.time()
+                elif dirty:
+                    for key, sv in (await self._zk(self._read_states, dirty)).items():
+                        if sv is None:
+                            self.view.states.pop(key, None)
+                        elif key[0] in self.view.topics:
+                            self.view.states[key] = sv
+                if full or dirty:
+                    self._controller_kick.set()  # something changed: the controller may move on
                 await self._reconcile()
             except asyncio.CancelledError:
                 raise
             except KazooException as e:
                 logger.warning("ZooKeeper unavailable (%s); retrying", type(e).__name__)
+                self._full_read = True
                 await asyncio.sleep(0.5)
             except Exception:
                 logger.exception("reconciling with ZooKeeper failed; retrying")
+                self._full_read = True
                 await asyncio.sleep(0.5)
 
     async def _reconcile(self) -> None:
@@ -519,9 +559,9 @@ class ClusterNode:
         return part.hw_hint
 
     def _on_fetch_error(self, key: Key, code: int, message: str) -> None:
-        logger.info("fetching %s-%d: %s (%s); looking up the partition state again", key[0], key[1],
-                    ErrorCode(code).name if code in ErrorCode._value2member_map_ else code, message)
-        self.kick()
+        logger.debug("fetching %s-%d: %s (%s); looking up the partition state again", key[0], key[1],
+                     ErrorCode(code).name if code in ErrorCode._value2member_map_ else code, message)
+        self.refresh_state(key)
 
     def _on_follower_append(self, fp: FollowerPartition) -> None:
         part = self.broker.partitions.get(fp.key)
@@ -597,7 +637,7 @@ class ClusterNode:
                     logger.exception("ISR update of %s-%d failed", *key)
                     continue
                 if new_version is None:
-                    self.kick()  # someone else changed the state: re-read
+                    self.refresh_state(key)  # someone else changed the state: re-read
                     continue
                 self.view.states[key] = (new_state, new_version)
                 part.isr_version = new_version
@@ -725,7 +765,7 @@ class ClusterNode:
         live = sorted(await self.live_brokers())
         assignment = assign_replicas(live, partitions, replication_factor)
         await self._zk(lambda: self.zk.create_topic(name, assignment, config))
-        self.kick()
+        self.refresh()
         if wait:
             await self._wait_for_leaders(name, partitions, timeout)
 
@@ -735,7 +775,7 @@ class ClusterNode:
         while asyncio.get_running_loop().time() < deadline:
             states = await self._zk(self.zk.partition_states, name)
             if len(states) >= partitions and all(s.leader != NO_LEADER for s, _v in states.values()):
-                self.kick()
+                self.refresh()
                 return
             await asyncio.sleep(0.05)
 
@@ -772,7 +812,7 @@ class ClusterNode:
         else:
             raise RuntimeError(f"could not add partitions to {name!r}: the topic keeps changing")
         logger.info("topic %s: partitions %d..%d added: %s", name, current, total - 1, new)
-        self.kick()
+        self.refresh()
         await self._wait_for_leaders(name, total, timeout)
 
     async def alter_topic_config(self, name: str, changes: dict[str, Any]) -> None:
@@ -826,7 +866,7 @@ class ClusterNode:
 
     async def delete_topic(self, name: str) -> None:
         await self._zk(self.zk.delete_topic, name)
-        self.kick()
+        self.refresh()
 
     def topic_id(self, name: str) -> uuid.UUID | None:
         info = self.view.topics.get(name)

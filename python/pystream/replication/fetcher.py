@@ -429,8 +429,11 @@ class ReplicaFetcher:
             self._report(fp, code, f"{what} error {code}")
 
     def _report(self, fp: FollowerPartition, code: int, message: str) -> None:
-        logger.warning("%s-%s from leader %s:%s: %s", fp.topic, fp.partition, self.leader_host, self.leader_port,
-                       message)
+        # Leadership moving on is expected (INFO); anything else is worth a warning.
+        level = logging.INFO if code in (NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH, UNKNOWN_TOPIC_OR_PARTITION) \
+            else logging.WARNING
+        logger.log(level, "%s-%s from leader %s:%s: %s", fp.topic, fp.partition, self.leader_host, self.leader_port,
+                   message)
         if self.on_error is not None:
             try:
                 self.on_error(fp.key, code, message)

@@ -212,6 +212,9 @@ class LeaderState:
         for r in new - self.isr:
             if r != self.broker_id:
                 self.followers[r].last_caught_up_time = max(self.followers[r].last_caught_up_time, now)
+        # A replica taken out (by the controller: dead, shutting down) rejoins only on a fetch
+        # that comes after this: one it made before does not count.
+        self._fetched -= self.isr - new
         self.isr = new
         if leader_leo is not None:
             self._advance_hw(leader_leo)
