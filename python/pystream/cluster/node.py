@@ -283,9 +283,16 @@ class ClusterNode:
             logger.info("controlled shutdown interrupted: %s", e)
         if remaining == []:
             logger.info("controlled shutdown: leadership moved to other replicas in %.2f s", loop.time() - t0)
-        else:
-            logger.warning("controlled shutdown incomplete after %.1f s (%s); shutting down anyway", loop.time() - t0,
-                           "no answer" if remaining is None else f"{len(remaining)} partitions had no other replica in sync")
+            return
+        why = "no answer" if remaining is None else f"{len(remaining)} partitions had no other replica in sync"
+        try:
+            alone = not await self._others_staying()
+        except Exception:
+            alone = False
+        # The last broker of a cluster being stopped has no one to hand over to: nothing unusual.
+        logger.log(logging.INFO if alone else logging.WARNING,
+                   "controlled shutdown incomplete after %.1f s (%s%s); shutting down anyway", loop.time() - t0, why,
+                   ", no other broker staying" if alone else "")
 
     async def _others_staying(self) -> bool:
         """Whether some other live broker is not shutting down (could take over leadership)."""
