@@ -23,8 +23,8 @@ import logging
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import partial
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, NoNodeError
@@ -64,7 +64,7 @@ Key = tuple[str, int]
 
 PRODUCER_ID_BLOCK = "/latest_producer_id_block"
 PRODUCER_ID_BLOCK_SIZE = 1000
-# Everything is re-read on a watch event; this full re-read catches anything a watch missed.
+# Watches say what changed; a full re-read this often catches anything a watch missed.
 RESYNC_INTERVAL_S = 10.0
 
 
@@ -229,7 +229,7 @@ class ClusterNode:
                 await self._zk(self.controller.resign)
         except Exception:
             pass
-        for w in self._watches.values():
+        for w in list(self._watches.values()):
             w.cancel()
         await self._zk(self.zk.close)
         self.pool.shutdown(wait=False)
