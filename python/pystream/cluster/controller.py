@@ -115,7 +115,7 @@ class Controller:
         def changed() -> None:
             submit(lambda: self._guard(self.on_topics_changed) if self.active else None)
 
-        self._topic_watches[name] = self.store.watch_path(self.store.topic_path(name), changed)
+        self._topic_watches[name] = self.store.watch_path(self.store.topic_path(name), changed, known_version=-1)
 
     def _guard(self, fn: Callable[[], object]) -> None:
         try:

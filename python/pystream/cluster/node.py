@@ -311,24 +311,27 @@ class ClusterNode:
         topics: dict[str, TopicInfo] = {}
         states: dict[Key, tuple[PartitionState, int]] = {}
         configs: dict[str, dict[str, str]] = {}
-        wanted: set[str] = set()
+        wanted: dict[str, tuple[Key | None, int | None]] = {}  # path -> (state key, version read)
         for name in self.zk.topics():
             info = self.zk.topic(name)
             if info is None:
                 continue
             topics[name] = info
-            configs[name] = self.zk.topic_config(name)[0]
-            wanted |= {self.zk.topic_path(name), self.zk.topic_config_path(name)}
-            wanted |= {self.zk.state_path(name, p) for p in info.partitions}
+            configs[name], config_version = self.zk.topic_config(name)
+            wanted[self.zk.topic_path(name)] = (None, info.version)
+            wanted[self.zk.topic_config_path(name)] = (None, None if config_version < 0 else config_version)
             for p, sv in self.zk.partition_states(name).items():
                 states[(name, p)] = sv
-        for path in set(self._watches) - wanted:
+            for p in info.partitions:
+                sv = states.get((name, p))
+                wanted[self.zk.state_path(name, p)] = ((name, p), None if sv is None else sv[1])
+        for path in set(self._watches) - set(wanted):
             self._watches.pop(path).cancel()
-        state_keys = {self.zk.state_path(name, p): (name, p) for name, info in topics.items() for p in info.partitions}
-        for path in wanted - set(self._watches):
-            key = state_keys.get(path)
+        for path in set(wanted) - set(self._watches):
+            # (A znode that changed since it was read above fires at once.)
+            key, version = wanted[path]
             callback = self._refresh_threadsafe if key is None else partial(self._refresh_state_threadsafe, key)
-            self._watches[path] = self.zk.watch_path(path, callback)
+            self._watches[path] = self.zk.watch_path(path, callback, version)
         return Snapshot(brokers, topics, states, configs)
 
     def _read_states(self, keys: set[Key]) -> dict[Key, tuple[PartitionState, int] | None]:

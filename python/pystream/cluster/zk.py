@@ -558,10 +558,12 @@ class ClusterStore:
             return False
         raise err
 
-    def watch_path(self, path: str, callback: Callable[[], None]) -> Watch:
+    def watch_path(self, path: str, callback: Callable[[], None], known_version: int | None) -> Watch:
         """Call ``callback()`` (kazoo thread) whenever the znode at ``path`` is created, changed
-        or deleted (not for its current value); the znode need not exist yet. Re-armed after a
-        reconnection by kazoo. Cancel when no longer wanted."""
+        or deleted; the znode need not exist yet. ``known_version`` is the version the caller
+        last read (None: it did not exist): if the znode changed between that read and this
+        watch, the callback runs at once too. Re-armed after a reconnection by kazoo. Cancel
+        when no longer wanted."""
         handle = Watch()
         first = True
 
@@ -569,10 +571,9 @@ class ClusterStore:
             nonlocal first
             if handle.cancelled:
                 return False
-            if first:
-                first = False
-            else:
+            if not first or (stat.version if stat is not None else None) != known_version:
                 callback()
+            first = False
             return None
 
         DataWatch(self.client, path, fn)
