@@ -31,8 +31,11 @@ def run_once(seed: int, seconds: float) -> dict[str, object]:
                             "tests/cluster_e2e/test_faults.py"], cwd=ROOT, env=env, capture_output=True, text=True,
                            check=False)
         if r.returncode != 0 or not report.exists():
-            tail = "\n".join((r.stdout + r.stderr).splitlines()[-60:])
-            return {"seed": seed, "passed": False, "output": tail}
+            log = Path(tempfile.gettempdir()) / f"pystream-faults-{seed}.log"
+            log.write_text(r.stdout + r.stderr)
+            lines = [line for line in (r.stdout + r.stderr).splitlines() if not line.startswith("%")]
+            errors = [line for line in lines if line.startswith("E ")][:30]
+            return {"seed": seed, "passed": False, "output": "\n".join(errors + lines[-20:]) + f"\n(full output: {log})"}
         return {**json.loads(report.read_text()), "passed": True}
 
 

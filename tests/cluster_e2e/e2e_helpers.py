@@ -136,8 +136,12 @@ def read_partitions(bootstrap: str, topic: str, partitions: int, timeout: float 
                   "enable.partition.eof": False, "socket.timeout.ms": 5000})
     try:
         highs = {}
+        deadline = time.monotonic() + timeout
         for p in range(partitions):
-            _, highs[p] = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            while (marks := c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)) is None:
+                if time.monotonic() > deadline:  # (None: no answer in time, e.g. the leader just moved)
+                    raise AssertionError(f"no watermarks for {topic}-{p} within {timeout} s")
+            highs[p] = marks[1]
         c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
         out: dict[int, list[tuple[int, int]]] = {p: [] for p in range(partitions)}
         done = {p for p in range(partitions) if highs[p] == 0}
