@@ -345,29 +345,31 @@ class Broker:
     # ----- fetch -------------------------------------------------------------------------
 
     def read_partition(self, topic: str, index: int, offset: int, max_bytes: int) -> dict[str, Any]:
-        """One partition of a Fetch response (records as a zero-copy memoryview)."""
+        """One partition of a Fetch response (records as a zero-copy memoryview). A partition
+        in error carries empty records and -1 offsets, as Kafka's (never null records:
+        librdkafka rejects the whole response then)."""
         out = empty_fetch_partition(index)
-        out["records"] = b""
         p = self.partition(topic, index)
         if p is None:
             out["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-            out["records"] = None
             return out
         if not p.is_leader:
             out["error_code"] = ErrorCode.NOT_LEADER_OR_FOLLOWER
-            out["records"] = None
             return out
         hw = p.high_watermark
-        out["high_watermark"] = out["last_stable_offset"] = hw
-        out["log_start_offset"] = p.log.start_offset
         try:
             if offset < hw and max_bytes > 0:
-                out["records"] = p.log.read(offset, max_bytes, hw)
+                records = p.log.read(offset, max_bytes, hw)
             elif not p.log.start_offset <= offset <= hw:
                 raise OffsetOutOfRangeError(f"offset {offset} outside [{p.log.start_offset}, {hw}]")
+            else:
+                records = b""
         except OffsetOutOfRangeError:
             out["error_code"] = ErrorCode.OFFSET_OUT_OF_RANGE
-            out["records"] = None
+            return out
+        out["high_watermark"] = out["last_stable_offset"] = hw
+        out["log_start_offset"] = p.log.start_offset
+        out["records"] = records
         return out
 
     def read_for_follower(self, topic: str, fp: dict[str, Any], replica_id: int, max_bytes: int) -> dict[str, Any]:
@@ -421,9 +423,10 @@ class Broker:
 
 
 def empty_fetch_partition(index: int) -> dict[str, Any]:
-    """One partition of a Fetch response with nothing in it yet (records None)."""
+    """One partition of a Fetch response with nothing in it yet: offsets unknown (-1) and
+    empty records, what Kafka answers for a partition in error."""
     return {"partition_index": index, "error_code": 0, "high_watermark": -1, "last_stable_offset": -1,
-            "log_start_offset": -1, "aborted_transactions": None, "preferred_read_replica": -1, "records": None}
+            "log_start_offset": -1, "aborted_transactions": None, "preferred_read_replica": -1, "records": b""}
 
 
 def _kafka_uuid() -> str:
