@@ -141,3 +141,76 @@ def test_errors_carry_empty_records_raw(broker, version):
     for p in parts:
         assert p["records"] is not None and len(p["records"]) == 0, p
         assert p["high_watermark"] == -1
+
+
+def batch_sizes(records) -> list[int]:
+    """The sizes of the whole RecordBatches in a Fetch response's records (a trailing partial one is left out)."""
+    mv, out, pos = memoryview(records).cast("B"), [], 0
+    while pos + 12 <= len(mv):
+        size = 12 + int.from_bytes(mv[pos + 8:pos + 12], "big")
+        if pos + size > len(mv):
+            break
+        out.append(size)
+        pos += size
+    return out
+
+
+def fill_big_batches(bootstrap: str, topic: str, partitions: int, per_partition: int, value_size: int = 1000) -> None:
+    """Each partition gets `per_partition` records in as few (large) batches as librdkafka makes."""
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 300, "batch.size": 1000000,
+                  "batch.num.messages": 100000, "message.timeout.ms": 30000})
+    for part in range(partitions):
+        for i in range(per_partition):
+            p.produce(topic, value=b"%d" % i + b"v" * value_size, partition=part)
+    assert p.flush(30) == 0
+
+
+def test_request_max_bytes_raw(broker):
+    """KIP-74: the response stays within max_bytes, except that the first non-empty partition
+    returns at least one whole batch; once the budget is spent later partitions get nothing."""
+    topic = unique_topic("maxb")
+    create_topic(broker.bootstrap, topic, 4)
+    fill_big_batches(broker.bootstrap, topic, 4, 600)   # ~600 KB per partition
+    parts = [{"partition": i, "fetch_offset": 0, "partition_max_bytes": 1 << 20} for i in range(4)]
+    with RawClient(broker.host, broker.port) as rc:
+        for max_bytes in (1_000_000, 1_500_000, 100_000, 1):
+            resp = rc.request(ApiKey.FETCH, 11, {"replica_id": -1, "max_wait_ms": 0, "min_bytes": 1, "max_bytes": max_bytes,
+                                                 "isolation_level": 0, "topics": [{"topic": topic, "partitions": parts}]})
+            sizes = [len(p["records"]) for p in resp["responses"][0]["partitions"]]
+            assert all(p["error_code"] == 0 for p in resp["responses"][0]["partitions"])
+            assert sizes[0] > 0, sizes
+            if sum(sizes) > max_bytes:
+                # the one exception: a single batch of the first partition, and nothing else
+                first = resp["responses"][0]["partitions"][0]["records"]
+                assert len(batch_sizes(first)) == 1 and sizes[1:] == [0, 0, 0], (max_bytes, sizes)
+            if max_bytes >= 1_500_000:
+                assert sizes[1] > 0, f"budget left, yet the second partition got nothing: {sizes}"
+
+
+def test_consumer_fetch_max_bytes(broker):
+    """librdkafka with fetch.max.bytes=1000000 and receive.message.max.bytes at its minimum
+    (fetch.max.bytes + 512) consumes partitions full of ~600 KB batches: no response is too large."""
+    topic = unique_topic("maxb-cf")
+    create_topic(broker.bootstrap, topic, 4)
+    n = 600
+    fill_big_batches(broker.bootstrap, topic, 4, n)
+    log, coll = collecting_logger("maxb")
+    errors: list = []
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": unique_topic("g"), "auto.offset.reset": "earliest",
+                  "fetch.max.bytes": 1000000, "receive.message.max.bytes": 1000512, "logger": log,
+                  "error_cb": errors.append})
+    try:
+        c.assign([TopicPartition(topic, i, 0) for i in range(4)])
+        got, deadline = 0, time.monotonic() + 40
+        while got < 4 * n and time.monotonic() < deadline:
+            for m in c.consume(1000, 0.5):
+                if m.error() is None:
+                    got += 1
+                else:
+                    errors.append(m.error())
+        assert got == 4 * n, f"consumed {got} of {4 * n}; errors {errors[:3]}; log {coll.lines[-3:]}"
+        bad = [x for x in coll.lines if "Invalid response size" in x] + coll.parse_failures()
+        assert not bad, bad[:3]
+        assert not errors, errors[:3]
+    finally:
+        assert close_within(c, 20)

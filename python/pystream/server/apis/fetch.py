@@ -35,14 +35,8 @@ class FetchApis(ApiGroup):
             for t in topics:
                 parts = []
                 for fp in t["partitions"]:
-                    # KIP-74: the first non-empty partition returns at least one whole
-                    # batch; once the response budget is spent the rest return none.
-                    limit = min(fp["partition_max_bytes"], budget) if total == 0 else (min(fp["partition_max_bytes"], budget) if budget > 0 else 0)
-                    if replica_id >= 0:
-                        pr = b.read_for_follower(t["topic"], fp, replica_id, limit)
-                    else:
-                        pr = b.read_partition(t["topic"], fp["partition"], fp["fetch_offset"], limit)
-                    n = len(pr["records"]) if pr["records"] is not None else 0
+                    pr = self._read(t["topic"], fp, replica_id, budget, first=total == 0)
+                    n = len(pr["records"])
                     total += n
                     budget -= n
                     parts.append(pr)
@@ -52,6 +46,20 @@ class FetchApis(ApiGroup):
                     p["error_code"] or p.get("diverging_epoch") for r in responses for p in r["partitions"]):
                 return {"throttle_time_ms": 0, "error_code": 0, "session_id": 0, "responses": responses}
             await self._wait_for_data(topics, remaining)
+
+    def _read(self, topic: str, fp: dict[str, Any], replica_id: int, budget: int, first: bool) -> dict[str, Any]:
+        """One partition of the response, within the request's remaining `budget` of bytes.
+        KIP-74: while the response is still empty (`first`) the read returns at least one
+        whole batch, however large; after that the limits are hard: a partition whose first
+        batch does not fit gets nothing."""
+        limit = max(0, min(fp["partition_max_bytes"], budget))
+        if replica_id >= 0:
+            pr = self.broker.read_for_follower(topic, fp, replica_id, limit)
+        else:
+            pr = self.broker.read_partition(topic, fp["partition"], fp["fetch_offset"], limit)
+        if not first and len(pr["records"]) > limit:
+            pr["records"] = b""  # the log read returns at least one batch: drop it
+        return pr
 
     async def _wait_for_data(self, topics: list[dict[str, Any]], timeout: float) -> None:
         """Parks until any fetched partition gets an append, or the timeout."""
