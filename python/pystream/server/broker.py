@@ -27,6 +27,7 @@ from pystream.errors import CorruptRecordError, OffsetOutOfRangeError, TopicExis
 from pystream.protocol.error_codes import ErrorCode
 from pystream.server.cluster_link import ClusterLink
 from pystream.server.config import BrokerConfig
+from pystream.server.fetch_session import FetchSessionCache
 from pystream.server.partition import Partition
 from pystream.storage.manager import LogManager
 from pystream.storage.producer_state import ProducerState, SequenceCheck
@@ -95,6 +96,8 @@ class Broker:
             min_session_timeout_ms=config.get("group.min.session.timeout.ms"),
             max_session_timeout_ms=config.get("group.max.session.timeout.ms"),
         )
+        # KIP-227 incremental fetch sessions (the Fetch handler's cache)
+        self.fetch_sessions = FetchSessionCache(config.get("max.incremental.fetch.session.cache.slots"))
         self.advertised_host = config.host
         self.advertised_port = config.port
         self._tasks: list[asyncio.Task[None]] = []

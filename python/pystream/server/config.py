@@ -40,6 +40,7 @@ BROKER_DEFAULTS: dict[str, Any] = {
     "group.min.session.timeout.ms": 6000,
     "group.max.session.timeout.ms": 1800000,
     "connections.max.idle.ms": 600000,
+    "max.incremental.fetch.session.cache.slots": 1000,
     "min.insync.replicas": 1,
     "unclean.leader.election.enable": False,
     # cluster mode (--zookeeper)

@@ -22,30 +22,35 @@ class FetchApis(ApiGroup):
         }
 
     async def fetch(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
-        b = self.broker
+        replica_id = req.get("replica_id", -1)
+        ctx = self.broker.fetch_sessions.new_context(req.get("session_id", 0), req.get("session_epoch", -1), req.get("topics", []),
+                                                     req.get("forgotten_topics_data", []), privileged=replica_id >= 0)
+        if ctx.error:
+            return {"throttle_time_ms": 0, "error_code": int(ctx.error), "session_id": 0, "responses": []}
         max_wait = max(0, req.get("max_wait_ms", 0)) / 1000
         min_bytes = req.get("min_bytes", 1)
         deadline = time.monotonic() + max_wait
-        topics = req.get("topics", [])
-        replica_id = req.get("replica_id", -1)
         while True:
             total = 0
             budget = req.get("max_bytes", 0x7FFFFFFF)
-            responses = []
-            for t in topics:
-                parts = []
-                for fp in t["partitions"]:
-                    pr = self._read(t["topic"], fp, replica_id, budget, first=total == 0)
-                    n = len(pr["records"])
-                    total += n
-                    budget -= n
-                    parts.append(pr)
-                responses.append({"topic": t["topic"], "partitions": parts})
+            read = []
+            for topic, fp in ctx.partitions:
+                pr = self._read(topic, fp, replica_id, budget, first=total == 0)
+                n = len(pr["records"])
+                total += n
+                budget -= n
+                read.append(pr)
             remaining = deadline - time.monotonic()
-            if total >= min_bytes or remaining <= 0 or not topics or any(
-                    p["error_code"] or p.get("diverging_epoch") for r in responses for p in r["partitions"]):
-                return {"throttle_time_ms": 0, "error_code": 0, "session_id": 0, "responses": responses}
-            await self._wait_for_data(topics, remaining)
+            if total >= min_bytes or remaining <= 0 or not read or any(p["error_code"] or p.get("diverging_epoch") for p in read):
+                break
+            await self._wait_for_data(ctx.partitions, remaining)
+        error, session_id, out = ctx.finish(read)
+        responses: list[dict[str, Any]] = []
+        for topic, pr in out:  # consecutive partitions of one topic share an entry, as in Kafka
+            if not responses or responses[-1]["topic"] != topic:
+                responses.append({"topic": topic, "partitions": []})
+            responses[-1]["partitions"].append(pr)
+        return {"throttle_time_ms": 0, "error_code": int(error), "session_id": session_id, "responses": responses}
 
     def _read(self, topic: str, fp: dict[str, Any], replica_id: int, budget: int, first: bool) -> dict[str, Any]:
         """One partition of the response, within the request's remaining `budget` of bytes.
@@ -61,10 +66,10 @@ class FetchApis(ApiGroup):
             pr["records"] = b""  # the log read returns at least one batch: drop it
         return pr
 
-    async def _wait_for_data(self, topics: list[dict[str, Any]], timeout: float) -> None:
+    async def _wait_for_data(self, partitions: list[tuple[str, dict[str, Any]]], timeout: float) -> None:
         """Parks until any fetched partition gets an append, or the timeout."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        parts = [p for t in topics for fp in t["partitions"] if (p := self.broker.partition(t["topic"], fp["partition"])) is not None]
+        parts = [p for topic, fp in partitions if (p := self.broker.partition(topic, fp["partition"])) is not None]
         for p in parts:
             p.wait_for_append(fut)
         try:
