@@ -30,6 +30,7 @@ class FetchApis(ApiGroup):
         max_wait = max(0, req.get("max_wait_ms", 0)) / 1000
         min_bytes = req.get("min_bytes", 1)
         deadline = time.monotonic() + max_wait
+        await self.broker.open_partitions((topic, fp["partition"]) for topic, fp in ctx.partitions)
         while True:
             total = 0
             budget = req.get("max_bytes", 0x7FFFFFFF)
@@ -69,7 +70,7 @@ class FetchApis(ApiGroup):
     async def _wait_for_data(self, partitions: list[tuple[str, dict[str, Any]]], timeout: float) -> None:
         """Parks until any fetched partition gets an append, or the timeout."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        parts = [p for topic, fp in partitions if (p := self.broker.partition(topic, fp["partition"])) is not None]
+        parts = [p for topic, fp in partitions if (p := self.broker.partitions.get((topic, fp["partition"]))) is not None]
         for p in parts:
             p.wait_for_append(fut)
         try:
@@ -110,9 +111,9 @@ class FetchApis(ApiGroup):
         for t in req["topics"]:
             parts = []
             for pp in t["partitions"]:
-                p = self.broker.partition(t["name"], pp["partition_index"])
+                p, err = self.broker.leader_partition(t["name"], pp["partition_index"])
                 if p is None:
-                    parts.append({"partition_index": pp["partition_index"], "low_watermark": -1, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION})
+                    parts.append({"partition_index": pp["partition_index"], "low_watermark": -1, "error_code": err})
                     continue
                 offset = p.high_watermark if pp["offset"] == -1 else pp["offset"]
                 if not 0 <= offset <= p.high_watermark:
