@@ -1,0 +1,72 @@
+"""Admin APIs as Kafka answers them, with real clients against a real broker (issue 9):
+DescribeLogDirs, manual replica assignment, authorized operations (KIP-430), and errors
+a client treats as final."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import pytest
+from compat_helpers import RawClient, create_topic, unique_topic
+from confluent_kafka import Producer
+
+from pystream.protocol.error_codes import ErrorCode
+from pystream.protocol.schema_data import ApiKey
+
+
+def kafka_python_admin(bootstrap: str):
+    from kafka.admin import KafkaAdminClient
+
+    return KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+
+
+def fill(bootstrap: str, topic: str, per_partition: dict[int, int], size: int = 1000) -> None:
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for part, n in per_partition.items():
+        for _ in range(n):
+            p.produce(topic, b"x" * size, partition=part)
+    assert p.flush(20) == 0
+
+
+# ---------------------------------------------------------------------------- DescribeLogDirs
+
+
+def test_describe_log_dirs_kafka_python(broker):
+    topic, other = unique_topic("ld"), unique_topic("ld2")
+    create_topic(broker.bootstrap, topic, 3)
+    create_topic(broker.bootstrap, other, 1)
+    fill(broker.bootstrap, topic, {0: 50, 2: 5})
+    admin = kafka_python_admin(broker.bootstrap)
+    try:
+        (resp,) = admin.describe_log_dirs()
+        (only,) = admin.describe_log_dirs({topic: [0, 2, 9]})
+    finally:
+        admin.close()
+    assert resp["broker"] == 0
+    (d,) = resp["log_dirs"]
+    assert d["error_code"] == 0 and d["log_dir"] == str(broker.data_dir.resolve())
+    sizes = {(t["name"], p["partition_index"]): p for t in d["topics"] for p in t["partitions"]}
+    assert {(topic, 0), (topic, 1), (topic, 2), (other, 0)} <= set(sizes)
+    assert sizes[(topic, 0)]["partition_size"] > 50 * 1000 > sizes[(topic, 2)]["partition_size"] > 5 * 1000
+    assert sizes[(topic, 1)]["partition_size"] == 0 == sizes[(other, 0)]["partition_size"]
+    assert all(p["offset_lag"] == 0 and p["is_future_key"] is False for p in sizes.values())
+    # asked for some partitions: those it holds, nothing else
+    (d,) = only["log_dirs"]
+    assert [(t["name"], sorted(p["partition_index"] for p in t["partitions"])) for t in d["topics"]] == [(topic, [0, 2])]
+
+
+@pytest.mark.parametrize("version", [0, 1, 2, 3, 4])
+def test_describe_log_dirs_versions_raw(module_broker, version):
+    topic = unique_topic("ldv")
+    create_topic(module_broker.bootstrap, topic, 1)
+    fill(module_broker.bootstrap, topic, {0: 3})
+    with RawClient(module_broker.host, module_broker.port) as rc:
+        r = rc.request(ApiKey.DESCRIBE_LOG_DIRS, version, {"topics": [{"topic": topic, "partitions": [0]}]})
+    (d,) = r["results"]
+    assert d["topics"][0]["name"] == topic and d["topics"][0]["partitions"][0]["partition_size"] > 3000
+    if version >= 4:
+        usage = shutil.disk_usage(module_broker.data_dir)
+        assert d["total_bytes"] == usage.total
+        assert 0 < d["usable_bytes"] <= usage.total
