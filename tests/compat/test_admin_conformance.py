@@ -70,3 +70,54 @@ def test_describe_log_dirs_versions_raw(module_broker, version):
         usage = shutil.disk_usage(module_broker.data_dir)
         assert d["total_bytes"] == usage.total
         assert 0 < d["usable_bytes"] <= usage.total
+
+
+# ---------------------------------------------------------------------------- manual replica assignment
+
+
+def test_manual_assignment_confluent(broker):
+    from confluent_kafka import KafkaError
+    from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    good, bad = unique_topic("asg"), unique_topic("asg-bad")
+    admin.create_topics([NewTopic(good, 3, replica_assignment=[[0], [0], [0]])])[good].result(15)
+    md = admin.list_topics(good, timeout=10).topics[good]
+    assert sorted(md.partitions) == [0, 1, 2] and all(p.replicas == [0] for p in md.partitions.values())
+    cases = {bad + "-dead": [[0], [1]], bad + "-dup": [[0, 0]], bad + "-ragged": [[0], [0, 1]]}
+    futs = admin.create_topics([NewTopic(n, len(a), replica_assignment=a) for n, a in cases.items()])
+    for name, fut in futs.items():
+        with pytest.raises(Exception) as ei:
+            fut.result(15)
+        err = ei.value.args[0]
+        assert err.code() == KafkaError.INVALID_REPLICA_ASSIGNMENT, (name, err)
+        assert err.str(), "the error carries a reason"
+    assert "not live" in futs[bad + "-dead"].exception().args[0].str()
+    assert bad + "-dead" not in admin.list_topics(timeout=10).topics
+    # CreatePartitions with an assignment per new partition
+    admin.create_partitions([NewPartitions(good, 5, replica_assignment=[[0], [0]])])[good].result(15)
+    assert len(admin.list_topics(good, timeout=10).topics[good].partitions) == 5
+    for assignment in ([[3]], [[0]], [[0, 0]]):  # a dead broker; one assignment for two partitions; a duplicate
+        fut = admin.create_partitions([NewPartitions(good, 7, replica_assignment=assignment)])[good]
+        with pytest.raises(Exception) as ei:
+            fut.result(15)
+        assert ei.value.args[0].code() == KafkaError.INVALID_REPLICA_ASSIGNMENT, (assignment, ei.value)
+    assert len(admin.list_topics(good, timeout=10).topics[good].partitions) == 5
+
+
+def test_manual_assignment_kafka_python(broker):
+    from kafka.admin import NewPartitions, NewTopic
+    from kafka.errors import InvalidReplicationAssignmentError
+
+    topic = unique_topic("asg-kp")
+    admin = kafka_python_admin(broker.bootstrap)
+    try:
+        admin.create_topics([NewTopic(topic, num_partitions=-1, replication_factor=-1, replica_assignments={0: [0], 1: [0]})])
+        admin.create_partitions({topic: NewPartitions(total_count=3, new_assignments=[[0]])})
+        (desc,) = admin.describe_topics([topic])
+        assert sorted(p["partition_index"] for p in desc["partitions"]) == [0, 1, 2]
+        with pytest.raises(InvalidReplicationAssignmentError):
+            admin.create_topics([NewTopic(topic + "-x", num_partitions=-1, replication_factor=-1,
+                                          replica_assignments={0: [0], 1: [5]})])
+    finally:
+        admin.close()

@@ -1,9 +1,11 @@
-"""Broker administration: DescribeLogDirs (what each log directory holds, and its disk)."""
+"""Broker administration: DescribeLogDirs (what each log directory holds, and its disk);
+the validation of manual replica assignments (CreateTopics, CreatePartitions)."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pystream.protocol.codec import RequestHeader
@@ -40,3 +42,27 @@ class AdminApis(ApiGroup):
             out.append({"error_code": 0, "log_dir": str(path), "total_bytes": usage.total, "usable_bytes": usage.free,
                         "topics": [{"name": n, "partitions": ps} for n, ps in topics.items()]})
         return out
+
+
+def replica_assignment_error(assignment: Mapping[int, Sequence[int]], is_live: Callable[[int], bool], first: int = 0,
+                             replication_factor: int | None = None) -> str | None:
+    """Why a manual replica assignment (partition -> broker ids, for partitions `first`,
+    `first`+1, ...) is INVALID_REPLICA_ASSIGNMENT, or None when it is valid: a consecutive
+    run of partitions, each with the same number of distinct live brokers (and as many as
+    the topic's `replication_factor` when adding partitions). Kafka's rules."""
+    if sorted(assignment) != list(range(first, first + len(assignment))):
+        return f"partitions {sorted(assignment)} are not the consecutive sequence from {first}"
+    sizes = {len(r) for r in assignment.values()}
+    if replication_factor is not None and sizes - {replication_factor}:
+        return f"every partition needs {replication_factor} replicas (the topic's replication factor), got {sorted(sizes)}"
+    if len(sizes) > 1:
+        return f"all partitions must have the same number of replicas, got {sorted(sizes)}"
+    for i, replicas in sorted(assignment.items()):
+        if not replicas:
+            return f"partition {i} has an empty replica list"
+        if len(set(replicas)) != len(replicas):
+            return f"partition {i} names a broker more than once: {list(replicas)}"
+        dead = [r for r in replicas if not is_live(r)]
+        if dead:
+            return f"partition {i} names broker(s) {dead} that are not live"
+    return None
