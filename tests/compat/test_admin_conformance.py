@@ -121,3 +121,75 @@ def test_manual_assignment_kafka_python(broker):
                                           replica_assignments={0: [0], 1: [5]})])
     finally:
         admin.close()
+
+
+# ---------------------------------------------------------------------------- authorized operations (KIP-430)
+
+TOPIC_OPS = {"READ", "WRITE", "CREATE", "DELETE", "ALTER", "DESCRIBE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS"}
+GROUP_OPS = {"READ", "DESCRIBE", "DELETE"}
+CLUSTER_OPS = {"CREATE", "ALTER", "DESCRIBE", "CLUSTER_ACTION", "DESCRIBE_CONFIGS", "ALTER_CONFIGS", "IDEMPOTENT_WRITE"}
+
+
+def stable_group(bootstrap: str, topic: str) -> str:
+    """A group with one member that has committed, then left (Empty)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    group = unique_topic("g")
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    c.commit(offsets=[TopicPartition(topic, 0, 1)], asynchronous=False)
+    c.close()
+    return group
+
+
+def test_authorized_operations_kafka_python(broker):
+    from kafka import TopicPartition
+
+    topic = unique_topic("ops")
+    create_topic(broker.bootstrap, topic, 2)
+    fill(broker.bootstrap, topic, {0: 3})
+    group = stable_group(broker.bootstrap, topic)
+    admin = kafka_python_admin(broker.bootstrap)
+    try:
+        assert topic in admin.list_topics()
+        (desc,) = admin.describe_topics([topic])
+        assert set(desc["authorized_operations"]) == TOPIC_OPS
+        cluster = admin.describe_cluster()
+        assert set(cluster["authorized_operations"]) == CLUSTER_OPS and cluster["controller_id"] == 0
+        groups = admin.describe_groups([group], include_authorized_operations=True)
+        assert set(groups[group]["authorized_operations"]) == GROUP_OPS
+        assert group in {g["group_id"] for g in admin.list_groups()}
+        res = admin.delete_records({TopicPartition(topic, 0): 2})
+        assert res[TopicPartition(topic, 0)]["low_watermark"] == 2
+    finally:
+        admin.close()
+
+
+def test_authorized_operations_confluent(broker):
+    from confluent_kafka import TopicCollection
+    from confluent_kafka.admin import AdminClient
+
+    topic = unique_topic("ops-cf")
+    create_topic(broker.bootstrap, topic, 1)
+    group = stable_group(broker.bootstrap, topic)
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    cluster = admin.describe_cluster(include_authorized_operations=True).result(15)
+    assert {op.name for op in cluster.authorized_operations} == CLUSTER_OPS
+    t = admin.describe_topics(TopicCollection([topic]), include_authorized_operations=True)[topic].result(15)
+    assert {op.name for op in t.authorized_operations} == TOPIC_OPS
+    g = admin.describe_consumer_groups([group], include_authorized_operations=True)[group].result(15)
+    assert {op.name for op in g.authorized_operations} == GROUP_OPS
+    # not asked for: Kafka's "omitted" (confluent-kafka shows None)
+    assert admin.describe_cluster().result(15).authorized_operations is None
+
+
+def test_authorized_operations_omitted_unless_asked_raw(module_broker):
+    topic = unique_topic("ops-raw")
+    create_topic(module_broker.bootstrap, topic, 1)
+    with RawClient(module_broker.host, module_broker.port) as rc:
+        for ask in (False, True, False):
+            r = rc.request(ApiKey.METADATA, 10, {"topics": [{"name": topic}], "allow_auto_topic_creation": False,
+                                                 "include_cluster_authorized_operations": ask,
+                                                 "include_topic_authorized_operations": ask})
+            expected_topic = sum(1 << op for op in (3, 4, 5, 6, 7, 8, 10, 11)) if ask else -2147483648
+            assert r["topics"][0]["topic_authorized_operations"] == expected_topic
+            assert r["cluster_authorized_operations"] == (sum(1 << op for op in (5, 7, 8, 9, 10, 11, 12)) if ask else -2147483648)
