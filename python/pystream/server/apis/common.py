@@ -9,6 +9,7 @@ from enum import IntEnum
 from typing import Any
 
 from pystream.protocol.codec import RequestHeader
+from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
 from pystream.server.broker import Broker
 
@@ -120,6 +121,21 @@ SUPPORTED_VERSIONS: dict[int, tuple[int, int]] = {
     ApiKey.ALTER_PARTITION_REASSIGNMENTS: (0, 0),
     ApiKey.LIST_PARTITION_REASSIGNMENTS: (0, 0),
 }
+
+# ----- transactions: not supported yet. These are the answers to requests that need a
+# transaction coordinator; the transactions work replaces them. ------------------------
+
+TRANSACTIONS_UNSUPPORTED = ("transactions are not supported by this broker; unset transactional.id "
+                            "(an idempotent producer still writes each partition exactly once)")
+
+
+def transactions_refused() -> tuple[ErrorCode, str]:
+    """(error, message) for a request naming a transactional id. Clients treat
+    TRANSACTIONAL_ID_AUTHORIZATION_FAILED as fatal and show the message (librdkafka fails
+    init_transactions() at once; it retries INVALID_REQUEST and COORDINATOR_NOT_AVAILABLE
+    on FindCoordinator until its timeout)."""
+    return ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, TRANSACTIONS_UNSUPPORTED
+
 
 # DescribeConfigs / AlterConfigs resource types and config sources.
 RESOURCE_TOPIC, RESOURCE_BROKER = 2, 4

@@ -15,6 +15,7 @@ from pystream.server.apis.common import (
     ApiGroup,
     Handler,
     requested_operations,
+    transactions_refused,
 )
 from pystream.server.broker import Broker
 from pystream.server.cluster_link import NO_LEADER
@@ -22,6 +23,8 @@ from pystream.server.cluster_link import NO_LEADER
 # Metadata for every topic is built in slices of this many topics (a slice of uncached
 # topics takes ~10 ms), yielding to the event loop in between.
 _TOPICS_PER_SLICE = 1000
+# FindCoordinator key types
+COORDINATOR_GROUP, COORDINATOR_TRANSACTION = 0, 1
 
 
 class MetadataApis(ApiGroup):
@@ -138,9 +141,12 @@ class MetadataApis(ApiGroup):
         """The broker coordinating group `key`: this one on a single broker; in a cluster the
         leader of the group's __consumer_offsets partition."""
         b = self.broker
-        if key_type != 0:
+        if key_type == COORDINATOR_TRANSACTION:
+            err, msg = transactions_refused()
+            return {"node_id": -1, "host": "", "port": -1, "error_code": err, "error_message": msg}
+        if key_type != COORDINATOR_GROUP:
             return {"node_id": -1, "host": "", "port": -1, "error_code": ErrorCode.INVALID_REQUEST,
-                    "error_message": "transaction coordinators are not supported"}
+                    "error_message": f"unknown coordinator key type {key_type}"}
         if b.cluster is None:
             return {"node_id": b.node_id, "host": b.advertised_host, "port": b.advertised_port, "error_code": 0, "error_message": None}
         await b.cluster.ensure_offsets_topic()

@@ -119,7 +119,7 @@ class TopicApis(ApiGroup):
             if name is None or not b.topic_exists(name):
                 res["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if name is not None else ErrorCode.UNKNOWN_TOPIC_ID
             elif not b.config.get("delete.topic.enable"):
-                res["error_code"], res["error_message"] = ErrorCode.POLICY_VIOLATION, "delete.topic.enable is false"
+                res["error_code"], res["error_message"] = ErrorCode.TOPIC_DELETION_DISABLED, "delete.topic.enable is false"
             elif b.cluster is not None:
                 await b.cluster.delete_topic(name)  # every broker deletes its replicas when it sees it gone
             elif name not in local:
