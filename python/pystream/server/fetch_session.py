@@ -104,16 +104,19 @@ class FetchSession:
 class FetchContext:
     """What one Fetch request reads and how its response is cut.
 
-    `partitions`: (topic, request partition) to read, in order. `finish(responses)`
-    takes the partition responses read for them, in the same order, and returns
-    (error, session id, the (topic, partition response) pairs to send)."""
+    `partitions`: (topic, request partition) to read, in order. `cached`: for an
+    incremental fetch, what the session last sent of each (a reader may skip a partition
+    whose position, high watermark and log start offset are all as sent: it has no news).
+    `finish(responses)` takes the partition responses read, in the same order (None for
+    a skipped one), and returns (error, session id, the (topic, response) pairs to send)."""
 
     partitions: list[tuple[str, dict[str, Any]]]
     error: ErrorCode = ErrorCode.NONE
+    cached: list[CachedPartition] | None = None
     _finish: Callable[[list[tuple[str, dict[str, Any]]]], Finished] | None = None
 
-    def finish(self, responses: list[dict[str, Any]]) -> Finished:
-        read = [(topic, resp) for (topic, _fp), resp in zip(self.partitions, responses)]
+    def finish(self, responses: list[dict[str, Any] | None]) -> Finished:
+        read = [(topic, resp) for (topic, _fp), resp in zip(self.partitions, responses) if resp is not None]
         if self._finish is None:
             return self.error, INVALID_SESSION_ID, read
         return self._finish(read)
@@ -154,7 +157,7 @@ class FetchSessionCache:
             return FetchContext([])
         session.last_used = self.clock()
         session.epoch = expected = next_epoch(epoch)
-        return FetchContext([(key[0], c.request) for key, c in session.partitions.items()],
+        return FetchContext([(key[0], c.request) for key, c in session.partitions.items()], cached=list(session.partitions.values()),
                             _finish=lambda read: self._incremental(session, expected, read))
 
     def _create(self, parts: list[tuple[str, dict[str, Any]]], read: list[tuple[str, dict[str, Any]]],

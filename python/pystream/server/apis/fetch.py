@@ -10,6 +10,7 @@ from pystream.protocol.codec import RequestHeader
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
 from pystream.server.apis.common import ApiGroup, Handler
+from pystream.server.fetch_session import CachedPartition
 
 
 class FetchApis(ApiGroup):
@@ -30,19 +31,26 @@ class FetchApis(ApiGroup):
         max_wait = max(0, req.get("max_wait_ms", 0)) / 1000
         min_bytes = req.get("min_bytes", 1)
         deadline = time.monotonic() + max_wait
-        await self.broker.open_partitions((topic, fp["partition"]) for topic, fp in ctx.partitions)
+        # many unopened partitions are opened in threads; an incremental fetch names only the
+        # partitions it adds or moves (the others were opened by earlier fetches)
+        await self.broker.open_partitions((t["topic"], fp["partition"]) for t in req.get("topics", []) for fp in t["partitions"])
         while True:
             total = 0
             budget = req.get("max_bytes", 0x7FFFFFFF)
-            read = []
-            for topic, fp in ctx.partitions:
+            read: list[dict[str, Any] | None] = []
+            quiet = ctx.cached if replica_id < 0 else None  # (a follower's read has side effects: never skipped)
+            for k, (topic, fp) in enumerate(ctx.partitions):
+                if quiet is not None and self._no_news(topic, fp, quiet[k]):
+                    read.append(None)  # an incremental fetch leaves it out anyway
+                    continue
                 pr = self._read(topic, fp, replica_id, budget, first=total == 0)
                 n = len(pr["records"])
                 total += n
                 budget -= n
                 read.append(pr)
             remaining = deadline - time.monotonic()
-            if total >= min_bytes or remaining <= 0 or not read or any(p["error_code"] or p.get("diverging_epoch") for p in read):
+            if total >= min_bytes or remaining <= 0 or not read or any(
+                    p is not None and (p["error_code"] or p.get("diverging_epoch")) for p in read):
                 break
             await self._wait_for_data(ctx.partitions, remaining)
         error, session_id, out = ctx.finish(read)
@@ -52,6 +60,14 @@ class FetchApis(ApiGroup):
                 responses.append({"topic": topic, "partitions": []})
             responses[-1]["partitions"].append(pr)
         return {"throttle_time_ms": 0, "error_code": int(error), "session_id": session_id, "responses": responses}
+
+    def _no_news(self, topic: str, fp: dict[str, Any], sent: CachedPartition) -> bool:
+        """A session partition the consumer has read to the end, whose high watermark and log
+        start offset are those last sent: reading it would answer nothing new (the fast path
+        of an incremental fetch over many idle partitions)."""
+        p = self.broker.partitions.get((topic, fp["partition"]))
+        return (p is not None and p.is_leader and fp["fetch_offset"] == p.high_watermark == sent.high_watermark
+                and p.log.start_offset == sent.log_start_offset)
 
     def _read(self, topic: str, fp: dict[str, Any], replica_id: int, budget: int, first: bool) -> dict[str, Any]:
         """One partition of the response, within the request's remaining `budget` of bytes.
