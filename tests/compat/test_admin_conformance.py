@@ -4,14 +4,12 @@ a client treats as final."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 
 import pytest
 from compat_helpers import RawClient, create_topic, unique_topic
 from confluent_kafka import Producer
-
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
 

@@ -9,26 +9,11 @@ import threading
 import time
 
 import pytest
-from compat_helpers import RawClient, create_topic, unique_topic
+from compat_helpers import LogCollector, RawClient, create_topic, unique_topic
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
-
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
-
-
-class LogCollector(logging.Handler):
-    """librdkafka's log lines (delivered through the client's `logger`)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-    def parse_failures(self) -> list[str]:
-        return [x for x in self.lines if "parse failure" in x.lower() or "MessageSetSize" in x]
 
 
 def collecting_logger(name: str) -> tuple[logging.Logger, LogCollector]:

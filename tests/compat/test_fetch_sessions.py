@@ -8,9 +8,8 @@ import logging
 import time
 
 import pytest
-from compat_helpers import RawClient, create_topic, unique_topic
+from compat_helpers import LogCollector, RawClient, create_topic, unique_topic
 from confluent_kafka import Consumer, Producer, TopicPartition
-
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
 
@@ -152,22 +151,13 @@ def many_partitions(broker):
     return broker, topic
 
 
-class Captured(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
 def test_kafka_python_uses_sessions(many_partitions):
     """kafka-python creates a session and fetches incrementally over many partitions; it
     sees every record, including those produced while it fetches incrementally."""
     from kafka import KafkaConsumer
 
     broker, topic = many_partitions
-    cap = Captured()
+    cap = LogCollector()
     log = logging.getLogger("kafka.consumer.fetcher")
     log.addHandler(cap)
     old = log.level

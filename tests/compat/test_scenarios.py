@@ -12,7 +12,6 @@ import json
 import subprocess
 import time
 
-import pytest
 from compat_helpers import kcat_path, unique_topic
 
 N = 30  # records produced per scenario

@@ -34,7 +34,7 @@ def open_session(cache: FetchSessionCache, n: int, privileged: bool = False) -> 
 def test_stale_session_evicted_by_any_new_one():
     clock = Clock()
     cache = FetchSessionCache(slots=2, clock=clock)
-    a, b = open_session(cache, 5), open_session(cache, 5)
+    _a, b = open_session(cache, 5), open_session(cache, 5)
     assert open_session(cache, 1) == 0 and cache.refused == 1  # full; a 1-partition session is worth less
     clock.now += EVICTION_MS / 1000 / 2
     cache.new_context(b, 1, [], [])  # b is used: a is the least recently used
