@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from pystream._core import peek_batches
@@ -26,9 +25,11 @@ from pystream.coordinator.group import GroupCoordinator
 from pystream.coordinator.offsets import OFFSETS_TOPIC, open_offset_store
 from pystream.errors import CorruptRecordError, LogDirectoryError, OffsetOutOfRangeError, TopicExistsError
 from pystream.protocol.error_codes import ErrorCode
+from pystream.server.broker_files import ProducerIdAllocator, load_or_create_meta
 from pystream.server.cluster_link import ClusterLink
 from pystream.server.config import BrokerConfig
 from pystream.server.fetch_session import FetchSessionCache
+from pystream.server.metrics import BrokerMetrics
 from pystream.server.partition import Partition
 from pystream.storage.log import Log
 from pystream.storage.manager import LogManager
@@ -45,39 +46,6 @@ _SEQUENCE_ERRORS = {
 }
 
 
-class ProducerIdAllocator:
-    """Hands out producer ids, persisting the end of the reserved block so ids
-    are never reused across restarts."""
-
-    BLOCK = 1000
-
-    def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / "producer-id-block"
-        try:
-            start = int(self.path.read_text().strip())
-        except (OSError, ValueError):
-            start = 0
-        self.next_id = start
-        self.block_end = start
-        self._reserve()
-
-    def _reserve(self) -> None:
-        self.block_end = self.next_id + self.BLOCK
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            f.write(f"{self.block_end}\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-
-    def allocate(self) -> int:
-        if self.next_id >= self.block_end:
-            self._reserve()
-        pid = self.next_id
-        self.next_id += 1
-        return pid
-
-
 class Broker:
     """A single Kafka-compatible broker over one data directory."""
 
@@ -88,7 +56,7 @@ class Broker:
         # The broker decides on auto-creation itself (it knows the request's wishes).
         self.store = LogManager(config.data_dir, auto_create_topics=False, num_partitions=config.get("num.partitions"),
                                 **config.log_kwargs())
-        self.cluster_id = self._load_cluster_id()
+        self.cluster_id = load_or_create_meta(config.data_dir, self.node_id)
         self.partitions: dict[tuple[str, int], Partition] = {}
         self.producer_ids = ProducerIdAllocator(config.data_dir)
         self.offsets = open_offset_store(self.store, config.get("offsets.topic.num.partitions"))
@@ -105,6 +73,8 @@ class Broker:
         self._tasks: list[asyncio.Task[None]] = []
         # Blocking storage work that grows with the number of partitions runs here, off the loop.
         self._io_pool = ThreadPoolExecutor(8, thread_name_prefix="storage")
+        self.metrics = BrokerMetrics()
+        self._open_failures: dict[tuple[str, int], float] = {}  # when a partition last failed to open (logged)
         # Set by attach_cluster when zookeeper.connect is set; None: a single broker.
         self.cluster: ClusterLink | None = None
 
@@ -113,19 +83,6 @@ class Broker:
         self.cluster = link
 
     # ----- lifecycle ---------------------------------------------------------------
-
-    def _load_cluster_id(self) -> str:
-        path = self.config.data_dir / "meta.properties"
-        props: dict[str, str] = {}
-        if path.exists():
-            for line in path.read_text().splitlines():
-                if "=" in line and not line.startswith("#"):
-                    k, v = line.split("=", 1)
-                    props[k.strip()] = v.strip()
-        if "cluster.id" not in props:
-            props = {"version": "0", "cluster.id": _kafka_uuid(), "broker.id": str(self.node_id)}
-            path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
-        return props["cluster.id"]
 
     async def start(self) -> None:
         """Periodic work (retention, the flush policy, group expirations) and, in a
@@ -172,9 +129,21 @@ class Broker:
             p.notify_append()
         self.partitions.clear()
         # Thousands of partitions: their snapshots and closes (each a few fsyncs) overlap in threads.
+        # What cannot be written (a full disk) is only logged: the logs hold every acknowledged
+        # record already, and the next start recovers them as after a crash.
+        def save_state(p: Partition) -> None:
+            try:
+                p.producer_state.save(p.log.end_offset)
+            except OSError as e:
+                logger.warning("%s-%d: producer state not saved (%s): it is rebuilt from the log at the next start",
+                               p.topic, p.index, e)
+
         with ThreadPoolExecutor(min(32, len(parts) or 1), thread_name_prefix="close") as pool:
-            list(pool.map(lambda p: p.producer_state.save(p.log.end_offset), parts))
-        self.store.close()  # flushes and closes every log, writing clean-shutdown markers
+            list(pool.map(save_state, parts))
+        try:
+            self.store.close()  # flushes and closes every log, writing clean-shutdown markers
+        except OSError as e:
+            logger.warning("not every log could be closed cleanly (%s): the next start recovers them", e)
         self._io_pool.shutdown(wait=True)
 
     # ----- partitions ----------------------------------------------------------------
@@ -196,7 +165,10 @@ class Broker:
         try:
             p = self.partition(topic, index)
         except LogDirectoryError as e:
-            logger.error("%s", e)
+            now = time.monotonic()
+            if now - self._open_failures.get((topic, index), -_OPEN_FAILURE_LOG_INTERVAL) >= _OPEN_FAILURE_LOG_INTERVAL:
+                self._open_failures[(topic, index)] = now  # logged once a minute per partition, not per request
+                logger.error("%s", e)
             return None, ErrorCode.KAFKA_STORAGE_ERROR
         if p is None:
             return None, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
@@ -261,6 +233,10 @@ class Broker:
             if self.store.topic_id(name) == topic_id:
                 return name
         return None
+
+    def is_controller(self) -> bool:
+        """This broker is the controller (a single broker always is)."""
+        return self.cluster is None or self.cluster.is_controller
 
     def topic_exists(self, topic: str) -> bool:
         return self.topic_partition_count(topic) is not None
@@ -335,6 +311,7 @@ class Broker:
         for key in [k for k in self.partitions if k[0] == topic]:
             p = self.partitions.pop(key)
             p.notify_append()
+        self.metrics.forget_topic(topic)
 
     async def delete_local_topics(self, topics: list[str]) -> None:
         """Deletes this broker's replicas of `topics` (in a thread: thousands of directories)
@@ -411,6 +388,7 @@ class Broker:
             if pid >= 0:
                 p.producer_state.update(pid, epoch, seq, n, next_offset, next_offset + n - 1)
             next_offset += n
+        self.metrics.produced(topic, len(records), next_offset - base_offset)
         result["base_offset"] = base_offset
         result["log_start_offset"] = p.log.start_offset
         end = p.log.end_offset
@@ -444,12 +422,17 @@ class Broker:
         try:
             if offset < hw and max_bytes > 0:
                 records = p.log.read(offset, max_bytes, hw)
+                self.metrics.fetched(topic, len(records))
             elif not p.log.start_offset <= offset <= hw:
                 raise OffsetOutOfRangeError(f"offset {offset} outside [{p.log.start_offset}, {hw}]")
             else:
                 records = b""
         except OffsetOutOfRangeError:
             out["error_code"] = ErrorCode.OFFSET_OUT_OF_RANGE
+            return out
+        except (OSError, CorruptRecordError) as e:  # a damaged segment: the others are still served
+            logger.error("fetch from %s-%d at offset %d: %s", topic, index, offset, e)
+            out["error_code"] = ErrorCode.KAFKA_STORAGE_ERROR if isinstance(e, OSError) else ErrorCode.CORRUPT_MESSAGE
             return out
         out["high_watermark"] = out["last_stable_offset"] = hw
         out["log_start_offset"] = p.log.start_offset
@@ -502,6 +485,7 @@ class Broker:
         return ErrorCode.NONE, off, rec[0].timestamp if rec else -1
 
 
+_OPEN_FAILURE_LOG_INTERVAL = 60.0
 # A request naming more unopened partitions than this opens them in threads first.
 _INLINE_OPENS = 16
 
@@ -511,10 +495,3 @@ def empty_fetch_partition(index: int) -> dict[str, Any]:
     empty records, what Kafka answers for a partition in error."""
     return {"partition_index": index, "error_code": 0, "high_watermark": -1, "last_stable_offset": -1,
             "log_start_offset": -1, "aborted_transactions": None, "preferred_read_replica": -1, "records": b""}
-
-
-def _kafka_uuid() -> str:
-    """A random id in Kafka's form: URL-safe base64 of 16 bytes, no padding."""
-    import base64
-
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")

@@ -84,6 +84,8 @@ class TopicApis(ApiGroup):
                 res["topic_id"] = b.topic_id(name)
             elif isinstance(e, TopicExistsError):
                 _set_create_result(res, ErrorCode.TOPIC_ALREADY_EXISTS, str(e))
+            elif isinstance(e, OSError):  # a full disk: nothing was created
+                _set_create_result(res, ErrorCode.KAFKA_STORAGE_ERROR, str(e))
             else:
                 _set_create_result(res, ErrorCode.INVALID_CONFIG if "config" in str(e) else ErrorCode.INVALID_TOPIC_EXCEPTION, str(e))
         return {"throttle_time_ms": 0, "topics": results}
