@@ -34,8 +34,9 @@ pub struct IndexFile {
     reserved: usize,
 }
 
-/// Bytes reserved at a time ahead of the entries being written.
-const RESERVE_CHUNK: usize = 64 * 1024;
+/// Bytes reserved at a time ahead of the entries being written (one page:
+/// thousands of partitions each with an active index must not take much disk).
+const RESERVE_CHUNK: usize = 4096;
 
 impl IndexFile {
     /// Opens (creating if missing) with the entries the file holds.

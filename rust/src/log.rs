@@ -386,6 +386,7 @@ impl PartitionLog {
                 // Overlaps the segment before it: keep only its offsets past that one's.
                 cut = seg.recover(interval, prev_next)?;
             }
+            notes.append(&mut seg.notes);
             if let Some(cut) = cut {
                 notes.push(format!(
                     "{}: cut {} bytes at position {} ({}); the segment now ends at offset {}",
@@ -724,7 +725,7 @@ impl PartitionLog {
 
     /// `seal` before a read. When the records cannot be written (a full disk)
     /// the read goes on over what the files hold, and the records stay pending.
-    fn seal_for_read(&mut self) {
+    pub fn seal_for_read(&mut self) {
         match self.seal() {
             Ok(()) => self.read_warned = false,
             Err(e) => {

@@ -112,6 +112,14 @@ pub struct Segment {
     pub map_window: u64,
     /// Written since the last fsync.
     dirty: bool,
+    /// What recovery had to give up on (the log reports them).
+    pub notes: Vec<String>,
+}
+
+/// Whether `e` is the filesystem being full (or over quota).
+pub fn is_no_space(e: &LogError) -> bool {
+    matches!(e, LogError::Io { source, .. }
+        if matches!(source.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)))
 }
 
 /// What recovery cut from a segment.
@@ -161,6 +169,7 @@ impl Segment {
             read_map: None,
             map_window: 0,
             dirty: fresh,
+            notes: Vec::new(),
         };
         seg.written = seg.state();
         Ok(seg)
@@ -194,7 +203,7 @@ impl Segment {
             .iter()
             .all(|ext| dir.join(file_name(base_offset, ext)).is_file());
         let mut seg = Segment::open_files(dir, base_offset, false)?;
-        if !indexes_present || !seg.indexes_valid() {
+        if !indexes_present || !seg.indexes_valid(index_interval) {
             let cut = seg.recover(index_interval, base_offset)?;
             return Ok((seg, cut));
         }
@@ -254,7 +263,12 @@ impl Segment {
 
     /// Whether both index files can be trusted: whole entries with no hole
     /// before them, keys and positions increasing, positions inside the log.
-    fn indexes_valid(&self) -> bool {
+    fn indexes_valid(&self, interval: usize) -> bool {
+        // A segment of more than a couple of index intervals has offset-index
+        // entries, unless a rebuild lacked the room for them (see `recover`).
+        if self.offset_index.len() == 0 && self.file_len > 2 * interval as u64 + 1 {
+            return false;
+        }
         for idx in [&self.offset_index, &self.time_index] {
             match idx.file_len() {
                 Ok(len) if !idx.torn && !idx.has_hole_before(len) => {}
@@ -710,6 +724,7 @@ impl Segment {
         let map = self.map()?;
         let mut pos = 0usize;
         let mut cut = None;
+        let mut indexing = true;
         while pos < map.len() {
             let check = batch::check_batch(&map[pos..], true);
             let h = match check {
@@ -736,13 +751,28 @@ impl Segment {
             if self.first_batch_max_timestamp.is_none() {
                 self.first_batch_max_timestamp = Some(h.max_timestamp);
             }
-            self.index_batch(
-                pos as u64,
-                h.last_offset(),
-                h.max_timestamp,
-                h.size(),
-                interval,
-            )?;
+            if indexing {
+                let indexed = self.index_batch(pos as u64, h.last_offset(), h.max_timestamp, h.size(), interval);
+                if let Err(e) = indexed {
+                    if !is_no_space(&e) {
+                        return Err(e);
+                    }
+                    // No room to rebuild the indexes (a full disk): the segment goes
+                    // without (lookups scan it from the start, and the next open with
+                    // room rebuilds them); recovery itself needs no space.
+                    self.offset_index.truncate_entries(0);
+                    self.time_index.truncate_entries(0);
+                    self.notes.push(format!(
+                        "{}: no room to rebuild its index files ({e}); reads scan the segment until an open with room rebuilds them",
+                        self.log_path.display()
+                    ));
+                    indexing = false;
+                }
+            }
+            if !indexing && h.max_timestamp > self.max_timestamp {
+                self.max_timestamp = h.max_timestamp;
+                self.offset_of_max_timestamp = h.last_offset();
+            }
             self.next_offset = h.last_offset() + 1;
             pos += h.size();
         }
@@ -774,10 +804,7 @@ impl Segment {
         if let Some(m) = shared {
             match self.copy_prefix(len) {
                 Ok(()) => {}
-                Err(LogError::Io { source, .. })
-                    if source.raw_os_error() == Some(libc::ENOSPC)
-                        || source.raw_os_error() == Some(libc::EDQUOT) =>
-                {
+                Err(e) if is_no_space(&e) => {
                     m.zero_tail(len as usize);
                     self.file
                         .set_len(len)
