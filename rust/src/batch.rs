@@ -143,7 +143,7 @@ pub fn check_batch(buf: &[u8], deep: bool) -> BatchCheck {
         ));
     }
     let h = BatchHeader::parse(buf);
-    let crc = crc32c::crc32c(&buf[ATTRIBUTES..size]);
+    let crc = crate::crc::crc32c(&buf[ATTRIBUTES..size]);
     if crc != h.crc {
         return BatchCheck::Corrupt(format!(
             "CRC32C mismatch: stored {:#010x}, computed {crc:#010x}",
@@ -229,7 +229,7 @@ pub fn check_frame(buf: &[u8], min_base: i64) -> std::result::Result<BatchHeader
 /// Whether the stored CRC32C of a whole batch matches its bytes.
 #[inline]
 pub fn crc_ok(batch: &[u8], h: &BatchHeader) -> bool {
-    crc32c::crc32c(&batch[ATTRIBUTES..h.size()]) == h.crc
+    crate::crc::crc32c(&batch[ATTRIBUTES..h.size()]) == h.crc
 }
 
 /// Validates a buffer of one or more whole batches (as a Produce request
@@ -471,7 +471,7 @@ impl PendingBatch {
         h[PRODUCER_EPOCH..PRODUCER_EPOCH + 2].copy_from_slice(&(-1i16).to_be_bytes());
         h[BASE_SEQUENCE..BASE_SEQUENCE + 4].copy_from_slice(&(-1i32).to_be_bytes());
         h[RECORD_COUNT..RECORD_COUNT + 4].copy_from_slice(&self.count.to_be_bytes());
-        let crc = crc32c::crc32c(&self.records[ATTRIBUTES..]);
+        let crc = crate::crc::crc32c(&self.records[ATTRIBUTES..]);
         self.records[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
     }
 }

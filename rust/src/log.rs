@@ -122,7 +122,7 @@ impl BatchRef {
             reason: format!(
                 "CRC32C mismatch: stored {:#010x}, computed {:#010x}",
                 h.crc,
-                crc32c::crc32c(&self.bytes()[batch::ATTRIBUTES..])
+                crate::crc::crc32c(&self.bytes()[batch::ATTRIBUTES..])
             ),
         })
     }
@@ -507,6 +507,16 @@ impl PartitionLog {
         self.segments.last_mut().unwrap()
     }
 
+    /// The warnings since the last call (see `warnings`), emptied.
+    #[inline]
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        if self.warnings.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut self.warnings)
+        }
+    }
+
     fn warn(&mut self, msg: String) {
         self.warnings.push(msg);
     }
@@ -858,13 +868,17 @@ impl PartitionLog {
     // ----- durability ----------------------------------------------------
 
     pub fn needs_flush(&self) -> bool {
-        self.config
-            .flush_messages
-            .is_some_and(|n| self.unflushed >= n)
+        self.needs_flush_after(0)
+    }
+
+    /// Whether the flush policy will want a flush once `more` records are added.
+    pub fn needs_flush_after(&self, more: u64) -> bool {
+        let unflushed = self.unflushed + more;
+        self.config.flush_messages.is_some_and(|n| unflushed >= n)
             || self
                 .config
                 .flush_ms
-                .is_some_and(|ms| self.unflushed > 0 && now_ms() - self.last_flush_ms >= ms)
+                .is_some_and(|ms| unflushed > 0 && now_ms() - self.last_flush_ms >= ms)
     }
 
     /// Writes a checkpoint; without room for it the failure is a warning and

@@ -483,6 +483,7 @@ pub struct PyPartitionLog {
 impl PyPartitionLog {
     /// Locks the log. Waits for the mutex without the GIL: the thread holding
     /// the mutex may need the GIL back (after a `py.detach`) to finish.
+    #[inline]
     fn lock(&self, py: Python<'_>) -> MutexGuard<'_, Option<PartitionLog>> {
         loop {
             match self.inner.try_lock() {
@@ -513,7 +514,7 @@ impl PyPartitionLog {
                 None => (Err(LogError::Closed), Vec::new()),
                 Some(log) => {
                     let r = f(log);
-                    (r, std::mem::take(&mut log.warnings))
+                    (r, log.take_warnings())
                 }
             }
         };
@@ -550,7 +551,7 @@ impl PyPartitionLog {
                 None => (Err(LogError::Closed), Vec::new()),
                 Some(log) => {
                     let r = f(log);
-                    (r, std::mem::take(&mut log.warnings))
+                    (r, log.take_warnings())
                 }
             }
         });
@@ -568,7 +569,7 @@ fn write_and_maybe_flush(log: &mut PartitionLog) -> Result<(), LogError> {
     Ok(())
 }
 
-/// `append_batch` writes out filled batches every this many.
+/// `append` and `append_batch` write out filled batches every this many.
 const WRITE_EVERY_FULL_BATCHES: usize = 8;
 
 fn now_or(ts: Option<i64>) -> i64 {
@@ -704,24 +705,28 @@ impl PyPartitionLog {
             let Some(log) = guard.as_mut() else {
                 return Err(py_error(py, LogError::Closed));
             };
-            // One atomic step: on failure the record is not in the log.
-            let r = log.begin().and_then(|()| {
-                let off = log.add_record(
-                    ts,
-                    key.as_ref().map(|k| k.as_slice()),
-                    value.as_ref().map(|v| v.as_slice()),
-                    &hdrs,
-                );
-                if log.has_full_batches() || log.needs_flush() {
-                    py.detach(|| {
-                        let r = write_and_maybe_flush(log).map(|()| off);
-                        log.end(r)
-                    })
-                } else {
-                    log.end(Ok(off))
-                }
-            });
-            (r, std::mem::take(&mut log.warnings))
+            let (key, value) = (key.as_ref().map(|k| k.as_slice()), value.as_ref().map(|v| v.as_slice()));
+            // Filled batches are written a few at a time (one write per batch would
+            // cost a system call per batch_size bytes). A call that may write is one
+            // atomic step: on failure its record is not in the log. The others only
+            // add to the pending batch, which cannot fail.
+            let may_write = log.full_batches() + 1 >= WRITE_EVERY_FULL_BATCHES || log.needs_flush_after(1);
+            let r = if !may_write {
+                Ok(log.add_record(ts, key, value, &hdrs))
+            } else {
+                log.begin().and_then(|()| {
+                    let off = log.add_record(ts, key, value, &hdrs);
+                    if log.full_batches() >= WRITE_EVERY_FULL_BATCHES || log.needs_flush() {
+                        py.detach(|| {
+                            let r = write_and_maybe_flush(log).map(|()| off);
+                            log.end(r)
+                        })
+                    } else {
+                        log.end(Ok(off))
+                    }
+                })
+            };
+            (r, log.take_warnings())
         };
         log_warnings(py, warnings);
         r.map_err(|e| self.write_error(py, e))
@@ -794,7 +799,7 @@ impl PyPartitionLog {
             let r = r.and_then(|()| write_and_maybe_flush(log));
             log.end(r)
         });
-        let warnings = std::mem::take(&mut log.warnings);
+        let warnings = log.take_warnings();
         drop(guard);
         log_warnings(py, warnings);
         if let Some(e) = py_err {
@@ -949,7 +954,9 @@ impl PyPartitionLog {
         let limit = max_records.unwrap_or(u64::MAX) as usize;
         let upto = max_offset.unwrap_or(i64::MAX);
         let cols = self.detached(py, move |log| {
-            let data = load_batches(log.batches(offset, max_records, max_offset)?, verify_crc)?;
+            // CRCs are checked batch by batch just before decoding (below): the
+            // decoding then reads bytes the check left in the cache.
+            let data = load_batches(log.batches(offset, max_records, max_offset)?, false)?;
             let est: usize = data
                 .iter()
                 .map(|b| b.batch.header.record_count.max(0) as usize)
@@ -984,6 +991,9 @@ impl PyPartitionLog {
             for bd in &data {
                 // Position of this batch's records section within the region.
                 let base = bd.batch.pos + batch::HEADER_LEN - region_start;
+                if verify_crc {
+                    bd.batch.check_crc()?;
+                }
                 batch::for_each_record(bd.records(), &bd.batch.header, |r, d| {
                     if r.offset < offset {
                         return true;
@@ -1182,7 +1192,7 @@ impl PyPartitionLog {
                 None => (Ok(()), Vec::new()),
                 Some(log) => {
                     let r = log.close();
-                    let warnings = std::mem::take(&mut log.warnings);
+                    let warnings = log.take_warnings();
                     if r.is_ok() {
                         *guard = None;
                     }
@@ -1346,7 +1356,7 @@ fn crc32c_py(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<u32> {
     let (ptr, len) = (s.as_ptr() as usize, s.len());
     // SAFETY: `arg` keeps the memory alive across the detach.
     Ok(py.detach(move || {
-        ::crc32c::crc32c(unsafe { std::slice::from_raw_parts(ptr as *const u8, len) })
+        crate::crc::crc32c(unsafe { std::slice::from_raw_parts(ptr as *const u8, len) })
     }))
 }
 
