@@ -90,13 +90,14 @@ class PartitionLog:
     # error they raise LogWriteError (an OSError, errno kept) and the log is as
     # before the call.
     def append_raw(self, batches: _Bytes, *, assign_offsets: bool = True) -> int: ...
-    # read/read_file_range: whole, well-framed batches only (CRC-checked too with
-    # verify_crc); CorruptRecordError when the batch holding `offset` is not.
+    # read/read_file_range: whole, well-framed batches with a valid CRC32C only
+    # (each batch checked once, then remembered; verify_crc=False: framing only);
+    # CorruptRecordError when the batch holding `offset` is bad.
     def read(
-        self, offset: int, max_bytes: int = 1 << 20, max_offset: int | None = None, *, verify_crc: bool = False
+        self, offset: int, max_bytes: int = 1 << 20, max_offset: int | None = None, *, verify_crc: bool = True
     ) -> memoryview: ...
     def read_file_range(
-        self, offset: int, max_bytes: int = 1 << 20, max_offset: int | None = None, *, verify_crc: bool = False
+        self, offset: int, max_bytes: int = 1 << 20, max_offset: int | None = None, *, verify_crc: bool = True
     ) -> tuple[pathlib.Path, int, int] | None: ...
     def records(
         self, offset: int, max_records: int | None = None, max_offset: int | None = None, *, verify_crc: bool = True

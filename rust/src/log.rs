@@ -984,8 +984,9 @@ impl PartitionLog {
     /// Whole batches of one segment from the batch holding `offset`, at most
     /// `max_bytes` but at least one batch; none at the end (or at `upto`).
     /// Every batch in the range is well framed (and, with `verify_crc`, has a
-    /// valid CRC32C): the range stops before the first that is not, and when
-    /// that is the first batch, `CorruptData` is raised.
+    /// valid CRC32C, checked once per batch: see `Segment::crc_ok`): the range
+    /// stops before the first that is not, and when that is the first batch,
+    /// `CorruptData` is raised.
     pub fn read(
         &mut self,
         offset: i64,
@@ -1007,7 +1008,7 @@ impl PartitionLog {
         }
         let seg = &mut self.segments[i];
         let map = seg.map()?;
-        if verify_crc && !batch::crc_ok(&map[pos..], &first) {
+        if verify_crc && !seg.crc_ok(&map, pos, &first) {
             return Err(seg.corrupt(pos, first.base_offset, "CRC32C mismatch".into()));
         }
         let mut len = first.size();
@@ -1018,7 +1019,7 @@ impl PartitionLog {
             };
             if len + h.size() > max_bytes
                 || h.base_offset >= upto
-                || (verify_crc && !batch::crc_ok(&map[pos + len..], &h))
+                || (verify_crc && !seg.crc_ok(&map, pos + len, &h))
             {
                 break;
             }

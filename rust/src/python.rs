@@ -841,9 +841,11 @@ impl PyPartitionLog {
     }
 
     /// Whole batches from the one holding `offset`, as a zero-copy memoryview.
-    /// Only well-framed batches (CRC-checked too with `verify_crc`): the range
-    /// stops before the first that is not; CorruptRecordError when it is the first.
-    #[pyo3(signature = (offset, max_bytes=1<<20, max_offset=None, *, verify_crc=false))]
+    /// Only well-framed batches with a valid CRC32C (each batch's CRC is
+    /// checked once, then remembered; `verify_crc=False` checks framing only,
+    /// as Kafka's fetch does): the range stops before the first bad batch, and
+    /// CorruptRecordError is raised when that is the first one.
+    #[pyo3(signature = (offset, max_bytes=1<<20, max_offset=None, *, verify_crc=true))]
     fn read<'py>(
         &self,
         py: Python<'py>,
@@ -870,7 +872,7 @@ impl PyPartitionLog {
     }
 
     /// The same range as `read`, as `(path, position, length)` for sendfile, or None.
-    #[pyo3(signature = (offset, max_bytes=1<<20, max_offset=None, *, verify_crc=false))]
+    #[pyo3(signature = (offset, max_bytes=1<<20, max_offset=None, *, verify_crc=true))]
     fn read_file_range(
         &self,
         py: Python<'_>,

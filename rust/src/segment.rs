@@ -114,6 +114,10 @@ pub struct Segment {
     dirty: bool,
     /// What recovery had to give up on (the log reports them).
     pub notes: Vec<String>,
+    /// Bytes `[0, verified)` are whole batches known to have a valid CRC32C:
+    /// checked by recovery or by a read, or appended by this process from
+    /// CRC-checked or self-encoded bytes. Reads skip the CRC of those.
+    verified: u64,
 }
 
 /// Whether `e` is the filesystem being full (or over quota).
@@ -170,6 +174,7 @@ impl Segment {
             map_window: 0,
             dirty: fresh,
             notes: Vec::new(),
+            verified: 0,
         };
         seg.written = seg.state();
         Ok(seg)
@@ -406,6 +411,9 @@ impl Segment {
         };
         let last_offset = base + h.last_offset_delta as i64;
         let len = batch.len();
+        if self.verified == position {
+            self.verified += len as u64;
+        }
         self.queued += len;
         self.queue.push(batch);
         if self.first_batch_max_timestamp.is_none() {
@@ -504,6 +512,7 @@ impl Segment {
         self.queued = 0;
         let w = self.written;
         self.restore(&w);
+        self.verified = self.verified.min(self.file_len);
         // Readers' mappings never extend past `file_len`: a plain cut is safe.
         self.file
             .set_len(self.file_len)
@@ -538,6 +547,7 @@ impl Segment {
             .set_len(pos as u64)
             .ctx(|| format!("cannot truncate {}", self.log_path.display()))?;
         self.file_len = pos as u64;
+        self.verified = self.verified.min(self.file_len);
         self.written = self.state();
         self.dirty = true;
         Ok(())
@@ -777,6 +787,7 @@ impl Segment {
             pos += h.size();
         }
         drop(map);
+        self.verified = pos as u64; // check_batch checked every CRC up to here
         let result = match cut {
             None => None,
             Some(reason) => {
@@ -818,8 +829,23 @@ impl Segment {
                 .ctx(|| format!("cannot truncate {}", self.log_path.display()))?;
         }
         self.file_len = len;
+        self.verified = self.verified.min(len);
         self.dirty = true;
         Ok(())
+    }
+
+    /// Checks the CRC32C of the batch `h` at `pos` in `map`, unless an earlier
+    /// check (or our own append) vouches for it; extends `verified` over it.
+    pub fn crc_ok(&mut self, map: &[u8], pos: usize, h: &BatchHeader) -> bool {
+        let end = (pos + h.size()) as u64;
+        if end <= self.verified {
+            return true;
+        }
+        let ok = batch::crc_ok(&map[pos..], h);
+        if ok && pos as u64 == self.verified {
+            self.verified = end;
+        }
+        ok
     }
 
     /// Copies the first `len` bytes to a new file renamed over the segment.
