@@ -158,10 +158,11 @@ NEEDS_ROOT = "mounting a tmpfs to fill it up needs root"
 
 
 @contextlib.contextmanager
-def tmpfs(path: Path, size_kib: int) -> Iterator[Path]:
-    """A real tmpfs of `size_kib` KiB mounted at `path`; unmounted on exit."""
+def tmpfs(path: Path, size_kib: int, inodes: int | None = None) -> Iterator[Path]:
+    """A real tmpfs of `size_kib` KiB (and at most `inodes` files) mounted at `path`; unmounted on exit."""
     path.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k,mode=0755", "tmpfs", str(path)], check=True)
+    opts = f"size={size_kib}k,mode=0755" + (f",nr_inodes={inodes}" if inodes else "")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)], check=True)
     try:
         yield path
     finally:
@@ -169,8 +170,9 @@ def tmpfs(path: Path, size_kib: int) -> Iterator[Path]:
             subprocess.run(["umount", "-l", str(path)], check=False)
 
 
-def resize_tmpfs(path: Path, size_kib: int) -> None:
-    subprocess.run(["mount", "-o", f"remount,size={size_kib}k", str(path)], check=True)
+def resize_tmpfs(path: Path, size_kib: int, inodes: int | None = None) -> None:
+    opts = f"remount,size={size_kib}k" + (f",nr_inodes={inodes}" if inodes else "")
+    subprocess.run(["mount", "-o", opts, str(path)], check=True)
 
 
 def fill_up(path: Path) -> Path:

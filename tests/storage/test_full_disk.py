@@ -153,6 +153,25 @@ def test_filling_a_disk_many_times_over_loses_nothing(tmp_path):
         log.close()
 
 
+def test_a_roll_that_cannot_create_its_files_changes_nothing(tmp_path):
+    """No inode left for the new segment's files (the filesystem still has
+    room): the append that needed the roll fails whole, no file of the new
+    segment is left behind, and appends go on once files can be created."""
+    mnt = tmp_path / "mnt"
+    with H.tmpfs(mnt, 4096, inodes=10):
+        d = mnt / "t-0"
+        log = Log.open(d, **CFG)
+        e = fill_log(log, d, "append_raw")  # checks that the files are as before the call
+        assert "cannot open" in str(e) and H.free_bytes(mnt) > 1 << 20  # creating a file failed, not a write
+        end = log.end_offset
+        H.resize_tmpfs(mnt, 4096, inodes=1000)
+        assert log.append_raw(_core.encode_batch([(TS, None, val(o), None) for o in range(end, end + 2000)])) == end
+        log.close()
+        log = Log.open(d, **CFG)
+        check_records(log, end + 2000)
+        log.close()
+
+
 def test_deleting_frees_space_on_a_full_disk(tmp_path):
     mnt = tmp_path / "mnt"
     with H.tmpfs(mnt, 256):
