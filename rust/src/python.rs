@@ -508,16 +508,7 @@ impl PyPartitionLog {
         py: Python<'_>,
         f: impl FnOnce(&mut PartitionLog) -> Result<R, LogError>,
     ) -> PyResult<R> {
-        let (r, warnings) = {
-            let mut guard = self.lock(py);
-            match guard.as_mut() {
-                None => (Err(LogError::Closed), Vec::new()),
-                Some(log) => {
-                    let r = f(log);
-                    (r, log.take_warnings())
-                }
-            }
-        };
+        let (r, warnings) = run_on(&mut self.lock(py), f);
         log_warnings(py, warnings);
         r.map_err(|e| self.error(py, e))
     }
@@ -545,18 +536,23 @@ impl PyPartitionLog {
         py: Python<'_>,
         f: impl FnOnce(&mut PartitionLog) -> Result<R, LogError> + Send,
     ) -> Result<R, LogError> {
-        let (r, warnings) = py.detach(|| {
-            let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            match guard.as_mut() {
-                None => (Err(LogError::Closed), Vec::new()),
-                Some(log) => {
-                    let r = f(log);
-                    (r, log.take_warnings())
-                }
-            }
-        });
+        let (r, warnings) = py.detach(|| run_on(&mut self.inner.lock().unwrap_or_else(|p| p.into_inner()), f));
         log_warnings(py, warnings);
         r
+    }
+}
+
+/// Runs `f` on the log in `slot` (LogClosedError once closed); hands back its warnings too.
+fn run_on<R>(
+    slot: &mut Option<PartitionLog>,
+    f: impl FnOnce(&mut PartitionLog) -> Result<R, LogError>,
+) -> (Result<R, LogError>, Vec<String>) {
+    match slot.as_mut() {
+        None => (Err(LogError::Closed), Vec::new()),
+        Some(log) => {
+            let r = f(log);
+            (r, log.take_warnings())
+        }
     }
 }
 
