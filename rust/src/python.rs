@@ -1535,14 +1535,7 @@ fn verify_segment(py: Python<'_>, path: PathBuf) -> PyResult<Vec<(PathBuf, u64, 
             .and_then(|s| s.to_str())
             .and_then(|s| s.parse::<i64>().ok())
             .unwrap_or(0);
-        let file = std::fs::File::open(&path)?;
-        if file.metadata()?.len() == 0 {
-            return Ok(None);
-        }
-        // SAFETY: read-only mapping; a writer only appends past what we read
-        // (a concurrent truncation could fault, as for any reader of the file).
-        let map = unsafe { memmap2::Mmap::map(&file)? };
-        Ok(crate::segment::verify_batches(&map, base))
+        crate::segment::verify_file(&std::fs::File::open(&path)?, base)
     });
     match r {
         Ok(found) => Ok(found.map(|(pos, off, why)| (path.clone(), pos, off, why)).into_iter().collect()),

@@ -941,40 +941,72 @@ impl Segment {
     }
 }
 
+/// Fully checks the batch at the start of `buf` (framing, CRC32C, record
+/// framing, base offset at least `expect`): its header, or `(offset, why)`
+/// with its base offset (the expected one when the header is unreadable).
+fn verify_one(buf: &[u8], expect: i64) -> std::result::Result<BatchHeader, (i64, String)> {
+    let h = match batch::check_batch(buf, true) {
+        BatchCheck::Valid(h) => h,
+        BatchCheck::Torn(why) | BatchCheck::Corrupt(why) => {
+            let offset = if buf.len() >= HEADER_LEN { BatchHeader::parse(buf).base_offset } else { expect };
+            return Err((offset, why));
+        }
+    };
+    if h.base_offset < expect {
+        return Err((h.base_offset, format!("batch base offset {} is below the expected {expect}", h.base_offset)));
+    }
+    batch::records_data(&buf[..h.size()], &h)
+        .and_then(|d| batch::for_each_record(d.bytes(), &h, |_, _| true))
+        .map_err(|e| (h.base_offset, e.to_string()))?;
+    Ok(h)
+}
+
 /// The first batch of `data` (a segment file whose first offset is at least
 /// `base_offset`) that fails a full check: framing, CRC32C, record framing,
 /// offsets increasing. `(position, offset, reason)`; None when all are valid.
 pub fn verify_batches(data: &[u8], base_offset: i64) -> Option<(u64, i64, String)> {
-    let mut pos = 0usize;
-    let mut expect = base_offset;
+    let (mut pos, mut expect) = (0usize, base_offset);
     while pos < data.len() {
-        let h = match batch::check_batch(&data[pos..], true) {
-            BatchCheck::Valid(h) => h,
-            BatchCheck::Torn(why) | BatchCheck::Corrupt(why) => {
-                let offset = if data.len() - pos >= HEADER_LEN {
-                    BatchHeader::parse(&data[pos..]).base_offset
-                } else {
-                    expect
-                };
-                return Some((pos as u64, offset, why));
+        match verify_one(&data[pos..], expect) {
+            Ok(h) => {
+                expect = h.last_offset() + 1;
+                pos += h.size();
             }
-        };
-        if h.base_offset < expect {
-            return Some((
-                pos as u64,
-                h.base_offset,
-                format!("batch base offset {} is below the expected {expect}", h.base_offset),
-            ));
+            Err((offset, why)) => return Some((pos as u64, offset, why)),
         }
-        if let Err(e) = batch::records_data(&data[pos..pos + h.size()], &h)
-            .and_then(|d| batch::for_each_record(d.bytes(), &h, |_, _| true))
-        {
-            return Some((pos as u64, h.base_offset, e.to_string()));
-        }
-        expect = h.last_offset() + 1;
-        pos += h.size();
     }
     None
+}
+
+/// `verify_batches` of a segment file read batch by batch with pread (no
+/// mapping: a writer truncating the file meanwhile shows as a torn end, never
+/// as SIGBUS), so that it can run beside a live broker.
+pub fn verify_file(file: &File, base_offset: i64) -> std::io::Result<Option<(u64, i64, String)>> {
+    let len = file.metadata()?.len();
+    let (mut pos, mut expect) = (0u64, base_offset);
+    let mut buf = Vec::new();
+    while pos < len {
+        let left = len - pos;
+        let head = left.min(HEADER_LEN as u64) as usize;
+        buf.resize(head, 0);
+        file.read_exact_at(&mut buf, pos)?;
+        let size = if head >= batch::LOG_OVERHEAD {
+            let length = i32::from_be_bytes(buf[batch::BATCH_LENGTH..batch::BATCH_LENGTH + 4].try_into().unwrap());
+            (length as i64 + batch::LOG_OVERHEAD as i64).clamp(head as i64, left as i64) as usize
+        } else {
+            head
+        };
+        buf.resize(size, 0);
+        file.read_exact_at(&mut buf[head..], pos + head as u64)?;
+        match verify_one(&buf, expect) {
+            Ok(h) => {
+                expect = h.last_offset() + 1;
+                pos += h.size() as u64;
+            }
+            Err((offset, why)) => return Ok(Some((pos, offset, why))),
+        }
+    }
+    Ok(None)
 }
 
 /// A read-only mapping of a segment file's written bytes (empty for an empty
