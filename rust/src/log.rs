@@ -1413,8 +1413,14 @@ mod tests {
     /// after an unclean reopen.
     #[test]
     fn appends_are_atomic_on_a_full_disk() {
+        for compression in [Codec::None, Codec::Lz4] {
+            appends_are_atomic_with(compression);
+        }
+    }
+
+    fn appends_are_atomic_with(compression: Codec) {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = LogConfig { segment_bytes: 6000, index_interval_bytes: 300, batch_size: 700, ..LogConfig::default() };
+        let cfg = LogConfig { segment_bytes: 6000, index_interval_bytes: 300, batch_size: 700, compression, ..LogConfig::default() };
         let mut log = PartitionLog::open(dir.path(), cfg.clone()).unwrap();
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         let mut model: Vec<Vec<u8>> = Vec::new();

@@ -565,6 +565,9 @@ fn write_and_maybe_flush(log: &mut PartitionLog) -> Result<(), LogError> {
     Ok(())
 }
 
+/// Reads of at least this many bytes check CRCs on a second thread.
+const PARALLEL_VERIFY_BYTES: usize = 4 << 20;
+
 /// `append` and `append_batch` write out filled batches every this many.
 const WRITE_EVERY_FULL_BATCHES: usize = 8;
 
@@ -986,10 +989,15 @@ impl PyPartitionLog {
                 region: None,
             };
             let region_start = data.first().map_or(0, |b| b.batch.pos);
+            // A large read checks CRCs on a second thread while this one decodes.
+            let total: usize = data.iter().map(|b| b.batch.header.size()).sum();
+            let parallel = verify_crc && total >= PARALLEL_VERIFY_BYTES;
+            std::thread::scope(|scope| -> Result<(), LogError> {
+            let checker = parallel.then(|| scope.spawn(|| data.iter().try_for_each(|b| b.batch.check_crc())));
             for bd in &data {
                 // Position of this batch's records section within the region.
                 let base = bd.batch.pos + batch::HEADER_LEN - region_start;
-                if verify_crc {
+                if verify_crc && !parallel {
                     bd.batch.check_crc()?;
                 }
                 batch::for_each_record(bd.records(), &bd.batch.header, |r, d| {
@@ -1033,6 +1041,11 @@ impl PyPartitionLog {
                     break;
                 }
             }
+            match checker {
+                Some(h) => h.join().unwrap_or_else(|_| Err(LogError::Invalid("CRC check failed".into()))),
+                None => Ok(()),
+            }
+            })?;
             if zero_copy {
                 if let (Some(first), Some(last)) = (data.first(), data.last()) {
                     let end = last.batch.pos + last.batch.header.size();

@@ -101,6 +101,27 @@ def test_flipped_byte_in_a_record_is_caught_by_every_embedded_read(tmp_path):
     assert _core.verify_segment(d / H.seg_name(bases[0], "log")) == []
 
 
+def test_large_reads_check_every_crc_too(tmp_path):
+    """Reads of several MB check CRCs on a second thread: the bad batch is
+    still found and named."""
+    d = tmp_path / "t-0"
+    log = Log.open(d)
+    log.append_batch([b"%099d" % i for i in range(80_000)], timestamp_ms=5)  # ~9 MB
+    log.close()
+    seg = d / H.seg_name(0, "log")
+    victim = H.parse_batches(seg.read_bytes())[-7]
+    flip(seg, victim.position + victim.size - 10)  # inside the last record's value
+    log = Log.open(d)
+    try:
+        with pytest.raises(CorruptRecordError) as e:
+            log.read_columns(0)
+        assert (e.value.path, e.value.position) == (str(seg), victim.position)
+        assert len(log.read_columns(0, verify_crc=False)) == 80_000
+        assert len(log.read_columns(0, max_offset=victim.base_offset)) == victim.base_offset
+    finally:
+        log.close()
+
+
 def test_zeroed_page_in_a_middle_segment_is_never_served(tmp_path):
     """4 KiB of zeros in a middle segment of a cleanly closed log: the broker
     read path serves the batches before the damage, then raises."""
