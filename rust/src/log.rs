@@ -934,6 +934,12 @@ impl PartitionLog {
     /// marker (a full disk) the close still succeeds with a warning, and the
     /// next open recovers from the segments.
     pub fn close(&mut self) -> Result<()> {
+        if self.failed.is_some() {
+            // Nothing more can be written safely: no clean-shutdown marker, so
+            // the next open recovers (and repairs) the files.
+            self.warn(format!("{}: closed without a clean shutdown after a failed write", self.dir.display()));
+            return Ok(());
+        }
         self.flush()?;
         self.active().trim_indexes()?;
         if !self.save_checkpoints() {

@@ -1,9 +1,12 @@
 //! PyO3 bindings: `pystream._core`. Python objects are built here and only
 //! here; the storage modules know nothing of Python.
 //!
-//! Locking: each log sits behind a mutex. Code holding the mutex never
-//! acquires the GIL, so a thread that holds the GIL may wait for the mutex.
+//! Locking: each log sits behind a mutex. A thread waits for the mutex
+//! without the GIL (`PyPartitionLog::lock`), so the thread holding the mutex
+//! may take the GIL (`append_batch` reads Python values while holding it).
 //! File I/O, CRC and compression run with the GIL released (`py.detach`).
+//! Warnings of the storage core are logged on `pystream.storage` once the
+//! mutex is released.
 
 use crate::batch::{self, BatchHeader, PendingBatch};
 use crate::bigvec::BigVec;
