@@ -58,7 +58,7 @@ impl IndexFile {
             map: None,
             entry_size,
             entries: len / entry_size,
-            torn: len % entry_size != 0,
+            torn: !len.is_multiple_of(entry_size),
             capacity: 0,
             reserved: len / entry_size * entry_size,
         };

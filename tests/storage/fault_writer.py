@@ -43,7 +43,8 @@ def main() -> int:
         elif cmd[0] == "more":
             end = log.end_offset
             try:
-                assert log.append_batch([value_of(o) for o in range(end, end + int(cmd[1]))], timestamp_ms=1_700_000_000_000) == end
+                values = [value_of(o) for o in range(end, end + int(cmd[1]))]
+                assert log.append_batch(values, timestamp_ms=1_700_000_000_000) == end
             except LogWriteError as e:
                 print(f"error {e.errno} {log.end_offset}")
                 continue

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -78,7 +77,8 @@ def test_flipped_byte_in_a_record_is_caught_by_every_embedded_read(tmp_path):
         assert [r.as_tuple() for r in log.records(victim.last_offset + 1)] == recs[victim.last_offset + 1 :]
         # the opt-out (Kafka's check.crcs=false) returns the bytes as they are
         got = log.records(victim.base_offset, max_records=victim.record_count, verify_crc=False)
-        assert len(got) == victim.record_count and [r.as_tuple() for r in got] != recs[victim.base_offset : victim.last_offset + 1]
+        assert len(got) == victim.record_count
+        assert [r.as_tuple() for r in got] != recs[victim.base_offset : victim.last_offset + 1]
         assert len(log.read_columns(0, verify_crc=False)) == N
         # the broker path checks the CRC too (once per batch), and framing only when asked
         with pytest.raises(CorruptRecordError) as e:
@@ -248,7 +248,9 @@ def test_damaged_index_files_are_rebuilt_on_open(tmp_path, damage, caplog):
 # checkpoints and the clean-shutdown marker
 
 
-@pytest.mark.parametrize("content", [b"garbage", b"", b"0\n-5\n", b"1\n10\n", b"0\n99999999999999999999999\n", b"\xff\xfe\x00", "dir"])
+@pytest.mark.parametrize(
+    "content", [b"garbage", b"", b"0\n-5\n", b"1\n10\n", b"0\n99999999999999999999999\n", b"\xff\xfe\x00", "dir"]
+)
 def test_damaged_checkpoints_fall_back_to_recovery(tmp_path, content, caplog):
     src = tmp_path / "src-0"
     recs = build(src)

@@ -204,7 +204,8 @@ class ProducerState:
                 shutil.rmtree(self.path)  # something put a directory where the snapshot goes
             os.replace(tmp, self.path)
         except OSError as e:
-            logger.warning("cannot write producer state snapshot %s (%s); the log is replayed from the previous one", self.path, e)
+            logger.warning("cannot write producer state snapshot %s (%s); the log is replayed from the previous one",
+                           self.path, e)
             tmp.unlink(missing_ok=True)
             return False
         return True
