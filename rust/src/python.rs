@@ -996,58 +996,64 @@ impl PyPartitionLog {
             let total: usize = data.iter().map(|b| b.batch.header.size()).sum();
             let parallel = verify_crc && total >= PARALLEL_VERIFY_BYTES;
             std::thread::scope(|scope| -> Result<(), LogError> {
-            let checker = parallel.then(|| scope.spawn(|| data.iter().try_for_each(|b| b.batch.check_crc())));
-            for bd in &data {
-                // Position of this batch's records section within the region.
-                let base = bd.batch.pos + batch::HEADER_LEN - region_start;
-                if verify_crc && !parallel {
-                    bd.batch.check_crc()?;
-                }
-                batch::for_each_record(bd.records(), &bd.batch.header, |r, d| {
-                    if r.offset < offset {
-                        return true;
-                    }
-                    if c.offsets.len() >= limit || r.offset >= upto {
-                        return false;
-                    }
-                    c.offsets.push(r.offset);
-                    c.timestamps.push(r.timestamp);
-                    for (field, starts, lengths, packed) in [
-                        (r.key, &mut c.key_starts, &mut c.key_lengths, &mut c.keys),
-                        (
-                            r.value,
-                            &mut c.value_starts,
-                            &mut c.value_lengths,
-                            &mut c.values,
-                        ),
-                    ] {
-                        match field {
-                            None => {
-                                starts.push(0);
-                                lengths.push(-1);
+                let checker = parallel.then(|| scope.spawn(|| data.iter().try_for_each(|b| b.batch.check_crc())));
+                let mut decode = || -> Result<(), LogError> {
+                    for bd in &data {
+                        // Position of this batch's records section within the region.
+                        let base = bd.batch.pos + batch::HEADER_LEN - region_start;
+                        if verify_crc && !parallel {
+                            bd.batch.check_crc()?;
+                        }
+                        batch::for_each_record(bd.records(), &bd.batch.header, |r, d| {
+                            if r.offset < offset {
+                                return true;
                             }
-                            Some((s, e)) if zero_copy => {
-                                starts.push((base + s) as i64);
-                                lengths.push((e - s) as i32);
+                            if c.offsets.len() >= limit || r.offset >= upto {
+                                return false;
                             }
-                            Some((s, e)) => {
-                                starts.push(packed.len() as i64);
-                                lengths.push((e - s) as i32);
-                                packed.extend_from_slice(&d[s..e]);
+                            c.offsets.push(r.offset);
+                            c.timestamps.push(r.timestamp);
+                            for (field, starts, lengths, packed) in [
+                                (r.key, &mut c.key_starts, &mut c.key_lengths, &mut c.keys),
+                                (
+                                    r.value,
+                                    &mut c.value_starts,
+                                    &mut c.value_lengths,
+                                    &mut c.values,
+                                ),
+                            ] {
+                                match field {
+                                    None => {
+                                        starts.push(0);
+                                        lengths.push(-1);
+                                    }
+                                    Some((s, e)) if zero_copy => {
+                                        starts.push((base + s) as i64);
+                                        lengths.push((e - s) as i32);
+                                    }
+                                    Some((s, e)) => {
+                                        starts.push(packed.len() as i64);
+                                        lengths.push((e - s) as i32);
+                                        packed.extend_from_slice(&d[s..e]);
+                                    }
+                                }
                             }
+                            true
+                        })
+                        .map_err(|e| bd.batch.corrupt(e))?;
+                        if c.offsets.len() >= limit {
+                            break;
                         }
                     }
-                    true
-                })
-                .map_err(|e| bd.batch.corrupt(e))?;
-                if c.offsets.len() >= limit {
-                    break;
-                }
-            }
-            match checker {
-                Some(h) => h.join().unwrap_or_else(|_| Err(LogError::Invalid("CRC check failed".into()))),
-                None => Ok(()),
-            }
+                    Ok(())
+                };
+                let decoded = decode();
+                let checked = match checker {
+                    Some(h) => h.join().unwrap_or_else(|_| Err(LogError::Invalid("CRC check failed".into()))),
+                    None => Ok(()),
+                };
+                // A CRC failure names the first damaged batch; a decoding error may come later.
+                checked.and(decoded)
             })?;
             if zero_copy {
                 if let (Some(first), Some(last)) = (data.first(), data.last()) {
