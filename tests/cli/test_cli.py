@@ -6,7 +6,7 @@ import pytest
 from cli_helpers import cli, unique
 
 from pystream.protocol.client import KafkaClient
-from pystream.storage.murmur2 import partition_for_key
+from pystream.protocol.murmur2 import partition_for_key
 from pystream.tools.consume import Formatter
 from pystream.tools.topics import parse_configs
 

@@ -7,7 +7,7 @@ import asyncio
 from coord_helpers import FakeClock, form_group, hb_req, join_req, join_v4, run, settle, sync_req
 
 from pystream.coordinator.group import GroupCoordinator, GroupState
-from pystream.server.error_codes import ErrorCode as E
+from pystream.protocol.error_codes import ErrorCode as E
 
 
 def test_single_member_join_sync_heartbeat(make_coord) -> None:

@@ -8,7 +8,7 @@ from coord_helpers import form_group, join_req, run, settle, sync_req
 
 from pystream.coordinator.group import GroupCoordinator, GroupState
 from pystream.coordinator.offsets import OffsetStore
-from pystream.server.error_codes import ErrorCode as E
+from pystream.protocol.error_codes import ErrorCode as E
 
 
 def commit_req(group: str, offsets: dict, *, generation: int = -1, member_id: str = "",

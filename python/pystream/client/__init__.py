@@ -11,18 +11,17 @@
 
 from pystream.client.consumer import Consumer
 from pystream.client.producer import Producer
-from pystream.client.store import (
+from pystream.client.store import Store, open
+from pystream.client.types import ConsumerRecord, RecordMetadata, TopicDescription, TopicPartition
+from pystream.coordinator.offsets import OffsetAndMetadata
+from pystream.errors import (
     ClientClosedError,
     NoOffsetForPartitionError,
     RecordTooLargeError,
-    Store,
     TopicExistsError,
     UnknownPartitionError,
     UnknownTopicError,
-    open,
 )
-from pystream.client.types import ConsumerRecord, RecordMetadata, TopicDescription, TopicPartition
-from pystream.coordinator.offsets import OffsetAndMetadata
 
 __all__ = [
     "ClientClosedError",

@@ -1,4 +1,4 @@
-"""`Consumer`: reads the partitions of a `Store`'s topics, kafka-python style.
+"""`Consumer`: reads the partitions of a data directory's topics, kafka-python style.
 
 Positions: each assigned partition has a *fetch position* (the next offset to
 read from the log). Records fetched by the iterator but not yet yielded stay in
@@ -12,20 +12,13 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pystream.client.store import (
-    ClientClosedError,
-    NoOffsetForPartitionError,
-    UnknownTopicError,
-)
 from pystream.client.types import ConsumerRecord, TopicPartition
-from pystream.coordinator.offsets import OffsetAndMetadata
-from pystream.errors import LogClosedError, OffsetOutOfRangeError
+from pystream.coordinator.offsets import OffsetAndMetadata, OffsetStore
+from pystream.errors import ClientClosedError, LogClosedError, NoOffsetForPartitionError, OffsetOutOfRangeError, UnknownTopicError
 from pystream.storage.log import Log
-
-if TYPE_CHECKING:
-    from pystream.client.store import Store
+from pystream.storage.manager import LogManager
 
 __all__ = ["Consumer"]
 
@@ -47,10 +40,11 @@ class Consumer:
 
     def __init__(
         self,
-        store: Store,
+        store: LogManager,
         topics: str | Iterable[str | TopicPartition],
         *,
         group: str | None = None,
+        offsets: OffsetStore | None = None,
         auto_offset_reset: str = "earliest",
         consumer_timeout_ms: float | None = None,
         max_poll_records: int = 500,
@@ -63,9 +57,12 @@ class Consumer:
             raise ValueError(f"auto_offset_reset must be one of {', '.join(_RESET_POLICIES)}, got {auto_offset_reset!r}")
         if group is not None and (not isinstance(group, str) or not group):
             raise ValueError(f"group must be a non-empty str or None, got {group!r}")
+        if group is not None and offsets is None:
+            raise ValueError("a consumer with a group needs the store of committed offsets")
         if max_poll_records < 1:
             raise ValueError(f"max_poll_records must be >= 1, got {max_poll_records}")
         self._store = store
+        self._offsets = offsets
         self.group = group
         self.auto_offset_reset = auto_offset_reset
         self.consumer_timeout_ms = None if consumer_timeout_ms == float("inf") else consumer_timeout_ms
@@ -310,7 +307,7 @@ class Consumer:
     def _committed_offset(self, tp: TopicPartition) -> int | None:
         if self.group is None:
             return None
-        om = self._store.offsets.fetch(self.group, tp.topic).get((tp.topic, tp.partition))
+        om = self._offsets.fetch(self.group, tp.topic).get((tp.topic, tp.partition))
         return None if om is None else om.offset
 
     def _consumed_positions(self) -> dict[TopicPartition, int]:
@@ -330,7 +327,7 @@ class Consumer:
             todo = {TopicPartition(*tp): o for tp, o in offsets.items()}
         if not todo:
             return
-        self._store.offsets.commit(group, {(tp.topic, tp.partition): o for tp, o in todo.items()})
+        self._offsets.commit(group, {(tp.topic, tp.partition): o for tp, o in todo.items()})
         for tp, o in todo.items():
             self._last_committed[tp] = o.offset if isinstance(o, OffsetAndMetadata) else o
 

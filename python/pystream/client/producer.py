@@ -1,4 +1,4 @@
-"""`Producer`: appends records to a `Store`, partitioned as Kafka's clients do.
+"""`Producer`: appends records to the topics of a data directory, partitioned as Kafka's clients do.
 
 Partitioning (Kafka's default partitioner, KIP-480/KIP-794):
 
@@ -17,14 +17,12 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pystream.client.store import ClientClosedError, RecordTooLargeError, UnknownPartitionError, UnknownTopicError
 from pystream.client.types import RecordMetadata, TopicPartition
-from pystream.storage.murmur2 import partition_for_key
-
-if TYPE_CHECKING:
-    from pystream.client.store import Store
+from pystream.errors import ClientClosedError, RecordTooLargeError, UnknownPartitionError, UnknownTopicError
+from pystream.storage.manager import LogManager
+from pystream.protocol.murmur2 import partition_for_key
 
 __all__ = ["Producer", "record_size"]
 
@@ -77,7 +75,7 @@ class Producer:
 
     def __init__(
         self,
-        store: Store,
+        store: LogManager,
         *,
         batch_size: int = 16384,
         key_serializer: Serializer | None = None,
@@ -151,7 +149,7 @@ class Producer:
             self._touched.add(TopicPartition(topic, partition))
             if sticky:
                 self._update_sticky(topic, partition, size)
-        self._store._notify()
+        self._store.notify_change()
         return RecordMetadata(topic, partition, offset, timestamp_ms)
 
     def _sticky_partition(self, topic: str, n: int) -> int:

@@ -1,341 +1,43 @@
-"""`Store`: the embedded, serverless set of topics in one data directory.
+"""`Store`: the embedded, serverless face of a data directory — `pystream.open()`.
 
-Layout (Kafka's, so a broker can serve the same directory later)::
-
-    <data_dir>/.lock                  flock held by the one process that has the store open
-    <data_dir>/topics.json            topic metadata: partition counts and config overrides
-    <data_dir>/<topic>-<partition>/   one partition log (see docs/storage.md)
-
-``topics.json`` is replaced atomically (temp file, fsync, rename, fsync of the
-directory); it is the commit point of topic creation and deletion: partition
-directories are created before a topic is recorded and removed after it is
-forgotten, so a crash leaves at worst stray directories, which a later
-`create_topic` of the same name clears.
+A `Store` is the storage layer's `LogManager` (topics, partition logs, the
+directory lock) plus what an embedded application needs around it: the
+committed offsets of consumer groups (``__consumer_offsets``, created on first
+use) and factories of `Producer` and `Consumer`. The broker builds on the same
+`LogManager`, so a directory written here is served by `pystream serve`.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
-import shutil
-import threading
-import time
-import uuid
-from collections.abc import Iterable, Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any
 
-from pystream.client.topics import (
-    DEFAULT_MAX_MESSAGE_BYTES,
-    LOG_KWARGS,
-    TOPIC_CONFIG_KEYS,
-    is_internal_topic,
-    log_kwargs,
-    normalize_topic_config,
-    validate_topic_name,
-)
-from pystream.client.types import TopicDescription, TopicPartition
-from pystream.coordinator.offsets import DEFAULT_OFFSETS_TOPIC_PARTITIONS, OFFSETS_TOPIC, OffsetStore
-from pystream.errors import (
-    ClientClosedError,
-    LogDirectoryError,
-    NoOffsetForPartitionError,
-    RecordTooLargeError,
-    TopicExistsError,
-    UnknownPartitionError,
-    UnknownTopicError,
-)
-from pystream.storage.log import Log
+from pystream.client.consumer import Consumer
+from pystream.client.producer import Producer
+from pystream.client.types import TopicPartition
+from pystream.coordinator.offsets import DEFAULT_OFFSETS_TOPIC_PARTITIONS, OFFSETS_TOPIC, OffsetStore, open_offset_store
+from pystream.storage.manager import LogManager
 
-if TYPE_CHECKING:
-    from pystream.client.consumer import Consumer
-    from pystream.client.producer import Producer
-
-__all__ = [
-    "ClientClosedError",
-    "NoOffsetForPartitionError",
-    "RecordTooLargeError",
-    "Store",
-    "TopicExistsError",
-    "UnknownPartitionError",
-    "UnknownTopicError",
-    "open",
-]
-
-METADATA_FILE = "topics.json"
-LOCK_FILE = ".lock"
-METADATA_VERSION = 1
-# Kafka's offsets.topic.segment.bytes; retention off: the log is not compacted yet, and
-# deleting old segments would lose the only record of a group's committed offset.
-OFFSETS_TOPIC_CONFIG: dict[str, int | str | None] = {"segment.bytes": 104857600, "retention.ms": -1}
+__all__ = ["Store", "open"]
 
 
-# --- store -----------------------------------------------------------------------------
-
-
-class _TopicMeta:
-    """One topic's persisted metadata."""
-
-    __slots__ = ("config", "partitions", "topic_id")
-
-    def __init__(self, partitions: int, config: dict[str, int | str | None], topic_id: uuid.UUID | None = None) -> None:
-        self.partitions = partitions
-        self.config = config
-        # Kafka's topic id: new for every topic created, even under a reused name.
-        self.topic_id = topic_id or uuid.uuid4()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class Store:
+class Store(LogManager):
     """Topics and partitions in one data directory, with producers and consumers, no server.
 
-    Lock order: an `OffsetStore` lock may be held while taking the store lock (to open
-    an offsets partition), never the other way round.
-
-    ``log_defaults`` are `Log.open` keywords (``segment_bytes``, ``retention_ms``,
-    ``batch_size``, ...) applied to every partition; a topic's config (Kafka names)
-    overrides them. Thread-safe: producers and consumers may run in other threads.
+    Keywords: those of `LogManager` (``auto_create_topics``, ``num_partitions`` and
+    `Log.open` defaults such as ``segment_bytes``) and ``offsets_topic_partitions``
+    (partitions of ``__consumer_offsets`` when this store creates it).
+    Thread-safe: producers and consumers may run in other threads.
     """
 
-    def __init__(
-        self,
-        data_dir: str | os.PathLike[str],
-        *,
-        auto_create_topics: bool = True,
-        num_partitions: int = 1,
-        offsets_topic_partitions: int = DEFAULT_OFFSETS_TOPIC_PARTITIONS,
-        **log_defaults: Any,
-    ) -> None:
-        unknown = sorted(set(log_defaults) - LOG_KWARGS)
-        if unknown:
-            raise ValueError(f"unknown log setting {unknown[0]!r}; supported: {', '.join(sorted(LOG_KWARGS))}")
-        if num_partitions < 1 or offsets_topic_partitions < 1:
-            raise ValueError("num_partitions and offsets_topic_partitions must be >= 1")
-        self.data_dir = Path(data_dir)
-        self.auto_create_topics = auto_create_topics
-        self.num_partitions = num_partitions
+    def __init__(self, data_dir: str | os.PathLike[str], *, offsets_topic_partitions: int = DEFAULT_OFFSETS_TOPIC_PARTITIONS,
+                 **config: Any) -> None:
+        if offsets_topic_partitions < 1:
+            raise ValueError("offsets_topic_partitions must be >= 1")
+        super().__init__(data_dir, **config)
         self.offsets_topic_partitions = offsets_topic_partitions
-        self.log_defaults: dict[str, Any] = dict(log_defaults)
-        try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise LogDirectoryError(f"cannot create data directory {self.data_dir}: {e}") from e
-        self._lock_fd = os.open(self.data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._lock_fd)
-            raise LogDirectoryError(f"data directory {self.data_dir} is in use by another store (lock {LOCK_FILE} is held)") from None
-        self._lock = threading.RLock()  # guards _topics, _logs, _closed, _offsets
-        self._closed = False
-        self._logs: dict[tuple[str, int], Log] = {}
         self._offsets: OffsetStore | None = None
-        # Invariant: _data_seq grows on every append and metadata change; consumers wait on
-        # _data_cond until it differs from the value they saw before reading (no lost wake-up).
-        self._data_cond = threading.Condition(threading.Lock())
-        self._data_seq = 0
-        self.metadata_version = 0  # bumped on every topic create/delete/partition change
-        try:
-            self._topics = self._load_metadata()
-        except BaseException:
-            self._release_lock()
-            raise
-
-    # --- metadata persistence ---
-
-    def _load_metadata(self) -> dict[str, _TopicMeta]:
-        path = self.data_dir / METADATA_FILE
-        try:
-            raw = json.loads(path.read_text())
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as e:
-            raise LogDirectoryError(f"cannot read topic metadata {path}: {e}") from e
-        try:
-            return {
-                name: _TopicMeta(int(t["partitions"]), dict(t.get("config", {})), uuid.UUID(t["id"]) if "id" in t else None)
-                for name, t in raw["topics"].items()
-            }
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise LogDirectoryError(f"malformed topic metadata {path}: {e!r}") from e
-
-    def _save_metadata(self) -> None:
-        data = {
-            "version": METADATA_VERSION,
-            "topics": {
-                name: {"partitions": t.partitions, "config": t.config, "id": str(t.topic_id)} for name, t in sorted(self._topics.items())
-            },
-        }
-        path = self.data_dir / METADATA_FILE
-        tmp = path.with_name(METADATA_FILE + ".tmp")
-        with builtins_open(tmp, "w") as f:
-            json.dump(data, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(self.data_dir)
-        self.metadata_version += 1
-
-    def _partition_dir(self, topic: str, partition: int) -> Path:
-        return self.data_dir / f"{topic}-{partition}"
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ClientClosedError(f"store {self.data_dir} is closed")
-
-    # --- topics ---
-
-    def create_topic(self, name: str, partitions: int | None = None, config: Mapping[str, Any] | None = None) -> TopicDescription:
-        """Creates a topic with `partitions` (default: the store's num_partitions) and config overrides (Kafka names)."""
-        validate_topic_name(name)
-        n = self.num_partitions if partitions is None else partitions
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"partitions must be an int >= 1, got {partitions!r}")
-        cfg = normalize_topic_config(config)
-        with self._lock:
-            self._check_open()
-            if name in self._topics:
-                raise TopicExistsError(f"topic {name!r} already exists")
-            for p in range(n):
-                d = self._partition_dir(name, p)
-                if d.exists():  # left by a deletion interrupted by a crash: not part of any topic
-                    shutil.rmtree(d)
-                d.mkdir()
-            self._topics[name] = _TopicMeta(n, cfg)
-            self._save_metadata()
-        self._notify()
-        return TopicDescription(name, n, dict(cfg), is_internal_topic(name))
-
-    def list_topics(self, include_internal: bool = False) -> dict[str, int]:
-        """Topic name -> partition count (internal topics only when asked)."""
-        with self._lock:
-            self._check_open()
-            return {n: t.partitions for n, t in sorted(self._topics.items()) if include_internal or not is_internal_topic(n)}
-
-    def describe_topic(self, name: str) -> TopicDescription:
-        with self._lock:
-            self._check_open()
-            t = self._topic(name)
-            return TopicDescription(name, t.partitions, dict(t.config), is_internal_topic(name))
-
-    def delete_topic(self, name: str) -> None:
-        """Deletes a topic, its partition directories and the offsets groups committed for it."""
-        with self._lock:
-            self._check_open()
-            t = self._topic(name)
-            for p in range(t.partitions):
-                log = self._logs.pop((name, p), None)
-                if log is not None:
-                    log.close()
-            del self._topics[name]
-            self._save_metadata()  # commit point: from here the topic is gone
-            for p in range(t.partitions):
-                shutil.rmtree(self._partition_dir(name, p), ignore_errors=True)
-            offsets = self.offsets if name != OFFSETS_TOPIC and OFFSETS_TOPIC in self._topics else None
-        # Outside the store lock: OffsetStore takes its own lock, then the store's (lock order).
-        if offsets is not None:
-            offsets.delete_topic(name)
-        self._notify()
-
-    def create_partitions(self, name: str, total: int) -> None:
-        """Grows a topic to `total` partitions (Kafka never shrinks one)."""
-        with self._lock:
-            self._check_open()
-            t = self._topic(name)
-            if not isinstance(total, int) or total <= t.partitions:
-                raise ValueError(f"topic {name!r} has {t.partitions} partitions; the new total must be larger, got {total!r}")
-            for p in range(t.partitions, total):
-                d = self._partition_dir(name, p)
-                if d.exists():
-                    shutil.rmtree(d)
-                d.mkdir()
-            t.partitions = total
-            self._save_metadata()
-        self._notify()
-
-    def _topic(self, name: str) -> _TopicMeta:
-        t = self._topics.get(name)
-        if t is None:
-            raise UnknownTopicError(f"unknown topic {name!r}")
-        return t
-
-    def partition_count(self, topic: str, *, create: bool = False) -> int:
-        """Partitions of `topic`; with ``create`` an unknown topic is auto-created when the store allows it."""
-        with self._lock:
-            self._check_open()
-            t = self._topics.get(topic)
-            if t is not None:
-                return t.partitions
-            if not create or not self.auto_create_topics:
-                raise UnknownTopicError(f"unknown topic {topic!r}" + ("" if self.auto_create_topics else " (auto_create_topics is off)"))
-            validate_topic_name(topic)
-            if is_internal_topic(topic):
-                raise UnknownTopicError(f"internal topic {topic!r} is not auto-created")
-            return self.create_topic(topic).partitions
-
-    def topic_config(self, topic: str) -> dict[str, int | str | None]:
-        with self._lock:
-            return dict(self._topic(topic).config)
-
-    def topic_id(self, topic: str) -> uuid.UUID:
-        with self._lock:
-            return self._topic(topic).topic_id
-
-    def alter_topic_config(self, topic: str, changes: Mapping[str, Any]) -> None:
-        """Sets (or, with a None value, removes) topic config overrides; open logs take them at once."""
-        to_set = normalize_topic_config({k: v for k, v in changes.items() if v is not None})
-        for key in changes:
-            if key not in TOPIC_CONFIG_KEYS:
-                raise ValueError(f"unknown topic config {key!r}")
-        with self._lock:
-            self._check_open()
-            t = self._topic(topic)
-            cfg = {k: v for k, v in t.config.items() if k not in changes}
-            cfg.update(to_set)
-            t.config = cfg
-            self._save_metadata()
-            for (name, _p), log in self._logs.items():
-                if name == topic:
-                    kwargs = log_kwargs(self.log_defaults, cfg)
-                    kwargs.pop("segment_index_bytes", None)  # fixed while a segment is open
-                    log.reconfigure(**{k: (-1 if v is None and k in ("flush_messages", "flush_ms") else v) for k, v in kwargs.items()})
-
-    def max_message_bytes(self, topic: str) -> int:
-        """The topic's max.message.bytes (Kafka's default when not set)."""
-        with self._lock:
-            v = self._topic(topic).config.get("max.message.bytes")
-        return DEFAULT_MAX_MESSAGE_BYTES if v is None else int(v)
-
-    def partition_log(self, topic: str, partition: int) -> Log:
-        """The one shared `Log` of a partition, opened on first use."""
-        log = self._logs.get((topic, partition))  # fast path; dict reads are atomic
-        if log is not None:
-            return log
-        with self._lock:
-            self._check_open()
-            t = self._topic(topic)
-            if not isinstance(partition, int) or not 0 <= partition < t.partitions:
-                raise UnknownPartitionError(f"topic {topic!r} has no partition {partition!r} (it has {t.partitions})")
-            log = self._logs.get((topic, partition))
-            if log is None:
-                log = Log.open(self._partition_dir(topic, partition), **log_kwargs(self.log_defaults, t.config))
-                self._logs[(topic, partition)] = log
-            return log
-
-    def partitions_for(self, topics: Iterable[str]) -> list[TopicPartition]:
-        """Every TopicPartition of the given (existing) topics."""
-        with self._lock:
-            return [TopicPartition(t, p) for t in topics for p in range(self._topic(t).partitions)]
-
-    # --- groups ---
 
     @property
     def offsets(self) -> OffsetStore:
@@ -343,112 +45,33 @@ class Store:
         with self._lock:
             self._check_open()
             if self._offsets is None:
-                if OFFSETS_TOPIC not in self._topics:
-                    self.create_topic(OFFSETS_TOPIC, self.offsets_topic_partitions, OFFSETS_TOPIC_CONFIG)
-                n = self._topics[OFFSETS_TOPIC].partitions  # the persisted count wins over the setting
-                self._offsets = OffsetStore(lambda p: self.partition_log(OFFSETS_TOPIC, p), n)
+                self._offsets = open_offset_store(self, self.offsets_topic_partitions)
             return self._offsets
 
     def groups(self) -> list[str]:
         """Consumer groups with committed offsets."""
-        with self._lock:
-            if OFFSETS_TOPIC not in self._topics:
-                return []
-            offsets = self.offsets
-        return offsets.groups()  # outside the store lock (lock order: OffsetStore, then Store)
+        if OFFSETS_TOPIC not in self.list_topics(include_internal=True):
+            return []
+        return self.offsets.groups()
 
-    # --- data notifications ---
-
-    def _notify(self) -> None:
-        """Wakes consumers waiting for data: called after every append and metadata change."""
-        with self._data_cond:
-            self._data_seq += 1
-            self._data_cond.notify_all()
-
-    @property
-    def data_seq(self) -> int:
-        return self._data_seq
-
-    def wait_for_change(self, seen_seq: int, timeout_s: float | None) -> bool:
-        """Blocks until an append or metadata change after `seen_seq` (True), or the timeout (False)."""
-        with self._data_cond:
-            if timeout_s is None:
-                while self._data_seq == seen_seq and not self._closed:
-                    self._data_cond.wait()
-                return True
-            deadline = time.monotonic() + timeout_s
-            while self._data_seq == seen_seq and not self._closed:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._data_cond.wait(left)
-            return True
-
-    # --- clients ---
+    def delete_topic(self, name: str) -> None:
+        """Deletes a topic, its partition directories and the offsets groups committed for it."""
+        super().delete_topic(name)
+        if name != OFFSETS_TOPIC and OFFSETS_TOPIC in self.list_topics(include_internal=True):
+            # Outside the manager's lock: the OffsetStore takes its own lock, then the manager's.
+            self.offsets.delete_topic(name)
 
     def producer(self, **config: Any) -> Producer:
         """A `Producer` writing to this store (see its config keywords)."""
-        from pystream.client.producer import Producer
-
         self._check_open()
         return Producer(self, **config)
 
-    def consumer(self, topics: str | Iterable[str | TopicPartition], group: str | None = None, auto_offset_reset: str = "earliest", **config: Any) -> Consumer:
+    def consumer(self, topics: str | Iterable[str | TopicPartition], group: str | None = None, auto_offset_reset: str = "earliest",
+                 **config: Any) -> Consumer:
         """A `Consumer` of every partition of `topics` (or of the given TopicPartitions)."""
-        from pystream.client.consumer import Consumer
-
         self._check_open()
-        return Consumer(self, topics, group=group, auto_offset_reset=auto_offset_reset, **config)
-
-    # --- lifecycle ---
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def flush(self) -> None:
-        """fsyncs every open partition log."""
-        with self._lock:
-            self._check_open()
-            for log in self._logs.values():
-                log.flush()
-
-    def close(self) -> None:
-        """Closes every partition log and releases the data directory. Idempotent."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            errors: list[BaseException] = []
-            for log in self._logs.values():
-                try:
-                    log.close()
-                except Exception as e:  # close the others anyway; report the first failure
-                    errors.append(e)
-            self._logs.clear()
-            self._release_lock()
-        self._notify()  # waiting consumers see the store closed
-        if errors:
-            raise errors[0]
-
-    def _release_lock(self) -> None:
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-        finally:
-            os.close(self._lock_fd)
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else f"{len(self._topics)} topics"
-        return f"<Store {str(self.data_dir)!r} {state}>"
-
-
-builtins_open = open  # `open` below shadows the builtin in this module
+        return Consumer(self, topics, group=group, offsets=self.offsets if group is not None else None,
+                        auto_offset_reset=auto_offset_reset, **config)
 
 
 def open(data_dir: str | os.PathLike[str], **config: Any) -> Store:  # noqa: A001 - exported as pystream.open

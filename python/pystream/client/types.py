@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from pystream.storage.manager import TopicDescription
+
+__all__ = ["ConsumerRecord", "RecordMetadata", "TopicDescription", "TopicPartition"]
+
 
 class TopicPartition(NamedTuple):
     """One partition of one topic."""
@@ -31,12 +35,3 @@ class ConsumerRecord(NamedTuple):
     key: bytes | None
     value: bytes | None
     headers: list[tuple[str, bytes | None]]
-
-
-class TopicDescription(NamedTuple):
-    """A topic's metadata: partition count and its Kafka-named config overrides."""
-
-    name: str
-    partitions: int
-    config: dict[str, int | str | None]
-    internal: bool

@@ -33,7 +33,7 @@ from enum import Enum
 from typing import Any, Callable, Optional
 
 from pystream.coordinator.offsets import OffsetAndMetadata
-from pystream.server.error_codes import ErrorCode
+from pystream.protocol.error_codes import ErrorCode
 
 log = logging.getLogger(__name__)
 

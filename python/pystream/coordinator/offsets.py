@@ -25,8 +25,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
-from pystream.errors import CorruptRecordError
+from pystream.errors import CorruptRecordError, TopicExistsError
 from pystream.storage.log import Log
+from pystream.storage.manager import LogManager
 
 __all__ = [
     "DEFAULT_OFFSETS_TOPIC_PARTITIONS",
@@ -38,6 +39,7 @@ __all__ = [
     "encode_offset_key",
     "encode_offset_value",
     "java_string_hash",
+    "open_offset_store",
     "partition_for_group",
 ]
 
@@ -46,6 +48,9 @@ DEFAULT_OFFSETS_TOPIC_PARTITIONS = 50  # Kafka's offsets.topic.num.partitions
 OFFSET_KEY_VERSION = 1  # versions 0 and 1 are OffsetCommitKey; 2 is GroupMetadataKey
 OFFSET_VALUE_VERSION = 3
 NO_LEADER_EPOCH = -1
+# Kafka's offsets.topic.segment.bytes; retention off: the log is not compacted yet, and
+# deleting old segments would lose the only record of a group's committed offset.
+OFFSETS_TOPIC_CONFIG: dict[str, int | str | None] = {"segment.bytes": 104857600, "retention.ms": -1}
 _REPLAY_CHUNK = 4096  # records per log.records() call while replaying
 
 
@@ -298,8 +303,28 @@ class OffsetStore:
                 n += len(tps)
             return n
 
+    def loaded_offsets(self) -> list[tuple[str, dict[tuple[str, int], OffsetAndMetadata]]]:
+        """(group, its committed offsets) for the groups loaded so far: a copy, safe to read from
+        another thread (metrics); loads nothing."""
+        with self._lock:
+            return [(g, dict(offsets)) for g, offsets in self._offsets.items()]
+
     def groups(self) -> list[str]:
         """Every group with at least one committed offset (loads all partitions)."""
         with self._lock:
             self.load_all()
             return sorted(self._offsets)
+
+
+def open_offset_store(manager: LogManager, num_partitions: int = DEFAULT_OFFSETS_TOPIC_PARTITIONS) -> OffsetStore:
+    """The `OffsetStore` over `manager`'s ``__consumer_offsets``, creating the topic with
+    `num_partitions` when it does not exist (an existing topic keeps its partition count)."""
+    if num_partitions < 1:
+        raise ValueError(f"num_partitions must be positive, got {num_partitions}")
+    if OFFSETS_TOPIC not in manager.list_topics(include_internal=True):
+        try:
+            manager.create_topic(OFFSETS_TOPIC, num_partitions, OFFSETS_TOPIC_CONFIG)
+        except TopicExistsError:
+            pass  # created meanwhile
+    n = manager.list_topics(include_internal=True)[OFFSETS_TOPIC]  # the persisted count wins over the setting
+    return OffsetStore(lambda p: manager.partition_log(OFFSETS_TOPIC, p), n)

@@ -82,7 +82,7 @@ _COORDINATOR_ERRORS = frozenset({14, 15, 16})
 
 def _error_names() -> dict[int, str]:
     try:
-        from pystream.server.error_codes import ErrorCode
+        from pystream.protocol.error_codes import ErrorCode
     except ImportError:  # pragma: no cover - the client does not need the server package
         names: dict[int, str] = {}
     else:

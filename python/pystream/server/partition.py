@@ -1,18 +1,36 @@
 """A partition as the broker sees it: its log, its idempotent-producer state,
-and the fetch requests waiting for it to grow."""
+the fetch requests waiting for it to grow, and — in a cluster — its role.
+
+The role fields are set by the cluster layer only (`pystream.cluster`); the
+broker reads them through the two small protocols below, so it needs nothing
+of the replication package.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from pystream.storage.log import Log
 from pystream.storage.producer_state import ProducerState
 
-if TYPE_CHECKING:
-    from pystream.replication.fetcher import FollowerPartition
-    from pystream.replication.leader import LeaderState
+
+class LeaderReplicas(Protocol):
+    """The leader's view of its replicas (`pystream.replication.LeaderState`): what
+    acks=all and the high watermark need."""
+
+    @property
+    def hw(self) -> int: ...
+    def high_watermark(self, leader_leo: int) -> int: ...
+    def min_isr_ok(self, min_insync_replicas: int) -> bool: ...
+    async def wait_for_hw(self, offset: int, timeout: float | None) -> bool: ...
+
+
+class FollowerProgress(Protocol):
+    """A follower's replica (`pystream.replication.FollowerPartition`)."""
+
+    high_watermark: int
 
 
 @dataclass
@@ -23,13 +41,13 @@ class Partition:
     producer_state: ProducerState
     # Futures of fetches parked until this partition gets new data (or they time out).
     waiters: set[asyncio.Future[None]] = field(default_factory=set)
-    # In a cluster (see server/cluster_mode.py); a single broker leaves these as they are.
+    # In a cluster (set by pystream.cluster); a single broker leaves these as they are.
     replicated: bool = False
     role: str | None = None  # "leader", "follower" or None (not a replica / offline)
     leader_id: int = -1
     leader_epoch: int = 0
-    leader_state: LeaderState | None = None
-    follower: FollowerPartition | None = None
+    leader_state: LeaderReplicas | None = None
+    follower: FollowerProgress | None = None
     hw_hint: int = 0  # the last high watermark known while neither leading nor following
     isr_version: int = -1  # ZooKeeper version of the partition state the leader's ISR reflects
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pystream.protocol.client import KafkaClient, KafkaError
-from pystream.storage.murmur2 import partition_for_key
+from pystream.protocol.murmur2 import partition_for_key
 from pystream.tools import ToolError
 
 __all__ = ["ACKS", "COMPRESSION_TYPES", "produce_lines"]

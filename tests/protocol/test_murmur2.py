@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pystream.storage.murmur2 import murmur2, partition_for_key, to_positive
+from pystream.protocol.murmur2 import murmur2, partition_for_key, to_positive
 
 # org.apache.kafka.common.utils.UtilsTest#testMurmur2 and values computed by
 # the Java Utils.murmur2 (as quoted by other Kafka clients' test suites).

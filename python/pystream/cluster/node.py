@@ -1,6 +1,8 @@
-"""The broker's side of a ZooKeeper cluster: what it leads, what it follows.
+"""This broker as a node of a ZooKeeper cluster: what it leads, what it follows.
 
-`ClusterMode` mirrors the cluster's metadata (live brokers, topic assignments,
+`ClusterNode` is the `ClusterLink` a clustered broker is given
+(server/cluster_link.py): the broker asks it the questions whose answers are
+cluster-wide, and it drives the broker's partitions' roles. It mirrors the cluster's metadata (live brokers, topic assignments,
 partition states) from ZooKeeper, and reconciles this broker's partitions to
 it: it becomes leader (leader-epoch cache entry, `LeaderState` tracking
 followers, the high watermark) or follower (a `ReplicaFetcher` per leader
@@ -22,23 +24,29 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, NoNodeError
 
-from pystream.cluster import Controller
 from pystream.cluster.assignment import assign_replicas
+from pystream.cluster.controller import Controller
 from pystream.cluster.zk import NO_LEADER, BrokerInfo, ClusterStore, PartitionState, TopicInfo, call_soon_threadsafe
 from pystream.coordinator.offsets import OFFSETS_TOPIC, partition_for_group
-from pystream.errors import TopicExistsError
+from pystream.errors import LogDirectoryError, TopicExistsError
+from pystream.protocol.error_codes import ErrorCode
 from pystream.replication.fetcher import FollowerPartition, ReplicaFetcher
-from pystream.replication.leader import FollowerState, LeaderState
+from pystream.replication.leader import (
+    FollowerState,
+    LeaderState,
+    check_leader_epoch,
+    diverging_epoch,
+    offset_for_leader_epoch,
+)
 from pystream.replication.leader_epoch import LeaderEpochCache
-from pystream.server.error_codes import ErrorCode
-
-if TYPE_CHECKING:
-    from pystream.server.broker import Broker
-    from pystream.server.partition import Partition
+from pystream.server.broker import Broker, empty_fetch_partition
+from pystream.server.cluster_link import BrokerEndpoint, PartitionInfo
+from pystream.server.partition import Partition
+from pystream.storage.topic_config import TOPIC_CONFIG_KEYS
 
 logger = logging.getLogger("pystream.cluster")
 T = TypeVar("T")
@@ -57,7 +65,9 @@ class Snapshot:
     states: dict[Key, tuple[PartitionState, int]]
 
 
-class ClusterMode:
+class ClusterNode:
+    """Implements `pystream.server.cluster_link.ClusterLink` over ZooKeeper."""
+
     def __init__(self, broker: Broker, connect: str) -> None:
         self.broker = broker
         self.id = broker.node_id
@@ -82,6 +92,9 @@ class ClusterMode:
 
     def kick(self) -> None:
         self._kick.set()
+
+    def partition_opened(self, partition: Partition) -> None:
+        self.kick()  # reconcile gives it its role
 
     async def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
@@ -201,15 +214,18 @@ class ClusterMode:
                 for key in [k for k in b.partitions if k[0] == name]:
                     self._stop_following(key)
                     self._stop_leading(b.partitions[key])
-                b.forget_topic(name)
-                b.store.delete_topic(name)
+                await b.delete_local_topics([name])
         if not self._session_ok:
             return
         for (topic, p), (state, version) in self.view.states.items():
             _version = version
             info = self.view.topics.get(topic)
             replicas = info.partitions.get(p, []) if info else []
-            part = b.partition(topic, p)
+            try:
+                part = b.partition(topic, p)
+            except LogDirectoryError as e:
+                logger.error("%s: cannot take up its role", e)
+                continue
             if part is None:
                 continue
             if self.id not in replicas:
@@ -222,7 +238,7 @@ class ClusterMode:
                     self._become_leader(part, state, replicas)
                     part.isr_version = version
                 elif part.leader_state is not None:
-                    ls = part.leader_state
+                    ls = _leader_state(part)
                     ls.replicas = list(replicas)
                     for r in replicas:
                         if r != self.id and r not in ls.followers:
@@ -269,7 +285,7 @@ class ClusterMode:
         logger.info("%s-%d: leader in epoch %d, ISR %s, end offset %d", part.topic, part.index, state.leader_epoch,
                     sorted(state.isr), log.end_offset)
         if part.topic == OFFSETS_TOPIC:
-            self.broker.store.offsets.unload_partition(part.index)  # replay what was replicated here
+            self.broker.offsets.unload_partition(part.index)  # replay what was replicated here
         part.notify_append()
 
     def _become_follower(self, part: Partition, state: PartitionState) -> None:
@@ -293,7 +309,7 @@ class ClusterMode:
         part.role, part.leader_epoch, part.leader_id = "follower", state.leader_epoch, state.leader
         logger.info("%s-%d: following broker %d in epoch %d", part.topic, part.index, state.leader, state.leader_epoch)
         if part.topic == OFFSETS_TOPIC:
-            self.broker.store.offsets.unload_partition(part.index)
+            self.broker.offsets.unload_partition(part.index)
 
     def _stop_following(self, key: Key) -> FollowerPartition | None:
         part = self.broker.partitions.get(key)
@@ -307,7 +323,7 @@ class ClusterMode:
 
     def _stop_leading(self, part: Partition) -> int:
         """Ends leadership (acks=all waiters get False); returns the last high watermark."""
-        ls = part.leader_state
+        ls = _leader_state(part)
         if ls is not None:
             part.hw_hint = max(part.hw_hint, ls.hw)
             ls.close()
@@ -329,12 +345,51 @@ class ClusterMode:
 
     # ----- the leader's duties ---------------------------------------------------------------
 
+    def read_for_follower(self, topic: str, fp: dict[str, Any], replica_id: int, max_bytes: int) -> dict[str, Any]:
+        """One partition of a follower's Fetch: records up to the log end, the leader's high
+        watermark, and the follower's progress recorded (it may move the high watermark)."""
+        index, offset = fp["partition"], fp["fetch_offset"]
+        out = empty_fetch_partition(index)
+        p, err = self.broker.leader_partition(topic, index)
+        if p is None:
+            out["error_code"] = err
+            return out
+        ls = _leader_state(p)
+        if ls is None or not ls.is_replica(replica_id):
+            out["error_code"] = ErrorCode.NOT_LEADER_OR_FOLLOWER
+            return out
+        err = check_leader_epoch(ls.leader_epoch, fp.get("current_leader_epoch", -1))
+        if err:
+            out["error_code"] = err
+            return out
+        log = p.log
+        cache = self.epoch_cache(p)
+        if div := diverging_epoch(cache, log.end_offset, fp.get("last_fetched_epoch", -1), offset):
+            out["diverging_epoch"] = {"epoch": div[0], "end_offset": div[1]}
+            out["high_watermark"] = out["last_stable_offset"] = ls.hw
+            out["log_start_offset"] = log.start_offset
+            return out
+        if ls.on_follower_fetch(replica_id, offset, log.end_offset):
+            p.notify_append()  # the high watermark moved: consumers may read further
+        out["high_watermark"] = out["last_stable_offset"] = ls.hw
+        out["log_start_offset"] = log.start_offset
+        if not log.start_offset <= offset <= log.end_offset:
+            out["error_code"] = ErrorCode.OFFSET_OUT_OF_RANGE
+            return out
+        out["records"] = log.read(offset, max_bytes) if offset < log.end_offset and max_bytes > 0 else b""
+        return out
+
+    def end_offset_for_epoch(self, partition: Partition, current_epoch: int, epoch: int) -> tuple[int, int, int]:
+        """OffsetForLeaderEpoch of a partition this broker leads: (error, epoch, end offset)."""
+        return offset_for_leader_epoch(self.epoch_cache(partition), partition.log.end_offset, partition.leader_epoch,
+                                       current_epoch, epoch)
+
     async def _isr_loop(self) -> None:
         """Shrinks and expands the ISR of the partitions this broker leads (conditional writes)."""
         while True:
             await asyncio.sleep(0.25)
             for key, part in list(self.broker.partitions.items()):
-                ls = part.leader_state
+                ls = _leader_state(part)
                 if ls is None or not self._session_ok:
                     continue
                 new_isr = ls.isr_changes(leader_leo=part.log.end_offset)
@@ -359,6 +414,10 @@ class ClusterMode:
                 part.isr_version = new_version
                 old = sorted(ls.isr)
                 ls.set_isr(new_isr, part.log.end_offset)
+                if len(new_isr) < len(old):
+                    self.broker.metrics.isr_shrinks += 1
+                else:
+                    self.broker.metrics.isr_expands += 1
                 logger.info("%s-%d: ISR %s -> %s", key[0], key[1], old, sorted(new_isr))
                 part.notify_append()
 
@@ -392,20 +451,24 @@ class ClusterMode:
     def controller_id(self) -> int:
         return self._controller_id
 
+    @property
+    def is_controller(self) -> bool:
+        return self.controller.active
+
     def leader_of(self, topic: str, partition: int) -> int:
         sv = self.view.states.get((topic, partition))
         return sv[0].leader if sv else NO_LEADER
 
-    def coordinator_for(self, group: str) -> BrokerInfo | None:
+    def coordinator_for(self, group: str) -> BrokerEndpoint | None:
         n = len(self.view.topics[OFFSETS_TOPIC].partitions) if OFFSETS_TOPIC in self.view.topics else 0
         if n == 0:
             return None
-        leader = self.leader_of(OFFSETS_TOPIC, partition_for_group(group, n))
-        return self.view.brokers.get(leader)
+        leader = self.view.brokers.get(self.leader_of(OFFSETS_TOPIC, partition_for_group(group, n)))
+        return None if leader is None else _endpoint(leader)
 
     def is_coordinator(self, group: str) -> bool:
         c = self.coordinator_for(group)
-        if c is None or c.id != self.id:
+        if c is None or c.node_id != self.id:
             return False
         n = len(self.view.topics[OFFSETS_TOPIC].partitions)
         part = self.broker.partitions.get((OFFSETS_TOPIC, partition_for_group(group, n)))
@@ -455,6 +518,35 @@ class ClusterMode:
         brokers = await self._zk(self.zk.live_brokers)
         self.view.brokers = brokers
         return brokers
+
+    async def live_broker_count(self) -> int:
+        return len(await self.live_brokers())
+
+    def brokers(self) -> list[BrokerEndpoint]:
+        return [_endpoint(b) for _i, b in sorted(self.view.brokers.items())]
+
+    def is_live_broker(self, broker_id: int) -> bool:
+        return broker_id in self.view.brokers
+
+    def topic_partitions(self) -> dict[str, int]:
+        return {n: len(t.partitions) for n, t in sorted(self.view.topics.items())}
+
+    def topic_partition_count(self, name: str) -> int | None:
+        info = self.view.topics.get(name)
+        return None if info is None else len(info.partitions)
+
+    def partition_info(self, topic: str, index: int) -> PartitionInfo | None:
+        info = self.view.topics.get(topic)
+        if info is None or index not in info.partitions:
+            return None
+        replicas = info.partitions[index]
+        sv = self.view.states.get((topic, index))
+        if sv is None:
+            return PartitionInfo(replicas)
+        state = sv[0]
+        live = state.leader in self.view.brokers
+        return PartitionInfo(replicas, state.leader if live else NO_LEADER, state.leader_epoch, tuple(state.isr),
+                             tuple(r for r in replicas if r not in self.view.brokers))
 
     async def request_reassignment(self, moves: dict[Key, list[int]]) -> None:
         await self._zk(self.zk.request_reassignment, moves)
@@ -506,8 +598,17 @@ class ClusterMode:
                 continue
 
 
+def _leader_state(part: Partition) -> LeaderState | None:
+    """The partition's leader state: always a `LeaderState`, set by this module only."""
+    ls = part.leader_state
+    assert ls is None or isinstance(ls, LeaderState)
+    return ls
+
+
+def _endpoint(b: BrokerInfo) -> BrokerEndpoint:
+    return BrokerEndpoint(b.id, b.host, b.port, b.rack)
+
+
 def _local_config(config: dict[str, Any]) -> dict[str, Any]:
     """The topic configs the local log store understands."""
-    from pystream.client.topics import TOPIC_CONFIG_KEYS
-
     return {k: v for k, v in config.items() if k in TOPIC_CONFIG_KEYS and v is not None}

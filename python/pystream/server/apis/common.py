@@ -1,0 +1,72 @@
+"""What every API module shares: the handler signature, the versions served, the client's address."""
+
+from __future__ import annotations
+
+import contextvars
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pystream.protocol.codec import RequestHeader
+from pystream.protocol.schema_data import ApiKey
+from pystream.server.broker import Broker
+
+# A handler takes the decoded request body and its header (`api_version`, `client_id`, ...),
+# field names in snake_case as in the protocol, and returns the response body; None when
+# no response is due (Produce with acks=0).
+Handler = Callable[[dict[str, Any], RequestHeader], Awaitable[dict[str, Any] | None]]
+
+ZERO_UUID = uuid.UUID(int=0)
+# The address of the client whose request is being handled (set per connection task).
+CLIENT_HOST: contextvars.ContextVar[str] = contextvars.ContextVar("client_host", default="")
+# KIP-430: "authorized operations were not asked for / are not known".
+AUTHORIZED_OPERATIONS_OMITTED = -2147483648
+
+# What this broker serves: (min, max) per API key. Produce v0-2 is advertised
+# (librdkafka 2.0 compresses only when it is) but answered with
+# UNSUPPORTED_FOR_MESSAGE_FORMAT: it carries magic 0/1 message sets. Fetch
+# starts at v4 (older versions return those) and stops at v12 (v13+ names
+# topics by id only).
+SUPPORTED_VERSIONS: dict[int, tuple[int, int]] = {
+    ApiKey.PRODUCE: (0, 10),
+    ApiKey.FETCH: (4, 12),
+    ApiKey.LIST_OFFSETS: (0, 7),
+    ApiKey.METADATA: (0, 12),
+    ApiKey.OFFSET_COMMIT: (0, 8),
+    ApiKey.OFFSET_FETCH: (0, 8),
+    ApiKey.FIND_COORDINATOR: (0, 4),
+    ApiKey.JOIN_GROUP: (0, 9),
+    ApiKey.HEARTBEAT: (0, 4),
+    ApiKey.LEAVE_GROUP: (0, 5),
+    ApiKey.SYNC_GROUP: (0, 5),
+    ApiKey.DESCRIBE_GROUPS: (0, 5),
+    ApiKey.LIST_GROUPS: (0, 4),
+    ApiKey.API_VERSIONS: (0, 3),
+    ApiKey.CREATE_TOPICS: (0, 7),
+    ApiKey.DELETE_TOPICS: (0, 6),
+    ApiKey.DELETE_RECORDS: (0, 2),
+    ApiKey.INIT_PRODUCER_ID: (0, 4),
+    ApiKey.OFFSET_FOR_LEADER_EPOCH: (0, 4),
+    ApiKey.DESCRIBE_CONFIGS: (0, 4),
+    ApiKey.CREATE_PARTITIONS: (0, 3),
+    ApiKey.DELETE_GROUPS: (0, 2),
+    ApiKey.INCREMENTAL_ALTER_CONFIGS: (0, 1),
+    ApiKey.DESCRIBE_CLUSTER: (0, 1),
+    ApiKey.ALTER_PARTITION_REASSIGNMENTS: (0, 0),
+    ApiKey.LIST_PARTITION_REASSIGNMENTS: (0, 0),
+}
+
+# DescribeConfigs / AlterConfigs resource types and config sources.
+RESOURCE_TOPIC, RESOURCE_BROKER = 2, 4
+CONFIG_SOURCE_TOPIC, CONFIG_SOURCE_STATIC_BROKER, CONFIG_SOURCE_DEFAULT = 1, 4, 5
+
+
+class ApiGroup:
+    """The handlers of one area of the protocol, over one broker."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+
+    def handlers(self) -> dict[int, Handler]:
+        """API key -> handler, for the keys this group serves."""
+        raise NotImplementedError

@@ -1,0 +1,65 @@
+"""Produce and InitProducerId: records in."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from pystream.protocol.codec import RequestHeader
+from pystream.protocol.error_codes import ErrorCode
+from pystream.protocol.schema_data import ApiKey
+from pystream.server.apis.common import ApiGroup, Handler
+
+logger = logging.getLogger("pystream.server")
+
+
+class ProduceApis(ApiGroup):
+    def handlers(self) -> dict[int, Handler]:
+        return {
+            ApiKey.PRODUCE: self.produce,
+            ApiKey.INIT_PRODUCER_ID: self.init_producer_id,
+        }
+
+    async def produce(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any] | None:
+        acks = req.get("acks", 1)
+        responses = []
+        await self.broker.open_partitions((t["name"], pd["index"]) for t in req["topic_data"] for pd in t["partition_data"])
+        if acks not in (-1, 0, 1):
+            for t in req["topic_data"]:
+                responses.append({"name": t["name"], "partition_responses": [
+                    {"index": pd["index"], "error_code": ErrorCode.INVALID_REQUIRED_ACKS, "base_offset": -1} for pd in t["partition_data"]]})
+        elif hdr.api_version < 3:
+            for t in req["topic_data"]:
+                responses.append({"name": t["name"], "partition_responses": [
+                    {"index": pd["index"], "error_code": ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, "base_offset": -1}
+                    for pd in t["partition_data"]]})
+        elif req.get("transactional_id"):
+            for t in req["topic_data"]:
+                responses.append({"name": t["name"], "partition_responses": [
+                    {"index": pd["index"], "error_code": ErrorCode.INVALID_REQUEST, "base_offset": -1,
+                     "error_message": "transactions are not supported"} for pd in t["partition_data"]]})
+        elif self.broker.cluster is not None and acks == -1:
+            # Each partition waits for its in-sync replicas: wait for all at once.
+            self.broker.produce_timeout = max(0.001, req.get("timeout_ms", 30000) / 1000)
+            for t in req["topic_data"]:
+                parts = await asyncio.gather(*(self.broker.append_records(t["name"], pd["index"], pd["records"], acks)
+                                               for pd in t["partition_data"]))
+                responses.append({"name": t["name"], "partition_responses": list(parts)})
+        else:
+            for t in req["topic_data"]:
+                responses.append({"name": t["name"], "partition_responses": [
+                    await self.broker.append_records(t["name"], pd["index"], pd["records"], acks) for pd in t["partition_data"]]})
+        if acks == 0:
+            return None
+        return {"responses": responses, "throttle_time_ms": 0}
+
+    async def init_producer_id(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        if req.get("transactional_id"):
+            logger.info("InitProducerId with transactional.id %r refused: transactions are not supported", req["transactional_id"])
+            return {"throttle_time_ms": 0, "error_code": ErrorCode.INVALID_REQUEST, "producer_id": -1, "producer_epoch": -1}
+        pid, epoch = req.get("producer_id", -1), req.get("producer_epoch", -1)
+        if pid >= 0 and epoch >= 0:
+            # KIP-360: an idempotent producer bumps its own epoch after an error.
+            return {"throttle_time_ms": 0, "error_code": 0, "producer_id": pid, "producer_epoch": (epoch + 1) % 32767}
+        return {"throttle_time_ms": 0, "error_code": 0, "producer_id": await self.broker.allocate_producer_id(), "producer_epoch": 0}

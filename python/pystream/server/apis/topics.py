@@ -1,0 +1,245 @@
+"""Topic administration: CreateTopics, DeleteTopics, CreatePartitions, configs and partition reassignment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pystream.errors import TopicExistsError
+from pystream.protocol.codec import RequestHeader
+from pystream.protocol.error_codes import ErrorCode
+from pystream.protocol.schema_data import ApiKey
+from pystream.server.apis.common import (
+    CONFIG_SOURCE_DEFAULT,
+    CONFIG_SOURCE_STATIC_BROKER,
+    CONFIG_SOURCE_TOPIC,
+    RESOURCE_BROKER,
+    RESOURCE_TOPIC,
+    ZERO_UUID,
+    ApiGroup,
+    Handler,
+)
+from pystream.storage.topic_config import TOPIC_CONFIG_KEYS, normalize_topic_config
+
+
+class TopicApis(ApiGroup):
+    def handlers(self) -> dict[int, Handler]:
+        return {
+            ApiKey.CREATE_TOPICS: self.create_topics,
+            ApiKey.DELETE_TOPICS: self.delete_topics,
+            ApiKey.CREATE_PARTITIONS: self.create_partitions,
+            ApiKey.DESCRIBE_CONFIGS: self.describe_configs,
+            ApiKey.INCREMENTAL_ALTER_CONFIGS: self.incremental_alter_configs,
+            ApiKey.ALTER_PARTITION_REASSIGNMENTS: self.alter_partition_reassignments,
+            ApiKey.LIST_PARTITION_REASSIGNMENTS: self.list_partition_reassignments,
+        }
+
+    def _config_error(self, configs: dict[str, str | None]) -> str | None:
+        """Why these topic configs (None values: removals) are refused, or None."""
+        for key in configs:
+            if key not in TOPIC_CONFIG_KEYS:
+                return f"unknown topic config {key!r}"
+        try:
+            normalize_topic_config({k: v for k, v in configs.items() if v is not None})
+        except ValueError as e:
+            return str(e)
+        return None
+
+    async def create_topics(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        b = self.broker
+        results = []
+        to_create: list[tuple[dict[str, Any], tuple[str, int, int, dict[str, Any]]]] = []
+        live = await b.cluster.live_broker_count() if b.cluster is not None else 1
+        for t in req["topics"]:
+            name = t["name"]
+            n = t["num_partitions"] if t["num_partitions"] != -1 else b.config.get("num.partitions")
+            rf = t["replication_factor"] if t["replication_factor"] != -1 else b.config.get("default.replication.factor")
+            configs = {c["name"]: c["value"] for c in t.get("configs", [])}
+            res: dict[str, Any] = {"name": name, "topic_id": ZERO_UUID, "error_code": 0, "error_message": None,
+                                   "num_partitions": n, "replication_factor": rf, "configs": None}
+            err, msg = ErrorCode.NONE, None
+            if b.topic_exists(name):
+                err, msg = ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists"
+            elif n <= 0:
+                err, msg = ErrorCode.INVALID_PARTITIONS, "number of partitions must be positive"
+            elif not 1 <= rf <= live:
+                err, msg = ErrorCode.INVALID_REPLICATION_FACTOR, f"replication factor {rf} is larger than the {live} available broker(s)"
+            elif t.get("assignments"):
+                err, msg = ErrorCode.INVALID_REPLICA_ASSIGNMENT, "manual replica assignment needs a cluster"
+            elif (cmsg := self._config_error(configs)) is not None:
+                err, msg = ErrorCode.INVALID_CONFIG, cmsg
+            elif not req.get("validate_only", False):
+                to_create.append((res, (name, n, rf, {k: v for k, v in configs.items() if v is not None})))
+            _set_create_result(res, err, msg)
+            results.append(res)
+        # All at once: one metadata write for thousands of topics on a single broker.
+        errors = await b.create_topics([spec for _res, spec in to_create])
+        for (res, (name, *_rest)), e in zip(to_create, errors):
+            if e is None:
+                res["topic_id"] = b.topic_id(name)
+            elif isinstance(e, TopicExistsError):
+                _set_create_result(res, ErrorCode.TOPIC_ALREADY_EXISTS, str(e))
+            elif isinstance(e, OSError):  # a full disk: nothing was created
+                _set_create_result(res, ErrorCode.KAFKA_STORAGE_ERROR, str(e))
+            else:
+                _set_create_result(res, ErrorCode.INVALID_CONFIG if "config" in str(e) else ErrorCode.INVALID_TOPIC_EXCEPTION, str(e))
+        return {"throttle_time_ms": 0, "topics": results}
+
+    async def delete_topics(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        b = self.broker
+        names: list[tuple[str | None, Any]] = [(n, None) for n in req.get("topic_names", [])]
+        for t in req.get("topics", []):
+            name = t.get("name") or b.topic_name(t.get("topic_id"))
+            names.append((name, t.get("topic_id")))
+        out = []
+        local: list[str] = []
+        for name, topic_id in names:
+            res = {"name": name, "topic_id": topic_id, "error_code": 0, "error_message": None}
+            if name is None or not b.topic_exists(name):
+                res["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if name is not None else ErrorCode.UNKNOWN_TOPIC_ID
+            elif not b.config.get("delete.topic.enable"):
+                res["error_code"], res["error_message"] = ErrorCode.POLICY_VIOLATION, "delete.topic.enable is false"
+            elif b.cluster is not None:
+                await b.cluster.delete_topic(name)  # every broker deletes its replicas when it sees it gone
+            elif name not in local:
+                local.append(name)
+            out.append(res)
+        if local:
+            await b.delete_local_topics(local)
+        return {"throttle_time_ms": 0, "responses": out}
+
+    async def create_partitions(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        b = self.broker
+        out = []
+        for t in req["topics"]:
+            name, count = t["name"], t["count"]
+            current = b.topic_partitions().get(name)
+            res = {"name": name, "error_code": 0, "error_message": None}
+            if b.cluster is not None:
+                res["error_code"], res["error_message"] = ErrorCode.INVALID_REQUEST, "adding partitions in a cluster is not supported yet"
+            elif current is None:
+                res["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            elif count <= current:
+                res["error_code"], res["error_message"] = ErrorCode.INVALID_PARTITIONS, f"topic has {current} partitions; {count} is not more"
+            elif t.get("assignments"):
+                res["error_code"], res["error_message"] = ErrorCode.INVALID_REPLICA_ASSIGNMENT, "manual replica assignment needs a cluster"
+            elif not req.get("validate_only", False):
+                b.store.create_partitions(name, count)
+            out.append(res)
+        return {"throttle_time_ms": 0, "results": out}
+
+    def _topic_configs(self, name: str, keys: list[str] | None) -> list[dict[str, Any]]:
+        b = self.broker
+        explicit = b.store.topic_config(name)
+        effective = {**b.config.topic_defaults(), **explicit}
+        out = []
+        for key in sorted(TOPIC_CONFIG_KEYS):
+            if keys is not None and key not in keys:
+                continue
+            value = effective.get(key)
+            out.append({"name": key, "value": None if value is None else str(value), "read_only": False,
+                        "is_default": key not in explicit, "config_source": CONFIG_SOURCE_TOPIC if key in explicit else CONFIG_SOURCE_DEFAULT,
+                        "is_sensitive": False, "synonyms": [], "config_type": 0, "documentation": None})
+        return out
+
+    async def describe_configs(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        b = self.broker
+        results = []
+        for r in req["resources"]:
+            rt, name, keys = r["resource_type"], r["resource_name"], r.get("configuration_keys")
+            res: dict[str, Any] = {"error_code": 0, "error_message": None, "resource_type": rt, "resource_name": name, "configs": []}
+            if rt == RESOURCE_TOPIC:
+                if b.topic_exists(name):
+                    res["configs"] = self._topic_configs(name, keys)
+                else:
+                    res["error_code"], res["error_message"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"unknown topic {name!r}"
+            elif rt == RESOURCE_BROKER:
+                res["configs"] = [{"name": k, "value": None if v is None else str(v).lower() if isinstance(v, bool) else str(v),
+                                   "read_only": True, "is_default": False, "config_source": CONFIG_SOURCE_STATIC_BROKER,
+                                   "is_sensitive": False, "synonyms": [], "config_type": 0, "documentation": None}
+                                  for k, v in sorted(b.config.values.items()) if keys is None or k in keys]
+            else:
+                res["error_code"], res["error_message"] = ErrorCode.INVALID_REQUEST, f"resource type {rt} is not supported"
+            results.append(res)
+        return {"throttle_time_ms": 0, "results": results}
+
+    async def incremental_alter_configs(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        b = self.broker
+        out = []
+        for r in req["resources"]:
+            rt, name = r["resource_type"], r["resource_name"]
+            res = {"error_code": 0, "error_message": None, "resource_type": rt, "resource_name": name}
+            changes: dict[str, str | None] = {}
+            for c in r["configs"]:
+                op = c["config_operation"]
+                if op == 0:
+                    changes[c["name"]] = c["value"]
+                elif op == 1:
+                    changes[c["name"]] = None
+                else:
+                    res["error_code"], res["error_message"] = ErrorCode.INVALID_CONFIG, f"{c['name']}: APPEND/SUBTRACT apply to list configs only"
+            if res["error_code"]:
+                pass
+            elif rt != RESOURCE_TOPIC:
+                res["error_code"], res["error_message"] = ErrorCode.INVALID_REQUEST, "only topic configs can be altered"
+            elif not b.topic_exists(name):
+                res["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            elif (msg := self._config_error(changes)) is not None:
+                res["error_code"], res["error_message"] = ErrorCode.INVALID_CONFIG, msg
+            elif not req.get("validate_only", False):
+                try:
+                    b.store.alter_topic_config(name, changes)
+                except ValueError as e:
+                    res["error_code"], res["error_message"] = ErrorCode.INVALID_CONFIG, str(e)
+            out.append(res)
+        return {"throttle_time_ms": 0, "responses": out}
+
+    async def alter_partition_reassignments(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        b = self.broker
+        out = []
+        moves: dict[tuple[str, int], list[int]] = {}
+        for t in req["topics"]:
+            parts = []
+            for pp in t["partitions"]:
+                i, replicas = pp["partition_index"], pp["replicas"]
+                err, msg = ErrorCode.NONE, None
+                if b.cluster is None:
+                    err, msg = ErrorCode.INVALID_REQUEST, "reassignment needs a cluster (--zookeeper)"
+                elif not 0 <= i < b.cluster.topic_partitions().get(t["name"], 0):
+                    err = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                elif replicas is None:
+                    err, msg = ErrorCode.INVALID_REQUEST, "cancelling a reassignment is not supported"
+                elif not replicas or len(set(replicas)) != len(replicas) or any(not b.cluster.is_live_broker(r) for r in replicas):
+                    err, msg = ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"replicas {replicas} must be distinct live brokers"
+                else:
+                    moves[(t["name"], i)] = list(replicas)
+                parts.append({"partition_index": i, "error_code": int(err), "error_message": msg})
+            out.append({"name": t["name"], "partitions": parts})
+        if moves and b.cluster is not None:
+            await b.cluster.request_reassignment(moves)
+        return {"throttle_time_ms": 0, "error_code": 0, "error_message": None, "responses": out}
+
+    async def list_partition_reassignments(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        b = self.broker
+        if b.cluster is None:
+            return {"throttle_time_ms": 0, "error_code": 0, "error_message": None, "topics": []}
+        pending = await b.cluster.pending_reassignments()
+        wanted = None if req.get("topics") is None else {(t["name"], i) for t in req["topics"] for i in t["partition_indexes"]}
+        by_topic: dict[str, list[dict[str, Any]]] = {}
+        for (name, i), target in sorted(pending.items()):
+            if wanted is not None and (name, i) not in wanted:
+                continue
+            current = b.cluster.partition_info(name, i)
+            replicas = current.replicas if current else []
+            by_topic.setdefault(name, []).append({
+                "partition_index": i, "replicas": replicas,
+                "adding_replicas": [r for r in target if r not in replicas],
+                "removing_replicas": [r for r in replicas if r not in target]})
+        return {"throttle_time_ms": 0, "error_code": 0, "error_message": None,
+                "topics": [{"name": n, "partitions": ps} for n, ps in by_topic.items()]}
+
+
+def _set_create_result(res: dict[str, Any], err: ErrorCode, msg: str | None) -> None:
+    """One topic's CreateTopics result: its error, and no partition count when it failed."""
+    res["error_code"], res["error_message"] = int(err), msg
+    if err != ErrorCode.NONE:
+        res["num_partitions"] = res["replication_factor"] = -1

@@ -1,0 +1,81 @@
+"""What the broker asks of a cluster, and nothing more.
+
+The single-broker core (this package) never imports the cluster layer
+(`pystream.cluster`, `pystream.replication`): a broker started with
+zookeeper.connect is handed an object implementing `ClusterLink` (see
+`Broker.attach_cluster`), and every question that has a different answer in a
+cluster — which brokers exist, who leads a partition, who coordinates a group,
+what a follower's fetch returns — goes through it. The cluster layer in turn
+drives the broker's partitions through their role fields (`Partition.role`,
+`leader_state`, `follower`): the partition role changes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from pystream.server.partition import Partition
+
+NO_LEADER = -1
+
+
+@dataclass(frozen=True)
+class BrokerEndpoint:
+    """A live broker, as Metadata and FindCoordinator describe it."""
+
+    node_id: int
+    host: str
+    port: int
+    rack: str | None = None
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    """A partition's replicas and leadership, as Metadata describes it."""
+
+    replicas: list[int]
+    leader: int = NO_LEADER  # NO_LEADER: no live leader (LEADER_NOT_AVAILABLE)
+    leader_epoch: int = -1
+    isr: tuple[int, ...] = ()
+    offline: tuple[int, ...] = ()
+
+
+class ClusterLink(Protocol):
+    """The cluster as the broker sees it (implemented by `pystream.cluster.ClusterNode`)."""
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+
+    # --- the metadata view (mirrored from the cluster; answers at once) ---
+    @property
+    def controller_id(self) -> int: ...
+    @property
+    def is_controller(self) -> bool: ...
+    def brokers(self) -> list[BrokerEndpoint]: ...
+    def is_live_broker(self, broker_id: int) -> bool: ...
+    async def live_broker_count(self) -> int: ...
+    def topic_partitions(self) -> dict[str, int]: ...
+    def topic_partition_count(self, name: str) -> int | None: ...
+    def topic_id(self, name: str) -> uuid.UUID | None: ...
+    def partition_info(self, topic: str, index: int) -> PartitionInfo | None: ...
+
+    # --- topics and producer ids, decided cluster-wide ---
+    async def create_topic(self, name: str, partitions: int, replication_factor: int, config: dict[str, Any]) -> None: ...
+    async def delete_topic(self, name: str) -> None: ...
+    async def allocate_producer_id(self) -> int: ...
+    async def request_reassignment(self, moves: dict[tuple[str, int], list[int]]) -> None: ...
+    async def pending_reassignments(self) -> dict[tuple[str, int], list[int]]: ...
+
+    # --- group coordination: the leader of the group's offsets partition ---
+    async def ensure_offsets_topic(self) -> None: ...
+    def coordinator_for(self, group: str) -> BrokerEndpoint | None: ...
+    def is_coordinator(self, group: str) -> bool: ...
+    async def offsets_replicated(self, group: str) -> bool: ...
+
+    # --- replication: partition roles and the leader's side of follower fetches ---
+    def partition_opened(self, partition: Partition) -> None: ...
+    def read_for_follower(self, topic: str, fp: dict[str, Any], replica_id: int, max_bytes: int) -> dict[str, Any]: ...
+    def end_offset_for_epoch(self, partition: Partition, current_epoch: int, epoch: int) -> tuple[int, int, int]: ...
