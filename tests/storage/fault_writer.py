@@ -1,4 +1,4 @@
-"""Appends to a pystream.Log on command (run by test_full_disk.py, killed with SIGKILL).
+"""Appends to a pystream.Log on command (run by test_log_full_disk.py, killed with SIGKILL).
 
 usage: fault_writer.py DIR
 
