@@ -875,12 +875,13 @@ class GroupCoordinator:
                 tp = (t["name"], int(p["partition_index"]))
                 metadata = p.get("committed_metadata")
                 metadata = "" if metadata is None else metadata
-                if group_error is not None:
+                if self.partition_exists is not None and not self.partition_exists(*tp):
+                    # Kafka answers this before asking the coordinator (KafkaApis checks its metadata).
+                    codes[tp] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                elif group_error is not None:
                     codes[tp] = group_error
                 elif len(metadata.encode("utf-8")) > self.offset_metadata_max_bytes:
                     codes[tp] = ErrorCode.OFFSET_METADATA_TOO_LARGE
-                elif self.partition_exists is not None and not self.partition_exists(*tp):
-                    codes[tp] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                 elif int(p["committed_offset"]) < 0:
                     # Kafka stores any offset; our store refuses negative ones.
                     codes[tp] = ErrorCode.INVALID_COMMIT_OFFSET_SIZE

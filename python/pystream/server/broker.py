@@ -94,6 +94,7 @@ class Broker:
             initial_rebalance_delay_ms=config.get("group.initial.rebalance.delay.ms"),
             min_session_timeout_ms=config.get("group.min.session.timeout.ms"),
             max_session_timeout_ms=config.get("group.max.session.timeout.ms"),
+            partition_exists=self.partition_exists,
         )
         self.advertised_host = config.host
         self.advertised_port = config.port
@@ -199,6 +200,10 @@ class Broker:
             if self.store.topic_id(name) == topic_id:
                 return name
         return None
+
+    def partition_exists(self, topic: str, index: int) -> bool:
+        """Whether the cluster (or the local store) has this partition."""
+        return 0 <= index < self.topic_partitions().get(topic, 0)
 
     def topic_exists(self, topic: str) -> bool:
         return topic in self.topic_partitions()

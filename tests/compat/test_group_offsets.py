@@ -1,0 +1,104 @@
+"""Committed offsets and group administration through real clients (issue 9, "Groups and offsets"):
+commits to partitions that do not exist, the protocol type of an Empty group, OffsetDelete."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from compat_helpers import create_topic, unique_topic
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from kafka import KafkaAdminClient
+from kafka import TopicPartition as KTP
+from kafka.structs import OffsetAndMetadata
+
+
+def _consumer(bootstrap: str, group: str, **conf) -> Consumer:
+    return Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+                     "enable.auto.commit": False, "session.timeout.ms": 6000, "heartbeat.interval.ms": 500, **conf})
+
+
+def _produce(bootstrap: str, topic: str, n: int, partitions: int = 1) -> None:
+    p = Producer({"bootstrap.servers": bootstrap, "message.timeout.ms": 20000})
+    for i in range(n):
+        p.produce(topic, value=b"v%d" % i, partition=i % partitions)
+    assert p.flush(20) == 0
+
+
+def _consume(c: Consumer, n: int, timeout: float = 30.0) -> list:
+    out: list = []
+    deadline = time.monotonic() + timeout
+    while len(out) < n and time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is None:
+            continue
+        if m.error() is not None:
+            raise KafkaException(m.error())
+        out.append(m)
+    assert len(out) == n, f"consumed {len(out)} of {n} within {timeout}s"
+    return out
+
+
+def _kadmin(bootstrap: str) -> KafkaAdminClient:
+    return KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+
+
+# ---------------------------------------------------------------- commits to unknown partitions
+
+
+def test_commit_to_unknown_topic_or_partition_is_refused_per_partition(broker):
+    topic = unique_topic("known")
+    create_topic(broker.bootstrap, topic, 2)
+    group = unique_topic("g")
+    c = _consumer(broker.bootstrap, group)
+    try:
+        res = c.commit(offsets=[TopicPartition(topic, 0, 5), TopicPartition(topic, 7, 5),
+                                TopicPartition("no-such-topic", 0, 5)], asynchronous=False)
+    except KafkaException as e:  # librdkafka raises when any partition failed
+        res = e.args[0]
+    finally:
+        c.close()
+    errs = {(tp.topic, tp.partition): (tp.error.code() if tp.error else 0) for tp in res} \
+        if isinstance(res, list) else None
+    if errs is None:
+        # The exception carries the first error only; fetch what was stored instead.
+        assert res.code() == KafkaError.UNKNOWN_TOPIC_OR_PART, res
+    else:
+        assert errs == {(topic, 0): 0, (topic, 7): KafkaError.UNKNOWN_TOPIC_OR_PART,
+                        ("no-such-topic", 0): KafkaError.UNKNOWN_TOPIC_OR_PART}
+    admin = _kadmin(broker.bootstrap)
+    try:
+        stored = admin.list_group_offsets({group: None})[group]
+    finally:
+        admin.close()
+    # Only the partition that exists was committed; nothing was stored for the others.
+    assert {(tp.topic, tp.partition): om.offset for tp, om in stored.items()} == {(topic, 0): 5}
+
+
+def test_alter_consumer_group_offsets_unknown_partitions(broker):
+    """AlterConsumerGroupOffsets is an OffsetCommit with no member: same per-partition answer."""
+    topic = unique_topic("alter")
+    create_topic(broker.bootstrap, topic, 1)
+    group = unique_topic("g")
+    from confluent_kafka import ConsumerGroupTopicPartitions
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    fut = admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(
+        group, [TopicPartition(topic, 0, 3), TopicPartition(topic, 1, 3)])], request_timeout=15)[group]
+    res = fut.result(timeout=20)
+    errs = {(tp.topic, tp.partition): (tp.error.code() if tp.error else 0) for tp in res.topic_partitions}
+    assert errs == {(topic, 0): 0, (topic, 1): KafkaError.UNKNOWN_TOPIC_OR_PART}
+
+    # kafka-python's admin client returns the per-partition error classes.
+    kadmin = _kadmin(broker.bootstrap)
+    try:
+        res = kadmin.alter_group_offsets(group, {KTP(topic, 0): OffsetAndMetadata(9, "", -1),
+                                                 KTP("ghost", 0): OffsetAndMetadata(4, "", -1)})
+        stored = kadmin.list_group_offsets({group: None})[group]
+    finally:
+        kadmin.close()
+    assert {(tp.topic, tp.partition): err.__name__ for tp, err in res.items()} == {
+        (topic, 0): "NoError", ("ghost", 0): "UnknownTopicOrPartitionError"}
+    assert {(tp.topic, tp.partition): om.offset for tp, om in stored.items()} == {(topic, 0): 9}
