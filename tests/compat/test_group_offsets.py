@@ -102,3 +102,61 @@ def test_alter_consumer_group_offsets_unknown_partitions(broker):
     assert {(tp.topic, tp.partition): err.__name__ for tp, err in res.items()} == {
         (topic, 0): "NoError", ("ghost", 0): "UnknownTopicOrPartitionError"}
     assert {(tp.topic, tp.partition): om.offset for tp, om in stored.items()} == {(topic, 0): 9}
+
+
+# ---------------------------------------------------------------- an Empty group is still a consumer group
+
+
+def _listing(bootstrap: str, group: str):
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    res = admin.list_consumer_groups(request_timeout=15).result(timeout=20)
+    found = [g for g in res.valid if g.group_id == group]
+    assert len(found) == 1, (group, [g.group_id for g in res.valid], res.errors)
+    desc = admin.describe_consumer_groups([group], request_timeout=15)[group].result(timeout=20)
+    return found[0], desc
+
+
+def test_empty_group_keeps_protocol_type_consumer_across_restart(broker):
+    """After its members leave, a group is Empty but still a consumer group (Kafka keeps the protocol
+    type); the broker persists it (GroupMetadata record), so a restart does not turn it into a
+    "simple" group. A group that only has offsets committed without group management is simple."""
+    from confluent_kafka import ConsumerGroupState
+
+    topic = unique_topic("empty")
+    create_topic(broker.bootstrap, topic, 2)
+    _produce(broker.bootstrap, topic, 10, partitions=2)
+    group = unique_topic("g")
+    c = _consumer(broker.bootstrap, group)
+    c.subscribe([topic])
+    _consume(c, 10)
+    c.commit(asynchronous=False)
+    c.close()
+    simple = unique_topic("simple")
+    s = _consumer(broker.bootstrap, simple)
+    s.commit(offsets=[TopicPartition(topic, 0, 1)], asynchronous=False)
+    s.close()
+
+    for round_ in ("live", "restarted"):
+        listing, desc = _listing(broker.bootstrap, group)
+        assert (listing.is_simple_consumer_group, listing.state) == (False, ConsumerGroupState.EMPTY), round_
+        assert (desc.is_simple_consumer_group, desc.state, desc.members) == (False, ConsumerGroupState.EMPTY, []), round_
+        listing, desc = _listing(broker.bootstrap, simple)
+        assert (listing.is_simple_consumer_group, listing.state) == (True, ConsumerGroupState.EMPTY), round_
+        kadmin = _kadmin(broker.bootstrap)
+        try:
+            by_id = {g["group_id"]: g for g in kadmin.list_groups()}
+            assert by_id[group]["protocol_type"] == "consumer" and by_id[simple]["protocol_type"] == "", (round_, by_id)
+            kdesc = kadmin.describe_groups([group])[group]
+            assert (kdesc["group_state"], kdesc["protocol_type"]) == ("Empty", "consumer"), (round_, kdesc)
+        finally:
+            kadmin.close()
+        if round_ == "live":
+            broker.restart()
+
+    # The committed offsets survived too, and a new member resumes from them.
+    c = _consumer(broker.bootstrap, group)
+    try:
+        committed = c.committed([TopicPartition(topic, 0), TopicPartition(topic, 1)], timeout=10)
+        assert [tp.offset for tp in committed] == [5, 5]
+    finally:
+        c.close()

@@ -19,6 +19,14 @@ state machine; there are no threads and no busy waiting. Time-driven work
 
 Assignment is client-side: the broker selects the protocol and passes the
 leader's assignment bytes through untouched.
+
+Each group is persisted as Kafka persists it: a GroupMetadata record in
+``__consumer_offsets`` when a generation gets its assignment (the leader's
+SyncGroup) and when the group empties; a tombstone when it is deleted. A
+coordinator that meets a group id it does not hold in memory (after a restart,
+or after becoming the leader of the group's offsets partition) rebuilds the
+group from that record: Empty, or Stable with its members, whose sessions
+start again (Kafka's loadGroup).
 """
 
 from __future__ import annotations
@@ -32,7 +40,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Optional
 
+from pystream.coordinator import records
 from pystream.coordinator.offsets import OffsetAndMetadata
+from pystream.coordinator.records import RecordType
 from pystream.protocol.error_codes import ErrorCode
 
 log = logging.getLogger(__name__)
@@ -281,6 +291,9 @@ class GroupCoordinator:
         self._groups: dict[str, Group] = {}
         self._ticker: Optional[asyncio.Task] = None
         self._closed = False
+        listeners = getattr(offset_store, "unload_listeners", None)
+        if listeners is not None:
+            listeners.append(self._forget_partition)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -312,13 +325,94 @@ class GroupCoordinator:
                 pass
             self._ticker = None
         for group in self._groups.values():
-            for member in group.members.values():
-                self._complete_join(member, self._join_error(member.member_id, ErrorCode.NOT_COORDINATOR))
-                self._complete_sync(member, ErrorCode.NOT_COORDINATOR)
+            self._answer_parked(group, ErrorCode.NOT_COORDINATOR)
+
+    def _answer_parked(self, group: Group, code: ErrorCode) -> None:
+        for member in group.members.values():
+            self._complete_join(member, self._join_error(member.member_id, code))
+            self._complete_sync(member, code)
 
     def group(self, group_id: str) -> Optional[Group]:
-        """The in-memory group (for introspection and tests)."""
-        return self._groups.get(group_id)
+        """The group, from memory or rebuilt from its record (for introspection and tests)."""
+        return self._lookup(group_id)
+
+    # ------------------------------------------------------------------ persistence
+
+    def _lookup(self, group_id: str) -> Optional[Group]:
+        """The classic group: in memory, or rebuilt from its GroupMetadata record (None: no such group)."""
+        group = self._groups.get(group_id)
+        if group is None and group_id and not self._closed:
+            value = self._stored_value(group_id, RecordType.GROUP_METADATA)
+            if value is not None:
+                group = self._groups[group_id] = self._restore(group_id, value)
+        return group
+
+    def _stored_value(self, group_id: str, record_type: RecordType) -> Optional[dict]:
+        """The decoded value of the group's record of this (group-level) type, if the log has one."""
+        key = records.encode_key(record_type, group_id)
+        try:
+            raw = self.offset_store.group_records(group_id).get(key)
+            return None if raw is None else records.decode_value(record_type, raw)
+        except Exception:
+            log.exception("reading the %s record of group %s failed", record_type.name, group_id)
+            return None
+
+    def _restore(self, group_id: str, value: dict) -> Group:
+        """Kafka's loadGroup: Empty, or Stable with the recorded members, each with a fresh session."""
+        group = Group(group_id, generation_id=int(value["generation"]), protocol_type=value["protocol_type"] or None)
+        now = self._now_ms()
+        protocol = value["protocol"]
+        for m in value["members"] if protocol else []:
+            session = int(m["session_timeout"])
+            member = Member(
+                member_id=m["member_id"], group_instance_id=m["group_instance_id"], client_id=m["client_id"],
+                client_host=m["client_host"], session_timeout_ms=session,
+                rebalance_timeout_ms=int(m["rebalance_timeout"]) if m["rebalance_timeout"] >= 0 else session,
+                protocol_type=group.protocol_type or "", protocols=[(protocol, bytes(m["subscription"]))],
+                assignment=bytes(m["assignment"]), last_heartbeat_ms=now,
+            )
+            group.add(member)
+        if group.members:
+            group.state, group.protocol_name = GroupState.STABLE, protocol
+            if value["leader"] in group.members:
+                group.leader_id = value["leader"]
+        log.info("loaded group %s: %s, generation %d, %d members", group_id, group.state.value,
+                 group.generation_id, len(group.members))
+        return group
+
+    def _store_group(self, group: Group) -> None:
+        """Kafka's storeGroup: the group's GroupMetadata record as it is now."""
+        protocol = group.protocol_name
+        value = records.encode_value(RecordType.GROUP_METADATA, {
+            "protocol_type": group.protocol_type or "",
+            "generation": group.generation_id,
+            "protocol": protocol,
+            "leader": group.leader_id,
+            "current_state_timestamp": int(time.time() * 1000),
+            "members": [
+                {"member_id": m.member_id, "group_instance_id": m.group_instance_id, "client_id": m.client_id,
+                 "client_host": m.client_host, "rebalance_timeout": m.rebalance_timeout_ms,
+                 "session_timeout": m.session_timeout_ms,
+                 "subscription": m.metadata(protocol) if protocol else b"", "assignment": m.assignment}
+                for m in (group.members.values() if protocol else ())
+            ],
+        })
+        self.write_records(group.group_id, [(records.encode_key(RecordType.GROUP_METADATA, group.group_id), value)])
+
+    def write_records(self, group_id: str, entries: list[tuple[bytes, Optional[bytes]]]) -> bool:
+        """Appends group records (durably); a failure is logged and the group goes on in memory."""
+        try:
+            self.offset_store.write(group_id, entries)
+        except Exception:
+            log.exception("writing the records of group %s failed", group_id)
+            return False
+        return True
+
+    def _forget_partition(self, partition: int) -> None:
+        """The offset store forgot a partition of __consumer_offsets (this broker stopped
+        coordinating its groups, or replays it): drop those groups; the next request rebuilds them."""
+        for gid in [g for g in self._groups if self.offset_store.partition_for(g) == partition]:
+            self._answer_parked(self._groups.pop(gid), ErrorCode.NOT_COORDINATOR)
 
     def tick(self) -> None:
         """Do everything that is due: pending/session expiry, join and sync timeouts."""
@@ -498,11 +592,12 @@ class GroupCoordinator:
             return
         group.generation_id += 1
         if not group.members:
+            # Kafka keeps the protocol type of an empty group: it is still a "consumer" group.
             group.state = GroupState.EMPTY
             group.protocol_name = None
-            group.protocol_type = None
             group.leader_id = None
             log.info("group %s is now empty (generation %d)", group.group_id, group.generation_id)
+            self._store_group(group)
             return
         group.protocol_name = group.select_protocol()
         group.state = GroupState.COMPLETING_REBALANCE
@@ -618,7 +713,7 @@ class GroupCoordinator:
         if not self._session_timeout_ok(session_timeout):
             return self._join_error(member_id, ErrorCode.INVALID_SESSION_TIMEOUT, api_version)
 
-        group = self._groups.get(group_id)
+        group = self._lookup(group_id)
         if group is None or group.is_(GroupState.DEAD):
             if member_id:
                 return self._join_error(member_id, ErrorCode.UNKNOWN_MEMBER_ID, api_version)
@@ -663,6 +758,7 @@ class GroupCoordinator:
             # Nothing changed: hand back the current generation without a rebalance.
             member.session_timeout_ms = int(request["session_timeout_ms"])
             self._heartbeat(member)
+            self._store_group(group)  # the member id changed
             is_leader = group.is_leader(new_id)
             if is_leader and api_version < 9:
                 # An old leader would compute an assignment the group then ignores (KIP-814):
@@ -726,7 +822,7 @@ class GroupCoordinator:
             return resp(ErrorCode.INVALID_GROUP_ID)
         if self._closed:
             return resp(ErrorCode.COORDINATOR_NOT_AVAILABLE)
-        group = self._groups.get(group_id)
+        group = self._lookup(group_id)
         if group is None:
             return resp(ErrorCode.UNKNOWN_MEMBER_ID)
         if group.is_(GroupState.DEAD):
@@ -762,6 +858,7 @@ class GroupCoordinator:
             for m in group.members.values():
                 m.assignment = assignments.get(m.member_id, b"")
             group.state = GroupState.STABLE
+            self._store_group(group)
             for m in group.members.values():
                 self._complete_sync(m, ErrorCode.NONE)
                 self._heartbeat(m)
@@ -783,7 +880,7 @@ class GroupCoordinator:
             return ErrorCode.INVALID_GROUP_ID
         if self._closed:
             return ErrorCode.COORDINATOR_NOT_AVAILABLE
-        group = self._groups.get(group_id)
+        group = self._lookup(group_id)
         if group is None:
             return ErrorCode.UNKNOWN_MEMBER_ID
         if group.is_(GroupState.DEAD):
@@ -831,7 +928,7 @@ class GroupCoordinator:
             return resp(ErrorCode.INVALID_GROUP_ID, [])
         if self._closed:
             return resp(ErrorCode.COORDINATOR_NOT_AVAILABLE, [])
-        group = self._groups.get(group_id)
+        group = self._lookup(group_id)
         if group is None:
             return resp(ErrorCode.NONE, [(i, ErrorCode.UNKNOWN_MEMBER_ID) for i in identities])
         if group.is_(GroupState.DEAD):
@@ -918,7 +1015,7 @@ class GroupCoordinator:
             return ErrorCode.INVALID_GROUP_ID
         if self._closed:
             return ErrorCode.COORDINATOR_NOT_AVAILABLE
-        group = self._groups.get(group_id)
+        group = self._lookup(group_id)
         if group is None or group.is_(GroupState.DEAD):
             # A standalone consumer (no group management) may commit with generation -1.
             return None if generation_id < 0 else ErrorCode.ILLEGAL_GENERATION
@@ -1004,6 +1101,9 @@ class GroupCoordinator:
         types = {s.lower() for s in request.get("types_filter") or []} if api_version >= 5 else set()
         listed: dict[str, dict] = {}
         for gid in sorted(await self._stored_groups()):
+            # A group with only committed offsets is an Empty "simple" group (no protocol type);
+            # one with a GroupMetadata record is rebuilt from it.
+            self._lookup(gid)
             listed[gid] = {"group_id": gid, "protocol_type": "", "group_state": GroupState.EMPTY.value,
                            "group_type": CLASSIC_GROUP_TYPE}
         for gid, g in self._groups.items():
@@ -1023,7 +1123,7 @@ class GroupCoordinator:
         stored = None
         out = []
         for gid in request.get("groups") or []:
-            g = self._groups.get(gid)
+            g = self._lookup(gid)
             entry = {"error_code": _err(ErrorCode.NONE), "group_id": gid, "group_state": GroupState.DEAD.value,
                      "protocol_type": "", "protocol_data": "", "members": [],
                      "authorized_operations": -2147483648}
@@ -1054,7 +1154,7 @@ class GroupCoordinator:
         stored = await self._stored_groups()
         results = []
         for gid in request.get("groups_names") or []:
-            g = self._groups.get(gid)
+            g = self._lookup(gid)
             if g is not None and not g.is_(GroupState.DEAD):
                 if not g.is_(GroupState.EMPTY) or g.members or g.pending_members:
                     results.append({"group_id": gid, "error_code": _err(ErrorCode.NON_EMPTY_GROUP)})
