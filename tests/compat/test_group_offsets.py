@@ -7,6 +7,7 @@ import time
 
 import pytest
 from compat_helpers import create_topic, unique_topic
+from rdkafka_ctypes import delete_consumer_group_offsets
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
@@ -160,3 +161,61 @@ def test_empty_group_keeps_protocol_type_consumer_across_restart(broker):
         assert [tp.offset for tp in committed] == [5, 5]
     finally:
         c.close()
+
+
+# ---------------------------------------------------------------- OffsetDelete (API 47)
+
+
+def _delete_offsets(bootstrap: str, group: str, tps: list) -> dict:
+    """librdkafka's DeleteConsumerGroupOffsets (the confluent-kafka binding does not wrap it: ctypes)."""
+    return delete_consumer_group_offsets(bootstrap, group, [(tp.topic, tp.partition) for tp in tps])
+
+
+def _committed(bootstrap: str, group: str) -> dict:
+    kadmin = _kadmin(bootstrap)
+    try:
+        stored = kadmin.list_group_offsets({group: None})[group]
+    finally:
+        kadmin.close()
+    return {(tp.topic, tp.partition): om.offset for tp, om in stored.items()}
+
+
+def test_offset_delete(broker):
+    a, b = unique_topic("od-a"), unique_topic("od-b")
+    create_topic(broker.bootstrap, a, 2)
+    create_topic(broker.bootstrap, b, 1)
+    group = unique_topic("g")
+    c = _consumer(broker.bootstrap, group)
+    c.commit(offsets=[TopicPartition(a, 0, 3), TopicPartition(a, 1, 4), TopicPartition(b, 0, 5)], asynchronous=False)
+
+    # An empty group: the offsets go, durably; a partition without an offset is fine too.
+    assert _delete_offsets(broker.bootstrap, group, [TopicPartition(a, 0)]) == {(a, 0): 0}
+    assert _committed(broker.bootstrap, group) == {(a, 1): 4, (b, 0): 5}
+    broker.restart()
+    assert _committed(broker.bootstrap, group) == {(a, 1): 4, (b, 0): 5}
+
+    # An active consumer group subscribed to topic a: a's offsets stay, b's may go.
+    _produce(broker.bootstrap, a, 4, partitions=2)
+    c = _consumer(broker.bootstrap, group)
+    try:
+        c.subscribe([a])
+        _consume(c, 2)  # from the committed offsets 0 and 4: partition 0 has 2 records left, partition 1 none
+        res = _delete_offsets(broker.bootstrap, group, [TopicPartition(a, 1), TopicPartition(b, 0)])
+        assert res == {(a, 1): KafkaError.GROUP_SUBSCRIBED_TO_TOPIC, (b, 0): 0}, res
+    finally:
+        c.close()
+    assert _committed(broker.bootstrap, group) == {(a, 1): 4}
+
+    # No such group.
+    assert _delete_offsets(broker.bootstrap, unique_topic("nobody"), [TopicPartition(a, 0)]) == {
+        None: KafkaError.GROUP_ID_NOT_FOUND}
+
+    # kafka-python's admin client: the member left, so a's offsets may go now.
+    kadmin = _kadmin(broker.bootstrap)
+    try:
+        res = kadmin.delete_group_offsets(group, [KTP(a, 1), KTP("ghost", 0)])
+    finally:
+        kadmin.close()
+    assert {(tp.topic, tp.partition): err.__name__ for tp, err in res.items()} == {
+        (a, 1): "NoError", ("ghost", 0): "UnknownTopicOrPartitionError"}, res
+    assert _committed(broker.bootstrap, group) == {}

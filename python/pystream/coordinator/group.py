@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import struct
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from typing import Any, Callable, Optional
 from pystream.coordinator import records
 from pystream.coordinator.offsets import OffsetAndMetadata
 from pystream.coordinator.records import RecordType
+from pystream.protocol.codec import ProtocolError, decode_message
 from pystream.protocol.error_codes import ErrorCode
 
 log = logging.getLogger(__name__)
@@ -1085,6 +1087,71 @@ class GroupCoordinator:
                 for p in t["partitions"]:
                     p["error_code"] = _err(code)
         return {"topics": result, "error_code": _err(code)}
+
+    async def offset_delete(self, request: dict, api_version: int) -> dict:
+        """OffsetDelete v0 (Kafka's deleteOffsets): tombstones for the committed offsets of the given
+        partitions. Refused as a whole for an unknown group (GROUP_ID_NOT_FOUND) and for an active
+        group that is not a consumer group (NON_EMPTY_GROUP); per topic while members are
+        subscribed to it (GROUP_SUBSCRIBED_TO_TOPIC)."""
+        group_id = request.get("group_id") or ""
+        topics = request.get("topics") or []
+
+        def resp(code: ErrorCode, results: Optional[list[dict]] = None) -> dict:
+            return {"error_code": _err(code), "topics": results or []}
+
+        if not group_id:
+            return resp(ErrorCode.INVALID_GROUP_ID)
+        if self._closed:
+            return resp(ErrorCode.COORDINATOR_NOT_AVAILABLE)
+        group = self._lookup(group_id)
+        try:
+            committed = await _maybe_await(self.offset_store.fetch(group_id))
+        except Exception:
+            log.exception("fetching offsets of group %s failed", group_id)
+            return resp(ErrorCode.UNKNOWN_SERVER_ERROR)
+        if (group is None and not committed) or (group is not None and group.is_(GroupState.DEAD)):
+            return resp(ErrorCode.GROUP_ID_NOT_FOUND)
+        active = group is not None and not group.is_(GroupState.EMPTY)
+        if active and group.protocol_type != "consumer":
+            return resp(ErrorCode.NON_EMPTY_GROUP)
+        subscribed = self._subscribed_topics(group) if active else set()
+        codes: dict[tuple[str, int], ErrorCode] = {}
+        for t in topics:
+            for p in t.get("partitions") or []:
+                tp = (t["name"], int(p["partition_index"]))
+                if self.partition_exists is not None and not self.partition_exists(*tp):
+                    codes[tp] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                elif tp[0] in subscribed:
+                    codes[tp] = ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC
+                else:
+                    codes[tp] = ErrorCode.NONE
+        to_delete = [tp for tp, code in codes.items() if code == ErrorCode.NONE and tp in committed]
+        if to_delete:
+            try:
+                await _maybe_await(self.offset_store.delete_offsets(group_id, to_delete))
+            except Exception:
+                log.exception("deleting offsets of group %s failed", group_id)
+                return resp(ErrorCode.UNKNOWN_SERVER_ERROR)
+        return resp(ErrorCode.NONE, [
+            {"name": t["name"], "partitions": [
+                {"partition_index": int(p["partition_index"]), "error_code": _err(codes[(t["name"], int(p["partition_index"]))])}
+                for p in t.get("partitions") or []]}
+            for t in topics])
+
+    @staticmethod
+    def _subscribed_topics(group: Group) -> set[str]:
+        """The topics the members of a "consumer" group subscribe to, from their ConsumerProtocolSubscription
+        metadata (Kafka's computeSubscribedTopics: when one does not parse, none are known)."""
+        topics: set[str] = set()
+        for m in group.members.values():
+            for _name, meta in m.protocols:
+                try:
+                    (version,) = struct.unpack_from(">h", meta, 0)
+                    sub = decode_message("ConsumerProtocolSubscription", min(max(version, 0), 3), meta, 2, exact=False)
+                except (struct.error, ProtocolError):
+                    return set()
+                topics.update(sub["topics"])
+        return topics
 
     # ------------------------------------------------------------------ admin APIs
 

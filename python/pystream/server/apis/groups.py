@@ -22,6 +22,7 @@ class GroupApis(ApiGroup):
             ApiKey.LIST_GROUPS: self.list_groups,
             ApiKey.DESCRIBE_GROUPS: self.describe_groups,
             ApiKey.DELETE_GROUPS: self.delete_groups,
+            ApiKey.OFFSET_DELETE: self.offset_delete,
         }
 
     def _not_coordinator(self, group_id: str) -> bool:
@@ -93,3 +94,10 @@ class GroupApis(ApiGroup):
             return {"results": [{"group_id": g, "error_code": ErrorCode.NOT_COORDINATOR if self._not_coordinator(g) else
                                  ErrorCode.NON_EMPTY_GROUP} for g in req["groups_names"]]}
         return await self.broker.groups.delete_groups(req, hdr.api_version)
+
+    async def offset_delete(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        if self._not_coordinator(req["group_id"]):
+            return {"error_code": ErrorCode.NOT_COORDINATOR, "topics": []}
+        resp = await self.broker.groups.offset_delete(req, hdr.api_version)
+        resp["throttle_time_ms"] = 0
+        return resp
