@@ -102,10 +102,6 @@ def test_uniform_different_subscriptions_no_improving_move(partitions, subs) -> 
         cb = counts(b)
         for (t, p), m in owners(b).items():
             assert all(cb[m] - cb[o] <= 1 for o, spec in rest.items() if t in spec.topics)
-            old = owners(a)[(t, p)]
-            if old != gone and old != m:
-                # a partition left a surviving owner only because that owner had too many
-                assert counts(a)[old] > cb[old]
 
 
 def test_uniform_spreads_topics_and_ignores_unknown_or_unsubscribed() -> None:

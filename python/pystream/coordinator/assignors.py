@@ -65,41 +65,70 @@ class UniformAssignor:
     def assign(self, members: Mapping[str, MemberSpec], partitions: Mapping[str, int]) -> TargetAssignment:
         order = sorted(members)
         eligible = {t: [m for m in order if t in members[m].topics] for t in sorted(partitions)}
-        counts = dict.fromkeys(order, 0)
-        owners: dict[tuple[str, int], str] = {}
-        # 1. Every member keeps the partitions it still may have (subscribed, existing, not claimed).
+        # Every member may keep the partitions it still may have (subscribed, existing, not claimed).
+        kept: dict[str, list[tuple[str, int]]] = {m: [] for m in order}
+        claimed: set[tuple[str, int]] = set()
         for m in order:
             for topic, ps in sorted(members[m].assigned.items()):
-                if topic not in eligible or topic not in members[m].topics:
-                    continue
-                for p in sorted(ps):
-                    if 0 <= p < partitions[topic] and (topic, p) not in owners:
-                        owners[(topic, p)] = m
-                        counts[m] += 1
-        # 2. Free partitions go to the eligible member with the fewest, most constrained partitions first.
-        free = sorted(((t, p) for t, n in partitions.items() for p in range(n) if (t, p) not in owners),
+                if topic in eligible and topic in members[m].topics:
+                    for p in sorted(ps):
+                        if 0 <= p < partitions[topic] and (topic, p) not in claimed:
+                            kept[m].append((topic, p))
+                            claimed.add((topic, p))
+        if len({frozenset(members[m].topics & partitions.keys()) for m in order}) == 1:
+            owners = self._same_subscriptions(order, kept, {t: n for t, n in partitions.items() if eligible[t]})
+        else:
+            owners = self._different_subscriptions(order, kept, eligible, partitions)
+        return _result(members, owners)
+
+    @staticmethod
+    def _same_subscriptions(order: list[str], kept: dict[str, list[tuple[str, int]]],
+                            partitions: Mapping[str, int]) -> dict[tuple[str, int], str]:
+        """Exact quotas: P // M each, one more for the P % M members that hold the most already;
+        each keeps what it has up to its quota (the fewest moves possible)."""
+        total = sum(partitions.values())
+        q, extra = divmod(total, len(order))
+        ranked = sorted(order, key=lambda m: (-len(kept[m]), m))
+        quota = {m: q + (1 if i < extra else 0) for i, m in enumerate(ranked)}
+        owners = {tp: m for m in order for tp in kept[m][: quota[m]]}
+        counts = {m: min(len(kept[m]), quota[m]) for m in order}
+        for tp in sorted((t, p) for t, n in partitions.items() for p in range(n) if (t, p) not in owners):
+            m = min((m for m in order if counts[m] < quota[m]), key=lambda c: (counts[c], c))
+            owners[tp] = m
+            counts[m] += 1
+        return owners
+
+    @staticmethod
+    def _different_subscriptions(order: list[str], kept: dict[str, list[tuple[str, int]]],
+                                 eligible: dict[str, list[str]], partitions: Mapping[str, int]) -> dict[tuple[str, int], str]:
+        """Keep everything, hand free partitions to the eligible member with the fewest (most
+        constrained partitions first), then move partitions from the most loaded members to eligible
+        members with two fewer until none can move: each move lowers the sum of squared counts."""
+        owned = {m: set(kept[m]) for m in order}
+        counts = {m: len(kept[m]) for m in order}
+        free = sorted(((t, p) for t, n in partitions.items() for p in range(n) if not any((t, p) in owned[m] for m in eligible[t])),
                       key=lambda tp: (len(eligible[tp[0]]), tp))
         for tp in free:
-            candidates = eligible[tp[0]]
-            if candidates:
-                m = min(candidates, key=lambda c: (counts[c], c))
-                owners[tp] = m
+            if eligible[tp[0]]:
+                m = min(eligible[tp[0]], key=lambda c: (counts[c], c))
+                owned[m].add(tp)
                 counts[m] += 1
-        # 3. Balance: move a partition to an eligible member with two fewer than its owner, until none can.
-        #    Each move lowers the sum of squared counts, so this ends; with equal subscriptions it
-        #    leaves every member at P // M or P // M + 1, having moved only the excess.
         moved = True
         while moved:
             moved = False
-            for tp in sorted(owners, key=lambda tp: (-counts[owners[tp]], tp)):
-                owner = owners[tp]
-                target = min(eligible[tp[0]], key=lambda c: (counts[c], c))
-                if counts[owner] - counts[target] > 1:
-                    owners[tp] = target
-                    counts[owner] -= 1
-                    counts[target] += 1
-                    moved = True
-        return _result(members, owners)
+            for donor in sorted(order, key=lambda m: (-counts[m], m)):
+                for tp in sorted(owned[donor]):
+                    target = min(eligible[tp[0]], key=lambda c: (counts[c], c))
+                    if counts[donor] - counts[target] > 1:
+                        owned[donor].remove(tp)
+                        owned[target].add(tp)
+                        counts[donor] -= 1
+                        counts[target] += 1
+                        moved = True
+                        break
+                if moved:
+                    break
+        return {tp: m for m in order for tp in owned[m]}
 
 
 class RangeAssignor:
