@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["Assignor", "MemberSpec", "RangeAssignor", "UniformAssignor", "ASSIGNORS", "TargetAssignment"]
+__all__ = ["Assignor", "MemberSpec", "RangeAssignor", "UniformAssignor", "ASSIGNORS", "TargetAssignment", "assignor_names"]
 
 # member id -> topic -> partitions
 TargetAssignment = dict[str, dict[str, frozenset[int]]]
@@ -170,3 +170,15 @@ class RangeAssignor:
 
 
 ASSIGNORS: dict[str, Assignor] = {a.name: a for a in (UniformAssignor(), RangeAssignor())}
+_CLASS_NAMES = {"org.apache.kafka.coordinator.group.assignor.UniformAssignor": "uniform",
+                "org.apache.kafka.coordinator.group.assignor.RangeAssignor": "range"}
+
+
+def assignor_names(setting: str) -> tuple[str, ...]:
+    """The assignors of Kafka's ``group.consumer.assignors`` (names or Kafka's class names, comma
+    separated; the first is the default). ValueError names an unknown one."""
+    names = tuple(_CLASS_NAMES.get(n.strip(), n.strip()) for n in setting.split(",") if n.strip())
+    unknown = [n for n in names if n not in ASSIGNORS]
+    if unknown or not names:
+        raise ValueError(f"group.consumer.assignors={setting!r}: unknown assignor(s) {unknown}; known: {sorted(ASSIGNORS)}")
+    return names

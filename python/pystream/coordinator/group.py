@@ -37,11 +37,13 @@ import logging
 import struct
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Optional
 
 from pystream.coordinator import records
+from pystream.coordinator.consumer_group import CONSUMER_GROUP_TYPE, ConsumerGroupCoordinator
 from pystream.coordinator.offsets import OffsetAndMetadata
 from pystream.coordinator.records import RecordType
 from pystream.protocol.codec import ProtocolError, decode_message
@@ -277,10 +279,20 @@ class GroupCoordinator:
         offset_metadata_max_bytes: int = OFFSET_METADATA_MAX_BYTES,
         partition_exists: Optional[Callable[[str, int], bool]] = None,
         tick_interval_ms: int = 100,
+        topic_partitions: Optional[Callable[[], Mapping[str, int]]] = None,
+        topic_id: Callable[[str], uuid.UUID] = lambda name: uuid.UUID(int=0),
+        consumer_heartbeat_interval_ms: int = 5000,
+        consumer_session_timeout_ms: int = 45000,
+        consumer_assignors: tuple[str, ...] = ("uniform", "range"),
     ) -> None:
-        """``clock`` returns seconds (monotonic). ``partition_exists(topic, partition)``,
-        when given, makes commits to unknown partitions fail with
-        UNKNOWN_TOPIC_OR_PARTITION."""
+        """``clock`` returns seconds (monotonic). ``topic_partitions()`` gives the partition
+        count of every topic the broker knows and ``topic_id(name)`` a topic's id: commits to
+        unknown partitions then fail with UNKNOWN_TOPIC_OR_PARTITION (``partition_exists(topic,
+        partition)`` overrides that check) and consumer groups (KIP-848, consumer_group.py, which
+        this coordinator owns as ``consumer``) see the topics; ``consumer_*`` are Kafka's
+        ``group.consumer.*`` broker settings."""
+        if partition_exists is None and topic_partitions is not None:
+            partition_exists = lambda t, p: 0 <= p < topic_partitions().get(t, 0)  # noqa: E731
         self.offset_store = offset_store
         self.initial_rebalance_delay_ms = initial_rebalance_delay_ms
         self.min_session_timeout_ms = min_session_timeout_ms
@@ -296,6 +308,10 @@ class GroupCoordinator:
         listeners = getattr(offset_store, "unload_listeners", None)
         if listeners is not None:
             listeners.append(self._forget_partition)
+        self.consumer = ConsumerGroupCoordinator(
+            offset_store, self, topic_partitions=topic_partitions or dict, topic_id=topic_id, clock=clock,
+            heartbeat_interval_ms=consumer_heartbeat_interval_ms, session_timeout_ms=consumer_session_timeout_ms,
+            assignors=tuple(consumer_assignors))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -319,6 +335,7 @@ class GroupCoordinator:
     async def close(self) -> None:
         """Stop the ticker and answer every parked request with NOT_COORDINATOR."""
         self._closed = True
+        self.consumer.closed = True
         if self._ticker is not None:
             self._ticker.cancel()
             try:
@@ -410,6 +427,20 @@ class GroupCoordinator:
             return False
         return True
 
+    def remove_empty_classic_group(self, group_id: str) -> Optional[bool]:
+        """For a consumer group joining on this id (KIP-848): None if there is no classic group,
+        False if it has members, True if it was empty and is now gone (its record tombstoned,
+        its offsets kept: the consumer group takes them over)."""
+        group = self._lookup(group_id)
+        if group is None or group.is_(GroupState.DEAD):
+            return None
+        if not group.is_(GroupState.EMPTY) or group.members or group.pending_members:
+            return False
+        self.write_records(group_id, [(records.encode_key(RecordType.GROUP_METADATA, group_id), None)])
+        group.state = GroupState.DEAD
+        del self._groups[group_id]
+        return True
+
     def _forget_partition(self, partition: int) -> None:
         """The offset store forgot a partition of __consumer_offsets (this broker stopped
         coordinating its groups, or replays it): drop those groups; the next request rebuilds them."""
@@ -417,7 +448,9 @@ class GroupCoordinator:
             self._answer_parked(self._groups.pop(gid), ErrorCode.NOT_COORDINATOR)
 
     def tick(self) -> None:
-        """Do everything that is due: pending/session expiry, join and sync timeouts."""
+        """Do everything that is due: pending/session expiry, join and sync timeouts (and the
+        consumer groups' session and rebalance timeouts)."""
+        self.consumer.tick()
         now = self._now_ms()
         for group in list(self._groups.values()):
             if group.is_(GroupState.DEAD):
@@ -717,6 +750,9 @@ class GroupCoordinator:
 
         group = self._lookup(group_id)
         if group is None or group.is_(GroupState.DEAD):
+            # The id may belong to a consumer group (KIP-848): an empty one is converted.
+            if self.consumer.remove_if_empty(group_id) is False:
+                return self._join_error(member_id, ErrorCode.INCONSISTENT_GROUP_PROTOCOL, api_version)
             if member_id:
                 return self._join_error(member_id, ErrorCode.UNKNOWN_MEMBER_ID, api_version)
             group = self._groups[group_id] = Group(group_id)
@@ -966,7 +1002,7 @@ class GroupCoordinator:
         instance_id = request.get("group_instance_id") if api_version >= 7 else None
         topics = request.get("topics") or []
 
-        group_error = self._commit_group_error(group_id, member_id, generation_id, instance_id)
+        group_error = self._commit_group_error(group_id, member_id, generation_id, instance_id, api_version)
         to_commit: dict[tuple[str, int], OffsetAndMetadata] = {}
         codes: dict[tuple[str, int], ErrorCode] = {}
         for t in topics:
@@ -1010,17 +1046,24 @@ class GroupCoordinator:
         }
 
     def _commit_group_error(
-        self, group_id: Optional[str], member_id: str, generation_id: int, instance_id: Optional[str],
+        self, group_id: Optional[str], member_id: str, generation_id: int, instance_id: Optional[str], api_version: int,
     ) -> Optional[ErrorCode]:
-        """Kafka's handleCommitOffsets/doCommitOffsets checks; None means the commit may proceed."""
+        """Kafka's validateOffsetCommit; None means the commit may proceed. A consumer group
+        (KIP-848) checks the member epoch instead of the generation."""
         if not group_id:
             return ErrorCode.INVALID_GROUP_ID
         if self._closed:
             return ErrorCode.COORDINATOR_NOT_AVAILABLE
         group = self._lookup(group_id)
         if group is None or group.is_(GroupState.DEAD):
-            # A standalone consumer (no group management) may commit with generation -1.
-            return None if generation_id < 0 else ErrorCode.ILLEGAL_GENERATION
+            consumer_group = self.consumer.group(group_id)
+            if consumer_group is not None:
+                return self.consumer.validate_commit(consumer_group, member_id, generation_id, api_version)
+            # A standalone consumer (no group management) may commit with generation -1;
+            # from v9 an unknown group with a generation is GROUP_ID_NOT_FOUND.
+            if generation_id < 0:
+                return None
+            return ErrorCode.GROUP_ID_NOT_FOUND if api_version >= 9 else ErrorCode.ILLEGAL_GENERATION
         if generation_id < 0 and group.is_(GroupState.EMPTY):
             return None
         if group.is_(GroupState.COMPLETING_REBALANCE):
@@ -1067,6 +1110,14 @@ class GroupCoordinator:
             for t in topics
         ], ErrorCode.NONE
 
+    def _fetch_group_error(self, group_id: str, member_id: Optional[str], member_epoch: int) -> Optional[ErrorCode]:
+        """OffsetFetch v9 names the member: a consumer group checks it (classic groups do not)."""
+        if self._lookup(group_id) is None:
+            consumer_group = self.consumer.group(group_id)
+            if consumer_group is not None:
+                return self.consumer.validate_fetch(consumer_group, member_id, member_epoch)
+        return None
+
     async def offset_fetch(self, request: dict, api_version: int) -> dict:
         """OffsetFetch v0-9: v0-7 one group (topics None = all, v2+), v8+ a batch of groups."""
         # The decoder fills every field of the schema, so "groups" is present (empty)
@@ -1074,7 +1125,9 @@ class GroupCoordinator:
         if api_version >= 8:
             groups = []
             for g in request.get("groups") or []:
-                topics, code = await self._fetch_offsets(g["group_id"], g.get("topics"))
+                code = self._fetch_group_error(g["group_id"], g.get("member_id"), int(g.get("member_epoch", -1))) \
+                    if api_version >= 9 else None
+                topics, code = ([], code) if code is not None else await self._fetch_offsets(g["group_id"], g.get("topics"))
                 groups.append({"group_id": g["group_id"], "topics": topics, "error_code": _err(code)})
             return {"groups": groups}
         topics = request.get("topics")
@@ -1109,12 +1162,17 @@ class GroupCoordinator:
         except Exception:
             log.exception("fetching offsets of group %s failed", group_id)
             return resp(ErrorCode.UNKNOWN_SERVER_ERROR)
-        if (group is None and not committed) or (group is not None and group.is_(GroupState.DEAD)):
-            return resp(ErrorCode.GROUP_ID_NOT_FOUND)
-        active = group is not None and not group.is_(GroupState.EMPTY)
-        if active and group.protocol_type != "consumer":
-            return resp(ErrorCode.NON_EMPTY_GROUP)
-        subscribed = self._subscribed_topics(group) if active else set()
+        consumer_group = self.consumer.group(group_id) if group is None else None
+        if consumer_group is not None:
+            # A consumer group (KIP-848): offsets may go, but not those of topics a member subscribes to.
+            subscribed = consumer_group.subscribed_topics(frozenset(self.consumer.topic_partitions()))
+        else:
+            if (group is None and not committed) or (group is not None and group.is_(GroupState.DEAD)):
+                return resp(ErrorCode.GROUP_ID_NOT_FOUND)
+            active = group is not None and not group.is_(GroupState.EMPTY)
+            if active and group.protocol_type != "consumer":
+                return resp(ErrorCode.NON_EMPTY_GROUP)
+            subscribed = self._subscribed_topics(group) if active else set()
         codes: dict[tuple[str, int], ErrorCode] = {}
         for t in topics:
             for p in t.get("partitions") or []:
@@ -1163,14 +1221,15 @@ class GroupCoordinator:
             return set()
 
     async def list_groups(self, request: dict, api_version: int) -> dict:
-        """ListGroups v0-5; v4+ filters by state, v5+ by type (all groups here are "classic")."""
+        """ListGroups v0-5; v4+ filters by state, v5+ by type ("classic" or "consumer"), case-insensitively."""
         states = {s.lower() for s in request.get("states_filter") or []} if api_version >= 4 else set()
         types = {s.lower() for s in request.get("types_filter") or []} if api_version >= 5 else set()
         listed: dict[str, dict] = {}
         for gid in sorted(await self._stored_groups()):
             # A group with only committed offsets is an Empty "simple" group (no protocol type);
-            # one with a GroupMetadata record is rebuilt from it.
-            self._lookup(gid)
+            # one with group records is rebuilt from them.
+            if self._lookup(gid) is None:
+                self.consumer.group(gid)
             listed[gid] = {"group_id": gid, "protocol_type": "", "group_state": GroupState.EMPTY.value,
                            "group_type": CLASSIC_GROUP_TYPE}
         for gid, g in self._groups.items():
@@ -1178,6 +1237,9 @@ class GroupCoordinator:
                 continue
             listed[gid] = {"group_id": gid, "protocol_type": g.protocol_type or "", "group_state": g.state.value,
                            "group_type": CLASSIC_GROUP_TYPE}
+        for cg in self.consumer.groups():
+            listed[cg.group_id] = {"group_id": cg.group_id, "protocol_type": CONSUMER_GROUP_TYPE,
+                                   "group_state": cg.state.value, "group_type": CONSUMER_GROUP_TYPE}
         groups = [
             entry for entry in listed.values()
             if (not states or entry["group_state"].lower() in states)
@@ -1186,7 +1248,8 @@ class GroupCoordinator:
         return {"error_code": _err(ErrorCode.NONE), "groups": groups}
 
     async def describe_groups(self, request: dict, api_version: int) -> dict:
-        """DescribeGroups v0-5. Unknown groups are reported as Dead (as Kafka does)."""
+        """DescribeGroups v0-5. Unknown groups are reported as Dead, and so are consumer groups
+        (KIP-848), as Kafka does: ConsumerGroupDescribe describes those."""
         stored = None
         out = []
         for gid in request.get("groups") or []:
@@ -1208,7 +1271,7 @@ class GroupCoordinator:
                         for m in g.members.values()
                     ],
                 )
-            else:
+            elif self.consumer.group(gid) is None:
                 if stored is None:
                     stored = await self._stored_groups()
                 if gid in stored:
@@ -1222,8 +1285,13 @@ class GroupCoordinator:
         results = []
         for gid in request.get("groups_names") or []:
             g = self._lookup(gid)
+            consumer_group = self.consumer.group(gid) if g is None else None
             if g is not None and not g.is_(GroupState.DEAD):
                 if not g.is_(GroupState.EMPTY) or g.members or g.pending_members:
+                    results.append({"group_id": gid, "error_code": _err(ErrorCode.NON_EMPTY_GROUP)})
+                    continue
+            elif consumer_group is not None:
+                if consumer_group.members:
                     results.append({"group_id": gid, "error_code": _err(ErrorCode.NON_EMPTY_GROUP)})
                     continue
             elif gid not in stored:
@@ -1238,5 +1306,7 @@ class GroupCoordinator:
             if code == ErrorCode.NONE and g is not None:
                 g.state = GroupState.DEAD
                 del self._groups[gid]
+            if code == ErrorCode.NONE:
+                self.consumer.forget(gid)
             results.append({"group_id": gid, "error_code": _err(code)})
         return {"results": results}

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pystream._core import peek_batches
+from pystream.coordinator.assignors import assignor_names
 from pystream.coordinator.group import GroupCoordinator
 from pystream.coordinator.offsets import OFFSETS_TOPIC, open_offset_store
 from pystream.errors import CorruptRecordError, OffsetOutOfRangeError, TopicExistsError
@@ -94,7 +95,11 @@ class Broker:
             initial_rebalance_delay_ms=config.get("group.initial.rebalance.delay.ms"),
             min_session_timeout_ms=config.get("group.min.session.timeout.ms"),
             max_session_timeout_ms=config.get("group.max.session.timeout.ms"),
-            partition_exists=self.partition_exists,
+            topic_partitions=self.topic_partitions,
+            topic_id=self.topic_id,
+            consumer_heartbeat_interval_ms=config.get("group.consumer.heartbeat.interval.ms"),
+            consumer_session_timeout_ms=config.get("group.consumer.session.timeout.ms"),
+            consumer_assignors=assignor_names(config.get("group.consumer.assignors")),
         )
         self.advertised_host = config.host
         self.advertised_port = config.port
@@ -194,16 +199,12 @@ class Broker:
         return self.store.topic_id(topic)
 
     def topic_name(self, topic_id: uuid.UUID | None) -> str | None:
-        if topic_id is None:
+        if topic_id is None or topic_id.int == 0:
             return None
-        for name in self.store.list_topics(include_internal=True):
-            if self.store.topic_id(name) == topic_id:
+        for name in self.topic_partitions():
+            if self.topic_id(name) == topic_id:
                 return name
         return None
-
-    def partition_exists(self, topic: str, index: int) -> bool:
-        """Whether the cluster (or the local store) has this partition."""
-        return 0 <= index < self.topic_partitions().get(topic, 0)
 
     def topic_exists(self, topic: str) -> bool:
         return topic in self.topic_partitions()

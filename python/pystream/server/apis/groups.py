@@ -1,4 +1,5 @@
-"""Consumer groups and committed offsets; the `GroupCoordinator` does the work, these check that this broker is the coordinator."""
+"""Consumer groups and committed offsets; the `GroupCoordinator` does the work (its `consumer`
+part for the consumer group protocol of KIP-848), these check that this broker is the coordinator."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ class GroupApis(ApiGroup):
             ApiKey.DESCRIBE_GROUPS: self.describe_groups,
             ApiKey.DELETE_GROUPS: self.delete_groups,
             ApiKey.OFFSET_DELETE: self.offset_delete,
+            ApiKey.CONSUMER_GROUP_HEARTBEAT: self.consumer_group_heartbeat,
+            ApiKey.CONSUMER_GROUP_DESCRIBE: self.consumer_group_describe,
         }
 
     def _not_coordinator(self, group_id: str) -> bool:
@@ -101,3 +104,23 @@ class GroupApis(ApiGroup):
         resp = await self.broker.groups.offset_delete(req, hdr.api_version)
         resp["throttle_time_ms"] = 0
         return resp
+
+    async def consumer_group_heartbeat(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        if self._not_coordinator(req["group_id"]):
+            resp = {"error_code": ErrorCode.NOT_COORDINATOR, "error_message": None, "member_id": None, "member_epoch": 0,
+                    "heartbeat_interval_ms": 0, "assignment": None}
+        else:
+            resp = await self.broker.groups.consumer.heartbeat(req, hdr.api_version, hdr.client_id or "",
+                                                               client_host=f"/{CLIENT_HOST.get()}")
+        resp["throttle_time_ms"] = 0
+        return resp
+
+    async def consumer_group_describe(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        ids = req.get("group_ids") or []
+        mine = [g for g in ids if not self._not_coordinator(g)]
+        described = {g["group_id"]: g for g in (await self.broker.groups.consumer.describe({**req, "group_ids": mine},
+                                                                                           hdr.api_version))["groups"]}
+        groups = [described.get(g) or {"error_code": ErrorCode.NOT_COORDINATOR, "error_message": None, "group_id": g,
+                                       "group_state": "", "group_epoch": 0, "assignment_epoch": 0, "assignor_name": "",
+                                       "members": []} for g in ids]
+        return {"throttle_time_ms": 0, "groups": groups}
