@@ -733,7 +733,10 @@ class ConsumerGroupCoordinator:
     @staticmethod
     def _check_epoch(member: ConsumerGroupMember, epoch: int, owned: Optional[Partitions]) -> None:
         """Kafka's throwIfConsumerGroupMemberEpochIsInvalid: the previous epoch is accepted when the
-        member owns no more than its assignment (the response that bumped it may have been lost)."""
+        member owns no more than its assignment (the response that bumped it may have been lost),
+        and so is epoch 0: a fenced member rejoins under its id (KAFKA-19233)."""
+        if epoch == 0:
+            return
         if epoch > member.member_epoch:
             raise GroupError(ErrorCode.FENCED_MEMBER_EPOCH, f"The consumer group member has a greater member epoch ({epoch}) "
                              f"than the one known by the group coordinator ({member.member_epoch}). "
