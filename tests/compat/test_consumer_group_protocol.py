@@ -11,7 +11,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import pytest
 from compat_helpers import create_topic, unique_topic
@@ -60,12 +61,19 @@ def wait_for(consumers: list[Consumer], done: Callable[[], bool], timeout: float
 
 
 class Reader:
-    """Consumes with several consumers, committing after every record (synchronously): what was
-    read and committed is never read again by the group."""
+    """Consumes with several consumers, committing after every record (synchronously).
 
-    def __init__(self, consumers: list[Consumer]) -> None:
+    The group's guarantee is checked on every delivery: a record below its partition's committed
+    offset is never delivered again (so duplicates are only of records whose commit had not
+    succeeded yet). A commit may fail with STALE_MEMBER_EPOCH when it races a heartbeat that
+    moved the member to a new epoch, as with Kafka: the record then counts as uncommitted."""
+
+    def __init__(self, consumers: list[Consumer], groups: list[str] | None = None) -> None:
         self.consumers: list[Consumer | None] = list(consumers)
+        self.groups = groups or [""] * len(consumers)  # which group each consumer is in (one by default)
         self.seen: list[tuple[int, int, bytes]] = []  # (consumer index, partition, value)
+        self.committed: dict[tuple[str, int], int] = {}  # (group, partition) -> committed offset
+        self.failed_commits: list[KafkaError] = []
 
     def run(self, until: Callable[[], bool], timeout: float = 40.0, what: str = "") -> None:
         """Polls every consumer (recording and committing what arrives) until until() holds."""
@@ -82,8 +90,17 @@ class Reader:
                     continue
                 if m.error() is not None:
                     raise KafkaException(m.error())
-                self.seen.append((i, m.partition(), m.value()))
-                c.commit(message=m, asynchronous=False)
+                p, o = m.partition(), m.offset()
+                gp = (self.groups[i], p)
+                assert o >= self.committed.get(gp, 0), f"partition {p} offset {o} delivered again below " \
+                                                        f"its committed offset {self.committed[gp]}"
+                self.seen.append((i, p, m.value()))
+                try:
+                    c.commit(message=m, asynchronous=False)
+                except KafkaException as e:
+                    self.failed_commits.append(e.args[0])
+                    continue
+                self.committed[gp] = max(self.committed.get(gp, 0), o + 1)
 
     def read(self, n: int, timeout: float = 40.0) -> None:
         target = len(self.seen) + n
@@ -91,6 +108,24 @@ class Reader:
 
     def values(self) -> Counter:
         return Counter(v for _, _, v in self.seen)
+
+
+@contextmanager
+def members(bootstrap: str, topic: str, shares: list[int], **conf) -> Iterator[tuple[str, list[Consumer], Reader]]:
+    """A new group of len(shares) consumers subscribed to topic, once they hold these numbers of
+    partitions; yields (group id, consumers, their Reader) and closes the consumers still open."""
+    group = unique_topic("g")
+    cs = [new_consumer(bootstrap, group, **conf) for _ in shares]
+    r = Reader(cs)
+    try:
+        for c in cs:
+            c.subscribe([topic])
+        r.run(lambda: [len(assigned(c)) for c in cs] == shares, what=f"shares {shares}")
+        yield group, cs, r
+    finally:
+        for c in r.consumers:
+            if c is not None:
+                c.close()
 
 
 def test_single_consumer_gets_every_partition_and_admin_sees_a_consumer_group(kbroker):
@@ -130,23 +165,14 @@ def test_single_consumer_gets_every_partition_and_admin_sees_a_consumer_group(kb
 def test_three_consumers_split_six_partitions_and_read_each_record_once(kbroker):
     topic = unique_topic("k848-three")
     create_topic(kbroker.bootstrap, topic, 6)
-    group = unique_topic("g")
-    cs = [new_consumer(kbroker.bootstrap, group) for _ in range(3)]
-    try:
-        for c in cs:
-            c.subscribe([topic])
-        wait_for(cs, lambda: [len(assigned(c)) for c in cs] == [2, 2, 2]
-                 and set().union(*(assigned(c) for c in cs)) == set(range(6)), what="2 partitions each")
+    with members(kbroker.bootstrap, topic, [2, 2, 2]) as (group, cs, r):
+        assert set().union(*(assigned(c) for c in cs)) == set(range(6))
         produce(kbroker.bootstrap, topic, 600, 6)
-        r = Reader(cs)
         r.read(600)
         wait_for(cs, lambda: True)
         assert set(r.values()) == {b"%d" % i for i in range(600)} and max(r.values().values()) == 1
         by_consumer = {i: {p for j, p, _ in r.seen if j == i} for i in range(3)}
         assert [by_consumer[i] for i in range(3)] == [assigned(c) for c in cs]
-    finally:
-        for c in cs:
-            c.close()
 
 
 def test_leaving_consumer_hands_its_partitions_over_without_duplicates(kbroker):
@@ -154,29 +180,19 @@ def test_leaving_consumer_hands_its_partitions_over_without_duplicates(kbroker):
     its partitions (incrementally: their own partitions never stop)."""
     topic = unique_topic("k848-leave")
     create_topic(kbroker.bootstrap, topic, 6)
-    group = unique_topic("g")
-    cs = [new_consumer(kbroker.bootstrap, group) for _ in range(3)]
-    try:
-        for c in cs:
-            c.subscribe([topic])
-        wait_for(cs, lambda: [len(assigned(c)) for c in cs] == [2, 2, 2], what="2 partitions each")
+    with members(kbroker.bootstrap, topic, [2, 2, 2]) as (group, cs, r):
         before = [assigned(c) for c in cs]
         produce(kbroker.bootstrap, topic, 300, 6)
-        r = Reader(cs)
         r.read(150)
         cs[0].close()
         r.consumers[0] = None
-        survivors = cs[1:]
-        r.run(lambda: sorted(len(assigned(c)) for c in survivors) == [3, 3], what="3 partitions each")
+        r.run(lambda: [len(assigned(c)) for c in cs[1:]] == [3, 3], what="3 partitions each")
         # The survivors kept what they had and took the leaver's partitions.
         assert before[1] <= assigned(cs[1]) and before[2] <= assigned(cs[2])
         produce(kbroker.bootstrap, topic, 300, 6, start=300)
         r.run(lambda: len(r.values()) == 600, what="every record")
-        assert set(r.values()) == {b"%d" % i for i in range(600)}
-        assert max(r.values().values()) == 1, [v for v, n in r.values().items() if n > 1][:5]
-    finally:
-        for c in cs[1:]:
-            c.close()
+        # (records whose commit failed may come twice; the Reader checked nothing committed did)
+        assert sum(r.values().values()) - 600 <= len(r.failed_commits)
 
 
 KILLED_CONSUMER = r"""
@@ -226,23 +242,14 @@ def test_killed_consumer_is_fenced_after_its_session_and_its_partitions_move(kbr
 def test_new_partitions_reach_the_members(kbroker):
     topic = unique_topic("k848-grow")
     create_topic(kbroker.bootstrap, topic, 2)
-    group = unique_topic("g")
-    cs = [new_consumer(kbroker.bootstrap, group) for _ in range(2)]
-    try:
-        for c in cs:
-            c.subscribe([topic])
-        r = Reader(cs)
-        r.run(lambda: [len(assigned(c)) for c in cs] == [1, 1], what="one partition each")
+    with members(kbroker.bootstrap, topic, [1, 1]) as (group, cs, r):
         admin = AdminClient({"bootstrap.servers": kbroker.bootstrap})
         admin.create_partitions([NewPartitions(topic, 6)], request_timeout=10)[topic].result(timeout=15)
         r.run(lambda: [len(assigned(c)) for c in cs] == [3, 3], what="three partitions each after growing to 6")
         assert assigned(cs[0]) | assigned(cs[1]) == set(range(6))
         produce(kbroker.bootstrap, topic, 60, 6)
         r.run(lambda: len(r.values()) == 60, what="the records of all six partitions")
-        assert max(r.values().values()) == 1
-    finally:
-        for c in cs:
-            c.close()
+        assert sum(r.values().values()) - 60 <= len(r.failed_commits)
 
 
 def test_regex_subscription(kbroker):
@@ -280,13 +287,7 @@ def test_members_carry_on_across_a_broker_crash(kbroker):
     their ids, epochs and partitions (no rebalance), and nothing committed is read twice."""
     topic = unique_topic("k848-crash")
     create_topic(kbroker.bootstrap, topic, 4)
-    group = unique_topic("g")
-    cs = [new_consumer(kbroker.bootstrap, group) for _ in range(2)]
-    try:
-        for c in cs:
-            c.subscribe([topic])
-        r = Reader(cs)
-        r.run(lambda: [len(assigned(c)) for c in cs] == [2, 2], what="two partitions each")
+    with members(kbroker.bootstrap, topic, [2, 2]) as (group, cs, r):
         produce(kbroker.bootstrap, topic, 100, 4)
         r.read(100)
         before = _describe(kbroker.bootstrap, group)
@@ -296,13 +297,10 @@ def test_members_carry_on_across_a_broker_crash(kbroker):
         assert _describe(kbroker.bootstrap, group) == before
         produce(kbroker.bootstrap, topic, 100, 4, start=100)
         r.run(lambda: len(r.values()) == 200, what="the records produced after the restart")
-        assert max(r.values().values()) == 1
+        assert sum(r.values().values()) - 200 <= len(r.failed_commits)
         assert [assigned(c) for c in cs] == mine
         after = _describe(kbroker.bootstrap, group)
         assert after["epoch"] == before["epoch"] and set(after["members"]) == set(before["members"])
-    finally:
-        for c in cs:
-            c.close()
 
 
 def test_static_member_leaves_and_its_successor_takes_its_partitions(kbroker):
@@ -330,6 +328,7 @@ def test_static_member_leaves_and_its_successor_takes_its_partitions(kbroker):
         c1b = new_consumer(kbroker.bootstrap, group, **{"group.instance.id": "one"})
         c1b.subscribe([topic])
         r.consumers.append(c1b)
+        r.groups.append("")
         r.run(lambda: assigned(c1b) == first, what="the same partitions for the new instance")
         assert assigned(c2) == second
         # A second live instance with the same id is refused (UNRELEASED_INSTANCE_ID).
@@ -365,7 +364,7 @@ def test_classic_and_consumer_groups_side_by_side(kbroker):
     try:
         new.subscribe([topic])
         old.subscribe([topic])
-        r = Reader([new, old])
+        r = Reader([new, old], [g_new, g_old])
         r.run(lambda: len(r.values()) == 30 and min(r.values().values()) == 2, what="both groups reading everything")
         assert Counter(i for i, _, _ in r.seen) == {0: 30, 1: 30}
 

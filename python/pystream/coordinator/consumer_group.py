@@ -49,7 +49,7 @@ from enum import Enum, IntEnum
 from typing import Any, Optional, Protocol
 
 from pystream.coordinator import records
-from pystream.coordinator.assignors import ASSIGNORS, MemberSpec
+from pystream.coordinator.assignors import ASSIGNORS, MemberSpec, assignor_names
 from pystream.coordinator.records import RecordType
 from pystream.protocol.error_codes import ErrorCode
 
@@ -327,16 +327,13 @@ class ConsumerGroupCoordinator:
         assignors: tuple[str, ...] = ("uniform", "range"),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        unknown = [a for a in assignors if a not in ASSIGNORS]
-        if unknown or not assignors:
-            raise ValueError(f"group.consumer.assignors: unknown assignor(s) {unknown}; known: {sorted(ASSIGNORS)}")
+        self.assignors = assignor_names(",".join(assignors))  # ValueError for an unknown one
         self.offset_store = offset_store
         self.classic = classic
         self.topic_partitions = topic_partitions
         self.topic_id = topic_id
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.session_timeout_ms = session_timeout_ms
-        self.assignors = tuple(assignors)
         self._clock = clock
         self._groups: dict[str, ConsumerGroup] = {}
         self.closed = False

@@ -250,6 +250,13 @@ def _err(code: ErrorCode) -> int:
     return int(code.value)
 
 
+def partition_results(topics: list[dict], codes: Mapping[tuple[str, int], ErrorCode]) -> list[dict]:
+    """``[{name, partitions: [{partition_index, error_code}]}]`` in the request's order."""
+    return [{"name": t["name"], "partitions": [
+        {"partition_index": int(p["partition_index"]), "error_code": _err(codes[(t["name"], int(p["partition_index"]))])}
+        for p in t.get("partitions") or []]} for t in topics]
+
+
 async def _maybe_await(value: Any) -> Any:
     if inspect.isawaitable(value):
         return await value
@@ -995,14 +1002,33 @@ class GroupCoordinator:
     # ------------------------------------------------------------------ offsets
 
     async def offset_commit(self, request: dict, api_version: int) -> dict:
-        """OffsetCommit v0-9: validate membership/generation, then persist to the offset store."""
+        """OffsetCommit v0-9: validate membership/generation, then persist to the offset store.
+
+        The checks are reusable pieces (TxnOffsetCommit makes the same ones): `commit_group_error`
+        for the group and member, `check_commit_partitions` per partition."""
         group_id = request.get("group_id")
         member_id = (request.get("member_id") or "") if api_version >= 1 else ""
         generation_id = int(request.get("generation_id_or_member_epoch", -1)) if api_version >= 1 else -1
         instance_id = request.get("group_instance_id") if api_version >= 7 else None
         topics = request.get("topics") or []
 
-        group_error = self._commit_group_error(group_id, member_id, generation_id, instance_id, api_version)
+        group_error = self.commit_group_error(group_id, member_id, generation_id, instance_id, api_version)
+        codes, to_commit = self.check_commit_partitions(topics, group_error, leader_epochs=api_version >= 6)
+        if to_commit:
+            try:
+                await _maybe_await(self.offset_store.commit(group_id, to_commit))
+            except Exception:
+                log.exception("committing offsets of group %s failed", group_id)
+                for tp in to_commit:
+                    codes[tp] = ErrorCode.UNKNOWN_SERVER_ERROR
+        return {"topics": partition_results(topics, codes)}
+
+    def check_commit_partitions(
+        self, topics: list[dict], group_error: Optional[ErrorCode], *, leader_epochs: bool,
+    ) -> tuple[dict[tuple[str, int], ErrorCode], dict[tuple[str, int], OffsetAndMetadata]]:
+        """Per-partition checks of a commit: (error code of every partition, what may be stored).
+        Unknown partitions are refused first (KafkaApis checks its metadata before the coordinator),
+        then the group's error applies, then the metadata size and the offset."""
         to_commit: dict[tuple[str, int], OffsetAndMetadata] = {}
         codes: dict[tuple[str, int], ErrorCode] = {}
         for t in topics:
@@ -1011,7 +1037,6 @@ class GroupCoordinator:
                 metadata = p.get("committed_metadata")
                 metadata = "" if metadata is None else metadata
                 if self.partition_exists is not None and not self.partition_exists(*tp):
-                    # Kafka answers this before asking the coordinator (KafkaApis checks its metadata).
                     codes[tp] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                 elif group_error is not None:
                     codes[tp] = group_error
@@ -1021,31 +1046,12 @@ class GroupCoordinator:
                     # Kafka stores any offset; our store refuses negative ones.
                     codes[tp] = ErrorCode.INVALID_COMMIT_OFFSET_SIZE
                 else:
-                    epoch = int(p.get("committed_leader_epoch", -1)) if api_version >= 6 else -1
+                    epoch = int(p.get("committed_leader_epoch", -1)) if leader_epochs else -1
                     to_commit[tp] = OffsetAndMetadata(int(p["committed_offset"]), metadata, leader_epoch=epoch)
                     codes[tp] = ErrorCode.NONE
-        if to_commit:
-            try:
-                await _maybe_await(self.offset_store.commit(group_id, to_commit))
-            except Exception:
-                log.exception("committing offsets of group %s failed", group_id)
-                for tp in to_commit:
-                    codes[tp] = ErrorCode.UNKNOWN_SERVER_ERROR
-        return {
-            "topics": [
-                {
-                    "name": t["name"],
-                    "partitions": [
-                        {"partition_index": int(p["partition_index"]),
-                         "error_code": _err(codes[(t["name"], int(p["partition_index"]))])}
-                        for p in t.get("partitions") or []
-                    ],
-                }
-                for t in topics
-            ]
-        }
+        return codes, to_commit
 
-    def _commit_group_error(
+    def commit_group_error(
         self, group_id: Optional[str], member_id: str, generation_id: int, instance_id: Optional[str], api_version: int,
     ) -> Optional[ErrorCode]:
         """Kafka's validateOffsetCommit; None means the commit may proceed. A consumer group
@@ -1190,11 +1196,7 @@ class GroupCoordinator:
             except Exception:
                 log.exception("deleting offsets of group %s failed", group_id)
                 return resp(ErrorCode.UNKNOWN_SERVER_ERROR)
-        return resp(ErrorCode.NONE, [
-            {"name": t["name"], "partitions": [
-                {"partition_index": int(p["partition_index"]), "error_code": _err(codes[(t["name"], int(p["partition_index"]))])}
-                for p in t.get("partitions") or []]}
-            for t in topics])
+        return resp(ErrorCode.NONE, partition_results(topics, codes))
 
     @staticmethod
     def _subscribed_topics(group: Group) -> set[str]:

@@ -112,6 +112,10 @@ class GroupApis(ApiGroup):
         else:
             resp = await self.broker.groups.consumer.heartbeat(req, hdr.api_version, hdr.client_id or "",
                                                                client_host=f"/{CLIENT_HOST.get()}")
+            if self.broker.cluster is not None and resp["error_code"] == 0:
+                # Kafka appends the group's records with acks=all: answer once the in-sync replicas
+                # have them, so a new coordinator knows the epochs and partitions the member acts on.
+                await self.broker.cluster.offsets_replicated(req["group_id"])
         resp["throttle_time_ms"] = 0
         return resp
 
