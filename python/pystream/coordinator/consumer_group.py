@@ -580,7 +580,7 @@ class ConsumerGroupCoordinator:
         topic_names = frozenset(counts)
         ids: dict[str, uuid.UUID] = {}
         entries: list = []
-        group = self._get_or_create(group_id, create=epoch == 0, entries=entries)
+        group = self._get_or_create(group_id, create=epoch == 0)
         if not member_id:
             member_id = _kafka_uuid()
         owned = self._owned(request.get("topic_partitions"), group, counts)
@@ -652,7 +652,7 @@ class ConsumerGroupCoordinator:
                 {"topic_id": tp["topic_id"], "partitions": tp["partitions"]} for tp in self._ids(reconciled.assigned, ids)]}
         return response
 
-    def _get_or_create(self, group_id: str, *, create: bool, entries: list) -> ConsumerGroup:
+    def _get_or_create(self, group_id: str, *, create: bool) -> ConsumerGroup:
         group = self.group(group_id)
         if group is not None:
             return group

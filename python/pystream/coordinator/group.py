@@ -1,6 +1,9 @@
-"""Kafka's classic consumer-group protocol: the group coordinator of a single broker.
+"""The group coordinator: Kafka's classic consumer-group protocol, committed offsets, the admin APIs.
 
-This broker coordinates every group. The state machine follows Kafka's
+Groups of KIP-848's consumer protocol are the part ``GroupCoordinator.consumer``
+(consumer_group.py) handles; the two share the group id space, the offsets and
+the admin APIs here (docs/groups.md). This broker coordinates every group (in a
+cluster, the server sends it only the groups whose offsets partition it leads). The state machine follows Kafka's
 ``GroupCoordinator`` / ``GroupMetadata`` (Scala, 2.4–3.x):
 
     Empty ──join──▶ PreparingRebalance ──all joined / timeout──▶ CompletingRebalance
@@ -268,10 +271,11 @@ class GroupCoordinator:
 
     Public API: the async request methods ``join_group``, ``sync_group``,
     ``heartbeat``, ``leave_group``, ``offset_commit``, ``offset_fetch``,
-    ``list_groups``, ``describe_groups``, ``delete_groups`` (each takes the
-    decoded request dict and the API version and returns the response dict
-    without ``throttle_time_ms``), ``tick()`` for time-driven work, and
-    ``start()`` / ``close()`` for the background ticker.
+    ``offset_delete``, ``list_groups``, ``describe_groups``, ``delete_groups``
+    (each takes the decoded request dict and the API version and returns the
+    response dict without ``throttle_time_ms``), ``consumer`` (the
+    `ConsumerGroupCoordinator`: ``heartbeat``, ``describe``), ``tick()`` for
+    time-driven work, and ``start()`` / ``close()`` for the background ticker.
     """
 
     def __init__(
