@@ -5,7 +5,6 @@ side by side."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -14,16 +13,17 @@ from collections import Counter
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+import confluent_kafka
 import pytest
 from compat_helpers import create_topic, unique_topic
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewPartitions
 
 # Heartbeats every 300 ms keep the tests quick; sessions of 4 s make fencing observable.
 OVERRIDES = {"group.consumer.heartbeat.interval.ms": "300", "group.consumer.session.timeout.ms": "4000"}
 
 pytestmark = pytest.mark.skipif(
-    tuple(int(x) for x in __import__("confluent_kafka").libversion()[0].split(".")[:2]) < (2, 10),
+    tuple(int(x) for x in confluent_kafka.libversion()[0].split(".")[:2]) < (2, 10),
     reason="librdkafka >= 2.10 has the consumer group protocol (group.protocol=consumer)")
 
 
@@ -421,3 +421,27 @@ def _first_error(c: Consumer, timeout: float = 15.0):
         if m is not None and m.error() is not None:
             return m.error()
     raise AssertionError(f"no error within {timeout}s")
+
+
+def test_subscription_change_rebalances_incrementally(kbroker):
+    """A member subscribing to one more topic gets its partitions; uniform then balances the group
+    (two each: the member that only reads the first topic takes it whole), and the other member
+    never stops reading the partition it had."""
+    a, b = unique_topic("k848-sub-a"), unique_topic("k848-sub-b")
+    create_topic(kbroker.bootstrap, a, 2)
+    create_topic(kbroker.bootstrap, b, 2)
+    with members(kbroker.bootstrap, a, [1, 1]) as (group, cs, r):
+        keep = assigned(cs[1])
+        kept_throughout = []
+
+        def settled() -> bool:
+            kept_throughout.append(keep <= assigned(cs[1]))
+            return ({(tp.topic, tp.partition) for tp in cs[0].assignment()} == {(b, 0), (b, 1)}
+                    and {(tp.topic, tp.partition) for tp in cs[1].assignment()} == {(a, 0), (a, 1)})
+
+        cs[0].subscribe([a, b])
+        r.run(settled, what="the new topic to the member subscribing to it, the old one to the other")
+        assert all(kept_throughout)
+        produce(kbroker.bootstrap, b, 10, 2)
+        r.run(lambda: len(r.values()) == 10, what="the new topic's records")
+        assert {i for i, _, _ in r.seen} == {0}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from compat_helpers import create_topic, unique_topic
 from rdkafka_ctypes import delete_consumer_group_offsets
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
