@@ -391,3 +391,25 @@ def test_shared_group_ids_with_classic_groups(store, clock) -> None:
         assert types == {"g": "consumer"}
 
     run(body())
+
+
+def test_groups_of_other_coordinators_are_not_loaded_listed_or_expired(store, clock, offset_logs) -> None:
+    """In a cluster the store also replays partitions this broker only follows: their groups stay
+    out of this coordinator (no listing, no loading, no session expiry writing into them)."""
+    async def body() -> None:
+        topics = Topics(t=2)
+        coord = coordinator(store, clock, topics)
+        for gid in ("mine", "theirs"):
+            await Member(coord, topics, gid, ["t"]).hb()
+        await coord.close()
+        offset_logs.close()
+        fresh = coordinator(OffsetStore(offset_logs, num_partitions=3), clock, topics,
+                            is_coordinator=lambda gid: gid == "mine")
+        listed = {g["group_id"] for g in (await fresh.list_groups({}, 5))["groups"]}
+        assert listed == {"mine"}
+        assert fresh.consumer.group("theirs") is None and fresh.consumer.group("mine") is not None
+        clock.advance_ms(60000)
+        fresh.tick()  # "mine" expires (and writes); "theirs" is not touched
+        assert fresh.offset_store.group_records("theirs") == store.group_records("theirs") != {}
+
+    run(body())

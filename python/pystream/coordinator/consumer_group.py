@@ -326,7 +326,9 @@ class ConsumerGroupCoordinator:
         session_timeout_ms: int = 45000,
         assignors: tuple[str, ...] = ("uniform", "range"),
         clock: Callable[[], float] = time.monotonic,
+        is_coordinator: Callable[[str], bool] = lambda group_id: True,
     ) -> None:
+        self.is_coordinator = is_coordinator
         self.assignors = assignor_names(",".join(assignors))  # ValueError for an unknown one
         self.offset_store = offset_store
         self.classic = classic
@@ -349,7 +351,7 @@ class ConsumerGroupCoordinator:
     def group(self, group_id: str) -> Optional[ConsumerGroup]:
         """The consumer group: in memory, or rebuilt from its records (None: there is none)."""
         group = self._groups.get(group_id)
-        if group is None and group_id and not self.closed:
+        if group is None and group_id and not self.closed and self.is_coordinator(group_id):
             group = self._load(group_id)
             if group is not None:
                 self._groups[group_id] = group
@@ -818,6 +820,8 @@ class ConsumerGroupCoordinator:
         """Session and rebalance timeouts."""
         now = self._now_ms()
         for group in list(self._groups.values()):
+            if not self.is_coordinator(group.group_id):
+                continue  # never write into a partition this broker only follows
             for member in list(group.members.values()):
                 if member.session_deadline_ms <= now:
                     self.fence(group, member, "failed its session (group.consumer.session.timeout.ms)")

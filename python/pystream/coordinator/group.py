@@ -295,13 +295,16 @@ class GroupCoordinator:
         consumer_heartbeat_interval_ms: int = 5000,
         consumer_session_timeout_ms: int = 45000,
         consumer_assignors: tuple[str, ...] = ("uniform", "range"),
+        is_coordinator: Callable[[str], bool] = lambda group_id: True,
     ) -> None:
         """``clock`` returns seconds (monotonic). ``topic_partitions()`` gives the partition
         count of every topic the broker knows and ``topic_id(name)`` a topic's id: commits to
         unknown partitions then fail with UNKNOWN_TOPIC_OR_PARTITION (``partition_exists(topic,
         partition)`` overrides that check) and consumer groups (KIP-848, consumer_group.py, which
         this coordinator owns as ``consumer``) see the topics; ``consumer_*`` are Kafka's
-        ``group.consumer.*`` broker settings."""
+        ``group.consumer.*`` broker settings. ``is_coordinator(group_id)`` says whether this broker
+        coordinates a group (in a cluster: leads its offsets partition): groups of others are
+        never loaded here, listed, or expired (their partitions' logs are followers' copies)."""
         if partition_exists is None and topic_partitions is not None:
             partition_exists = lambda t, p: 0 <= p < topic_partitions().get(t, 0)  # noqa: E731
         self.offset_store = offset_store
@@ -319,8 +322,10 @@ class GroupCoordinator:
         listeners = getattr(offset_store, "unload_listeners", None)
         if listeners is not None:
             listeners.append(self._forget_partition)
+        self.is_coordinator = is_coordinator
         self.consumer = ConsumerGroupCoordinator(
             offset_store, self, topic_partitions=topic_partitions or dict, topic_id=topic_id, clock=clock,
+            is_coordinator=is_coordinator,
             heartbeat_interval_ms=consumer_heartbeat_interval_ms, session_timeout_ms=consumer_session_timeout_ms,
             assignors=tuple(consumer_assignors))
 
@@ -371,7 +376,7 @@ class GroupCoordinator:
     def _lookup(self, group_id: str) -> Optional[Group]:
         """The classic group: in memory, or rebuilt from its GroupMetadata record (None: no such group)."""
         group = self._groups.get(group_id)
-        if group is None and group_id and not self._closed:
+        if group is None and group_id and not self._closed and self.is_coordinator(group_id):
             value = self._stored_value(group_id, RecordType.GROUP_METADATA)
             if value is not None:
                 group = self._groups[group_id] = self._restore(group_id, value)
@@ -464,8 +469,8 @@ class GroupCoordinator:
         self.consumer.tick()
         now = self._now_ms()
         for group in list(self._groups.values()):
-            if group.is_(GroupState.DEAD):
-                continue
+            if group.is_(GroupState.DEAD) or not self.is_coordinator(group.group_id):
+                continue  # (a group another broker coordinates now is dropped when its partition unloads)
             if (group.is_(GroupState.EMPTY) and group.generation_id == 0
                     and not group.members and not group.pending_members):
                 # Never formed a generation (e.g. a refused or abandoned first join): no state to keep.
@@ -1220,8 +1225,9 @@ class GroupCoordinator:
     # ------------------------------------------------------------------ admin APIs
 
     async def _stored_groups(self) -> set[str]:
+        """The groups this broker coordinates that the offset store knows of."""
         try:
-            return set(await _maybe_await(self.offset_store.groups()))
+            return {g for g in await _maybe_await(self.offset_store.groups()) if self.is_coordinator(g)}
         except Exception:
             log.exception("listing groups of the offset store failed")
             return set()
@@ -1239,11 +1245,13 @@ class GroupCoordinator:
             listed[gid] = {"group_id": gid, "protocol_type": "", "group_state": GroupState.EMPTY.value,
                            "group_type": CLASSIC_GROUP_TYPE}
         for gid, g in self._groups.items():
-            if g.is_(GroupState.DEAD):
+            if g.is_(GroupState.DEAD) or not self.is_coordinator(gid):
                 continue
             listed[gid] = {"group_id": gid, "protocol_type": g.protocol_type or "", "group_state": g.state.value,
                            "group_type": CLASSIC_GROUP_TYPE}
         for cg in self.consumer.groups():
+            if not self.is_coordinator(cg.group_id):
+                continue
             listed[cg.group_id] = {"group_id": cg.group_id, "protocol_type": CONSUMER_GROUP_TYPE,
                                    "group_state": cg.state.value, "group_type": CONSUMER_GROUP_TYPE}
         groups = [

@@ -71,6 +71,7 @@ class Broker:
             consumer_heartbeat_interval_ms=config.get("group.consumer.heartbeat.interval.ms"),
             consumer_session_timeout_ms=config.get("group.consumer.session.timeout.ms"),
             consumer_assignors=assignor_names(config.get("group.consumer.assignors")),
+            is_coordinator=self.coordinates_group,
         )
         self.advertised_host = config.host
         self.advertised_port = config.port
@@ -244,6 +245,11 @@ class Broker:
 
     def topic_exists(self, topic: str) -> bool:
         return self.topic_partition_count(topic) is not None
+
+    def coordinates_group(self, group_id: str) -> bool:
+        """This broker coordinates the group: always on a single broker; in a cluster when it
+        leads the group's __consumer_offsets partition."""
+        return self.cluster is None or self.cluster.is_coordinator(group_id)
 
     def partition_exists(self, topic: str, index: int) -> bool:
         """Whether the cluster (or the local store) has this partition."""

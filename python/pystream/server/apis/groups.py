@@ -30,8 +30,7 @@ class GroupApis(ApiGroup):
 
     def _not_coordinator(self, group_id: str) -> bool:
         """In a cluster, a group's requests belong to the leader of its offsets partition."""
-        c = self.broker.cluster
-        return c is not None and not c.is_coordinator(group_id)
+        return not self.broker.coordinates_group(group_id)
 
     async def join_group(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         if self._not_coordinator(req["group_id"]):
