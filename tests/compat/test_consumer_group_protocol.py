@@ -160,6 +160,12 @@ def test_single_consumer_gets_every_partition_and_admin_sees_a_consumer_group(kb
 
     res = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=10)[group].result(timeout=15)
     assert {(tp.partition, tp.offset) for tp in res.topic_partitions} == {(p, 10) for p in range(4)}
+    # Empty now: DeleteGroups removes it, offsets included.
+    admin.delete_consumer_groups([group], request_timeout=10)[group].result(timeout=15)
+    listing = admin.list_consumer_groups(request_timeout=10).result(timeout=15)
+    assert group not in {g.group_id for g in listing.valid}
+    res = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=10)[group].result(timeout=15)
+    assert all(tp.offset < 0 for tp in res.topic_partitions)
 
 
 def test_three_consumers_split_six_partitions_and_read_each_record_once(kbroker):
