@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pystream._core import peek_batches
+from pystream.coordinator.assignors import assignor_names
 from pystream.coordinator.group import GroupCoordinator
 from pystream.coordinator.offsets import OFFSETS_TOPIC, open_offset_store
 from pystream.errors import CorruptRecordError, LogDirectoryError, OffsetOutOfRangeError, TopicExistsError
@@ -65,6 +66,13 @@ class Broker:
             initial_rebalance_delay_ms=config.get("group.initial.rebalance.delay.ms"),
             min_session_timeout_ms=config.get("group.min.session.timeout.ms"),
             max_session_timeout_ms=config.get("group.max.session.timeout.ms"),
+            partition_exists=self.partition_exists,
+            topic_partitions=self.topic_partitions,
+            topic_id=self.topic_id,
+            consumer_heartbeat_interval_ms=config.get("group.consumer.heartbeat.interval.ms"),
+            consumer_session_timeout_ms=config.get("group.consumer.session.timeout.ms"),
+            consumer_assignors=assignor_names(config.get("group.consumer.assignors")),
+            is_coordinator=self.coordinates_group,
         )
         # KIP-227 incremental fetch sessions (the Fetch handler's cache)
         self.fetch_sessions = FetchSessionCache(config.get("max.incremental.fetch.session.cache.slots"))
@@ -227,10 +235,10 @@ class Broker:
         return self.store.topic_id(topic)
 
     def topic_name(self, topic_id: uuid.UUID | None) -> str | None:
-        if topic_id is None:
+        if topic_id is None or topic_id.int == 0:
             return None
-        for name in self.store.list_topics(include_internal=True):
-            if self.store.topic_id(name) == topic_id:
+        for name in self.topic_partitions():
+            if self.topic_id(name) == topic_id:
                 return name
         return None
 
@@ -240,6 +248,15 @@ class Broker:
 
     def topic_exists(self, topic: str) -> bool:
         return self.topic_partition_count(topic) is not None
+
+    def coordinates_group(self, group_id: str) -> bool:
+        """This broker coordinates the group: always on a single broker; in a cluster when it
+        leads the group's __consumer_offsets partition."""
+        return self.cluster is None or self.cluster.is_coordinator(group_id)
+
+    def partition_exists(self, topic: str, index: int) -> bool:
+        """Whether the cluster (or the local store) has this partition."""
+        return 0 <= index < (self.topic_partition_count(topic) or 0)
 
     def topic_partition_count(self, topic: str) -> int | None:
         """Partitions of `topic` as the cluster (or the local store) knows it; None: no such topic."""
