@@ -15,19 +15,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pystream._core import peek_batches
+from pystream._core import decode_records, peek_batches, stamp_log_append_time
 from pystream.coordinator.group import GroupCoordinator
 from pystream.coordinator.offsets import OFFSETS_TOPIC, open_offset_store
 from pystream.errors import CorruptRecordError, OffsetOutOfRangeError, TopicExistsError
 from pystream.protocol.error_codes import ErrorCode
 from pystream.server.cluster_link import ClusterLink
 from pystream.server.config import BrokerConfig
+from pystream.server.dynamic_config import DEFAULT_ENTITY, DynamicConfigStore, FileDynamicConfigStore
 from pystream.server.partition import Partition
+from pystream.storage.config_def import LONG_MAX
 from pystream.storage.manager import LogManager
 from pystream.storage.producer_state import ProducerState, SequenceCheck
 from pystream.storage.topic_config import normalize_topic_config, validate_topic_name
@@ -81,13 +84,16 @@ class Broker:
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
         self.node_id: int = config.get("broker.id")
-        config.data_dir.mkdir(parents=True, exist_ok=True)
         # The broker decides on auto-creation itself (it knows the request's wishes).
-        self.store = LogManager(config.data_dir, auto_create_topics=False, num_partitions=config.get("num.partitions"),
-                                **config.log_kwargs())
+        self.store = LogManager(config.log_dirs, auto_create_topics=False, num_partitions=config.get("num.partitions"),
+                                topic_defaults=config.topic_defaults(),
+                                remote_storage_system=config.get("remote.log.storage.system.enable"))
+        # Dynamic broker configs: a file in the metadata log dir (a cluster node is given a ZooKeeper store).
+        self.dynamic_store: DynamicConfigStore = FileDynamicConfigStore(self.store.data_dir)
+        self.apply_dynamic_configs(self.dynamic_store.load())  # before any partition opens
         self.cluster_id = self._load_cluster_id()
         self.partitions: dict[tuple[str, int], Partition] = {}
-        self.producer_ids = ProducerIdAllocator(config.data_dir)
+        self.producer_ids = ProducerIdAllocator(self.store.data_dir)
         self.offsets = open_offset_store(self.store, config.get("offsets.topic.num.partitions"))
         self.groups = GroupCoordinator(
             self.offsets,
@@ -108,7 +114,7 @@ class Broker:
     # ----- lifecycle ---------------------------------------------------------------
 
     def _load_cluster_id(self) -> str:
-        path = self.config.data_dir / "meta.properties"
+        path = self.store.data_dir / "meta.properties"
         props: dict[str, str] = {}
         if path.exists():
             for line in path.read_text().splitlines():
@@ -120,11 +126,43 @@ class Broker:
             path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         return props["cluster.id"]
 
+    # ----- configuration -------------------------------------------------------------
+
+    def apply_dynamic_configs(self, entities: dict[str, dict[str, str]]) -> None:
+        """Takes the stored dynamic broker configs (the cluster default and this broker's) and applies
+        them at once: topics inherit the new log.* defaults, open logs are reconfigured."""
+        problems = self.config.set_dynamic(entities.get(DEFAULT_ENTITY, {}), entities.get(str(self.node_id), {}))
+        for why in problems:
+            logger.warning("stored dynamic broker config skipped: %s", why)
+        self.store.set_topic_defaults(self.config.topic_defaults())
+
+    async def reload_dynamic_configs(self) -> None:
+        """Re-reads the dynamic configs from their store (off the event loop) and applies them."""
+        self.apply_dynamic_configs(await asyncio.to_thread(self.dynamic_store.load))
+
+    async def save_dynamic_configs(self, entity: str, configs: dict[str, str]) -> None:
+        """Replaces one entity's dynamic configs durably, then applies them."""
+        await asyncio.to_thread(self.dynamic_store.save, entity, configs)
+        await self.reload_dynamic_configs()
+
+    def use_dynamic_store(self, store: DynamicConfigStore) -> None:
+        """Keeps dynamic configs in `store` (the cluster's) from `start` on, instead of the local file."""
+        self.dynamic_store = store
+
+    def topic_config(self, topic: str) -> dict[str, Any]:
+        """Every config of `topic`, typed: its override, else the broker's (dynamic, static), else Kafka's
+        default (unclean.leader.election.enable, min.insync.replicas, ...). Shared: do not modify."""
+        return self.store.effective_topic_config(topic)
+
     async def start(self) -> None:
         """Periodic work (retention, the flush policy, group expirations) and, in a
         cluster, registration with ZooKeeper."""
         if self.cluster is not None:
             await self.cluster.start()
+        if not isinstance(self.dynamic_store, FileDynamicConfigStore):  # a cluster's store, attached after __init__
+            loop_ = asyncio.get_running_loop()
+            self.dynamic_store.watch(lambda: loop_.call_soon_threadsafe(lambda: loop_.create_task(self.reload_dynamic_configs())))
+            await self.reload_dynamic_configs()
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._every(self.config.get("log.retention.check.interval.ms") / 1000, self._retention)))
         self._tasks.append(loop.create_task(self._every(self.config.get("log.flush.scheduler.interval.ms") / 1000, self._flush_policy)))
@@ -213,7 +251,7 @@ class Broker:
         """Creates a topic (ValueError: bad name, config or replication factor)."""
         if self.cluster is not None:
             validate_topic_name(name)
-            normalize_topic_config(config)
+            normalize_topic_config(config, remote_storage_system=self.store.remote_storage_system)
             await self.cluster.create_topic(name, partitions, replication_factor, config)
             return
         if replication_factor != 1:
@@ -272,8 +310,8 @@ class Broker:
             result["error_code"] = ErrorCode.NOT_LEADER_OR_FOLLOWER
             return result
         ls = p.leader_state
-        topic_config = self.store.topic_config(topic)  # one copy of the topic's overrides per request
-        min_isr = int(topic_config.get("min.insync.replicas", self.config.get("min.insync.replicas")))
+        topic_config = self.topic_config(topic)  # shared and cached: read once per partition request
+        min_isr = topic_config["min.insync.replicas"]
         if acks == -1 and ls is not None and not ls.min_isr_ok(min_isr):
             result["error_code"] = ErrorCode.NOT_ENOUGH_REPLICAS
             result["error_message"] = f"the ISR {sorted(ls.isr)} is smaller than min.insync.replicas={min_isr}"
@@ -288,11 +326,21 @@ class Broker:
             result["error_code"] = ErrorCode.CORRUPT_MESSAGE
             result["error_message"] = str(e)
             return result
-        max_bytes = topic_config.get("max.message.bytes", self.config.get("message.max.bytes"))
+        max_bytes = topic_config["max.message.bytes"]
         for _summary, size in batches:
             if size > max_bytes:
                 result["error_code"] = ErrorCode.MESSAGE_TOO_LARGE
                 result["error_message"] = f"batch of {size} bytes exceeds max.message.bytes={max_bytes}"
+                return result
+        now_ms = int(time.time() * 1000)
+        log_append_time = topic_config["message.timestamp.type"] == "LogAppendTime"
+        if not log_append_time:
+            bad = _timestamp_error(topic_config, records, batches, now_ms)
+            if bad is not None:
+                index, message = bad
+                result["error_code"] = ErrorCode.INVALID_TIMESTAMP
+                result["error_message"] = message
+                result["record_errors"] = [{"batch_index": index, "batch_index_error_message": message}]
                 return result
         # Idempotence: judge every batch before anything is appended.
         for (base, last, pid, epoch, seq, count, _ts, _attrs), _size in batches:
@@ -308,6 +356,9 @@ class Broker:
                 result["error_code"] = _SEQUENCE_ERRORS[verdict]
                 return result
         try:
+            if log_append_time:  # Kafka stamps maxTimestamp and the timestamp-type bit (CRC recomputed)
+                records = stamp_log_append_time(records, now_ms)
+                result["log_append_time_ms"] = now_ms
             base_offset = p.log.append_raw(records)
         except CorruptRecordError as e:
             logger.warning("produce to %s-%d: %s", topic, index, e)
@@ -418,6 +469,23 @@ class Broker:
             return ErrorCode.NONE, -1, -1
         rec = p.log.records(off, 1)
         return ErrorCode.NONE, off, rec[0].timestamp if rec else -1
+
+
+def _timestamp_error(config: dict[str, Any], records: Any, batches: list[Any], now_ms: int) -> tuple[int, str] | None:
+    """(record index, message) of the first record whose CreateTime timestamp is out of the topic's
+    message.timestamp.before/after.max.ms (difference.max.ms for either not set), or None."""
+    diff = config["message.timestamp.difference.max.ms"]
+    before = config["message.timestamp.before.max.ms"]
+    after = config["message.timestamp.after.max.ms"]
+    before, after = (diff if before == LONG_MAX else before), (diff if after == LONG_MAX else after)
+    if before == LONG_MAX and (after == LONG_MAX or all(s[6] - now_ms <= after for s, _size in batches)):
+        return None  # nothing can be too old, and no batch's max timestamp is too new
+    lo, hi = now_ms - before, now_ms + after
+    for i, rec in enumerate(decode_records(records)):
+        if rec.timestamp >= 0 and not lo <= rec.timestamp <= hi:
+            return i, (f"Timestamp {rec.timestamp} of record {i} is out of range: it must be within [{lo}, {hi}] "
+                       f"(message.timestamp.before.max.ms={before}, message.timestamp.after.max.ms={after})")
+    return None
 
 
 def empty_fetch_partition(index: int) -> dict[str, Any]:
