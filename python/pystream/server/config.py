@@ -654,6 +654,10 @@ class BrokerConfig:
             cfg.static["log.dirs"] = str(data_dir)
         if not cfg.log_dirs:
             raise ConfigError("log.dirs lists no directory")
+        try:
+            cfg.topic_defaults()
+        except InvalidConfigError as e:
+            raise ConfigError(str(e)) from None
         return cfg
 
     def set_static(self, key: str, raw: Any) -> None:
@@ -729,12 +733,17 @@ class BrokerConfig:
         return self.log_dirs[0]
 
     def topic_defaults(self) -> dict[str, Any]:
-        """Each topic config's value when a topic does not set it (Kafka's topic names), from its broker synonym."""
+        """Each topic config's value when a topic does not set it (Kafka's topic names), from its broker synonym.
+        Raises InvalidConfigError, naming the broker key, for a value the topic config refuses (as Kafka's LogConfig)."""
         out: dict[str, Any] = {}
         for name, spec in TOPIC_CONFIGS.items():
             if spec.synonym is None or spec.synonym not in BROKER_CONFIGS:
                 continue
             value = self.get(spec.synonym)
+            reason = spec.validator(value) if spec.validator is not None and value is not None else None
+            if reason:
+                raise InvalidConfigError(f"Invalid value {BROKER_CONFIGS[spec.synonym].format(value)} for configuration "
+                                         f"{spec.synonym}: {reason} (it is the default of topic config {name})")
             out[name] = spec.default if value is None else value
         return out
 
@@ -757,7 +766,13 @@ class BrokerConfig:
                 except InvalidConfigError as e:
                     problems.append(str(e))
             parsed.append(typed)
+        old = self.dynamic_default, self.dynamic_broker
         self.dynamic_default, self.dynamic_broker = parsed
+        try:
+            self.topic_defaults()
+        except InvalidConfigError as e:
+            self.dynamic_default, self.dynamic_broker = old
+            problems.append(f"{e}; the stored dynamic configs are ignored")
         return problems
 
 

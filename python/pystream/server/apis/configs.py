@@ -11,6 +11,7 @@ refuses as such.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -203,11 +204,14 @@ class ConfigApis(ApiGroup):
         per_broker = entity != DEFAULT_ENTITY
         current = b.config.dynamic_broker if per_broker else b.config.dynamic_default
         new = change({k: BROKER_CONFIGS[k].format(v) for k, v in current.items()})
+        typed = {}
         for key, raw in new.items():
-            parse_dynamic(key, raw, per_broker=per_broker)
+            typed[key] = parse_dynamic(key, raw, per_broker=per_broker)
             if BROKER_CONFIGS[key].sensitive:
                 raise InvalidConfigError(f"Cannot update {key} dynamically: dynamic password configs need "
                                          f"password.encoder.secret, which pystream does not support")
+        trial = dataclasses.replace(b.config, **{"dynamic_broker" if per_broker else "dynamic_default": typed})
+        trial.topic_defaults()  # the topics' defaults stay valid (Kafka's LogConfig checks)
         if not validate_only:
             await b.save_dynamic_configs(entity, {k: str(v).strip() for k, v in new.items()})
 
