@@ -210,3 +210,10 @@ def test_every_topic_config_accepts_kafka_values() -> None:
     typed = normalize_topic_config(good)
     assert typed["cleanup.policy"] == ["compact", "delete"] and typed["preallocate"] is True
     assert typed["min.cleanable.dirty.ratio"] == 0.01 and typed["retention.bytes"] == -17
+
+
+def test_operations_doc_lists_every_topic_config_and_every_broker_key_acted_on() -> None:
+    doc = (Path(__file__).parent.parent.parent / "docs" / "operations.md").read_text()
+    missing = [k for k in TOPIC_CONFIGS if f"| `{k}` |" not in doc]
+    missing += [k for k, spec in BROKER_CONFIGS.items() if spec.acts and f"`{k}`" not in doc]
+    assert not missing, f"docs/operations.md does not mention {missing}"

@@ -64,9 +64,9 @@ def _throttled_replicas(v: Any) -> str | None:
 
 _throttled_replicas.__doc__ = "[partitionId]:[brokerId],[partitionId]:[brokerId],..."
 
-_COMPACTION = "log compaction is not implemented yet: stored and shown, no effect"
-_TIERED = "pystream has no tiered storage: stored and shown, no effect"
-_THROTTLE = "pystream does not throttle replication: stored and shown, no effect"
+_COMPACTION = "log compaction is not implemented yet"
+_TIERED = "pystream has no tiered storage"
+_THROTTLE = "pystream does not throttle replication"
 
 
 def _k(name: str, type_: ConfigType, default: Any, doc: str, *, acts: bool, synonym: str | None, validator: Any = None,
@@ -164,7 +164,9 @@ TOPIC_CONFIGS: dict[str, ConfigKey] = table([
        acts=True, synonym="log.roll.ms", validator=at_least(1)),
     _k("unclean.leader.election.enable", B, False,
        "Let a replica outside the ISR become leader as a last resort (records may be lost).",
-       acts=True, synonym="unclean.leader.election.enable", note="read by the cluster controller"),
+       acts=True, synonym="unclean.leader.election.enable",
+       note="the cluster controller decides with the broker's value read at start; per-topic and dynamic values "
+            "are exposed (Broker.topic_config) for it"),
     _k("message.downconversion.enable", B, True, "Down-convert batches for consumers of old message formats.",
        acts=False, synonym="log.message.downconversion.enable", note="never needed: Fetch is served from v4, magic 2 only"),
 ])
