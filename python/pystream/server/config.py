@@ -180,7 +180,7 @@ broker.session.timeout.ms                    int      9000                 -    
 compression.gzip.level                       int      -1                   -1|[1,...,9]               cw  n
 compression.lz4.level                        int      9                    [1,...,17]                 cw  n
 compression.zstd.level                       int      3                    [-131072,...,22]           cw  n
-connections.max.idle.ms                      long     600000               -                          ro  n
+connections.max.idle.ms                      long     600000               -                          ro  y
 controlled.shutdown.enable                   boolean  true                 -                          ro  n
 controlled.shutdown.max.retries              int      3                    -                          ro  n
 controlled.shutdown.retry.backoff.ms         long     5000                 -                          ro  n
@@ -228,7 +228,7 @@ num.partitions                               int      1                    [1,..
 password.encoder.old.secret                  password null                 -                          ro  n
 password.encoder.secret                      password null                 -                          ro  n
 producer.purgatory.purge.interval.requests   int      1000                 -                          ro  n
-queued.max.request.bytes                     long     -1                   -                          ro  n
+queued.max.request.bytes                     long     104857600            -                          ro  y
 replica.fetch.backoff.ms                     int      1000                 [0,...]                    ro  n
 replica.fetch.max.bytes                      int      1048576              [0,...]                    ro  n
 replica.fetch.response.max.bytes             int      10485760             [0,...]                    ro  n
@@ -418,7 +418,13 @@ ssl.truststore.password                      password null                 -    
 ssl.truststore.type                          string   JKS                  -                          pb  sec
 """
 
-_BLOCKS = [_CORE, _GROUPS, _REMOTE, _SECURITY]
+# pystream's own keys (not Kafka's): the Prometheus endpoint, off while metrics.port is -1 (docs/operations.md).
+_PYSTREAM = """
+metrics.port                                 int      -1                   [-1,...]                   ro  y
+metrics.host                                 string   127.0.0.1            -                          ro  y
+"""
+
+_BLOCKS = [_CORE, _GROUPS, _REMOTE, _SECURITY, _PYSTREAM]
 
 # Documentation of the keys pystream acts on (what it does with them); the others get a generic line.
 _DOCS: dict[str, str] = {
@@ -466,6 +472,11 @@ _DOCS: dict[str, str] = {
     "group.initial.rebalance.delay.ms": "How long a new consumer group waits for more members before its first rebalance.",
     "group.max.session.timeout.ms": "Longest session timeout a group member may ask for.",
     "group.min.session.timeout.ms": "Shortest session timeout a group member may ask for.",
+    "queued.max.request.bytes": "Bytes the requests being received may hold together; a small request never waits "
+                                "(pystream's default 104857600; Kafka's -1, no bound).",
+    "connections.max.idle.ms": "A connection idle this long is closed (waiting for request memory counts as idle).",
+    "metrics.port": "pystream's Prometheus endpoint port (-1: off; 0: any free port). Not a Kafka config.",
+    "metrics.host": "The address of pystream's Prometheus endpoint. Not a Kafka config.",
 }
 
 _NOTES = {
