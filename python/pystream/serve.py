@@ -113,7 +113,7 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
     await broker.start()
     metrics_server = None
     if config.get("metrics.port") >= 0:
-        from pystream.server.metrics import start_metrics_server
+        from pystream.server.metrics_http import start_metrics_server
 
         metrics_server, _thread = start_metrics_server(broker, config.get("metrics.host"), config.get("metrics.port"))
         logger.info("metrics on http://%s:%d/metrics", config.get("metrics.host"), metrics_server.server_port)
