@@ -102,9 +102,12 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
                        "raise it (ulimit -n) or produce requests to some partitions will fail with KAFKA_STORAGE_ERROR",
                        partitions, FDS_PER_PARTITION * partitions, fd_limit)
     if config.get("zookeeper.connect"):
+        from pystream.cluster.dynamic_config import ZkDynamicConfigStore
         from pystream.cluster.node import ClusterNode
 
-        broker.attach_cluster(ClusterNode(broker, config.get("zookeeper.connect")))
+        node = ClusterNode(broker, config.get("zookeeper.connect"))
+        broker.attach_cluster(node)
+        broker.use_dynamic_store(ZkDynamicConfigStore(node.zk, broker.node_id))  # Kafka's /config/brokers/<id>
     listener = KafkaListener(Apis(broker), config.get("socket.request.max.bytes"), config.get("queued.max.request.bytes"),
                              config.get("connections.max.idle.ms"))
     if config.port == 0:

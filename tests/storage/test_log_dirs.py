@@ -82,7 +82,7 @@ def test_topic_defaults_and_effective_config(tmp_path: Path) -> None:
         assert (cfg["retention.ms"], cfg["max.message.bytes"], cfg["segment.bytes"]) == (5000, 200, 1 << 30)
         m.set_topic_defaults({"retention.ms": 7000})
         assert m.effective_topic_config("t")["retention.ms"] == 7000
-        m.set_topic_config("t", {"segment.ms": "1000"})  # replaces the whole set
+        m.alter_topic_config("t", {"segment.ms": "1000", "max.message.bytes": None})  # None removes
         assert m.topic_config("t") == {"segment.ms": 1000}
         assert m.max_message_bytes("t") == 1048588
 

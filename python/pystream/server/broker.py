@@ -298,6 +298,14 @@ class Broker:
             raise ValueError(f"replication factor {replication_factor} is larger than the 1 available broker")
         self.store.create_topic(name, partitions=partitions, config=config)
 
+    async def alter_topic_config(self, name: str, changes: dict[str, Any]) -> None:
+        """Sets (None: removes) validated topic config overrides: in a cluster in ZooKeeper, from
+        where every broker applies them; else in the local store."""
+        if self.cluster is not None:
+            await self.cluster.alter_topic_config(name, changes)
+        else:
+            self.store.alter_topic_config(name, changes)
+
     async def create_topics(self, specs: list[tuple[str, int, int, dict[str, Any]]]) -> list[Exception | None]:
         """Creates several topics ``(name, partitions, replication_factor, config)``; per topic
         None or the exception that refused it (ValueError, TopicExistsError). On one broker

@@ -533,12 +533,6 @@ class LogManager:
             cfg.update({k: v for k, v in changes.items() if v is not None})
             self._replace_config(topic, t, cfg)
 
-    def set_topic_config(self, topic: str, config: Mapping[str, Any]) -> None:
-        """Replaces the topic's whole set of overrides (Kafka's legacy AlterConfigs); open logs take it at once."""
-        with self._lock:
-            self._check_open()
-            self._replace_config(topic, self._topic(topic), dict(config))
-
     def _replace_config(self, topic: str, t: _TopicMeta, config: dict[str, Any]) -> None:
         t_config = normalize_topic_config(config, remote_storage_system=self.remote_storage_system)
         old, t.config = t.config, t_config

@@ -177,7 +177,7 @@ class ConfigApis(ApiGroup):
             if len(set(names)) != len(names):
                 raise _Refused(ErrorCode.INVALID_REQUEST, "Error due to duplicate config keys")
             if rt == RESOURCE_TOPIC:
-                self._alter_topic(name, change, validate_only)
+                await self._alter_topic(name, change, validate_only)
             elif rt == RESOURCE_BROKER:
                 async with self._broker_alter:
                     await self._alter_broker(name, change, validate_only)
@@ -189,14 +189,17 @@ class ConfigApis(ApiGroup):
             res["error_code"], res["error_message"] = int(e.code), e.message
         return res
 
-    def _alter_topic(self, name: str, change: Any, validate_only: bool) -> None:
+    async def _alter_topic(self, name: str, change: Any, validate_only: bool) -> None:
         b = self.broker
         self._check_topic(name)
-        current = b.store.topic_config(name)
-        new = change({k: TOPIC_CONFIGS[k].format(v) for k, v in current.items()})
+        current = {k: TOPIC_CONFIGS[k].format(v) for k, v in b.store.topic_config(name).items()}
+        new = change(current)
         typed = normalize_topic_config(new, remote_storage_system=b.store.remote_storage_system)
-        if not validate_only:
-            b.store.set_topic_config(name, typed)
+        if not validate_only:  # the difference, as Kafka's strings (None: removed)
+            changes: dict[str, Any] = {k: None for k in current if k not in typed}
+            changes.update({k: TOPIC_CONFIGS[k].format(v) for k, v in typed.items() if current.get(k) != TOPIC_CONFIGS[k].format(v)})
+            if changes:
+                await b.alter_topic_config(name, changes)
 
     async def _alter_broker(self, name: str, change: Any, validate_only: bool) -> None:
         b = self.broker
