@@ -348,9 +348,12 @@ remote.log.storage.manager.impl.prefix       string   rsm.config.          nonem
 remote.log.storage.system.enable             boolean  false                -                          ro  n
 """
 
-# Security: listeners beyond PLAINTEXT, TLS, SASL, ACLs (the security work acts on these).
+# Security: listeners beyond PLAINTEXT, TLS, SASL, ACLs (the security work acts on these); with the
+# authorizer's own keys (AclAuthorizer: super.users, allow.everyone.if.no.acl.found).
 _SECURITY = """
 authorizer.class.name                        string   ""                   -                          ro  sec
+allow.everyone.if.no.acl.found               boolean  false                -                          ro  sec
+super.users                                  string   null                 -                          ro  sec
 connection.failed.authentication.delay.ms    int      100                  [0,...]                    ro  sec
 connections.max.reauth.ms                    long     0                    -                          ro  sec
 delegation.token.master.key                  password null                 -                          ro  sec
