@@ -35,8 +35,9 @@ class StartupError(Exception):
     """The broker cannot start; the message is one line saying why and what to do."""
 
 
-def bind_listener(host: str, port: int) -> socket.socket:
-    """A socket bound to host:port, not yet listening (serve listens once the broker is ready)."""
+def bind_listener(host: str, port: int, what: str = "--port") -> socket.socket:
+    """A socket bound to host:port, not yet listening (serve listens once the broker is ready);
+    `what` names the option that sets the port, for the error message."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as e:
@@ -49,8 +50,8 @@ def bind_listener(host: str, port: int) -> socket.socket:
     except OSError as e:
         sock.close()
         what = {
-            errno.EADDRINUSE: "the port is already in use (another broker or program holds it): stop it or choose another --port",
-            errno.EACCES: "permission denied (ports below 1024 need privileges): choose another --port",
+            errno.EADDRINUSE: f"the port is already in use (another broker or program holds it): stop it or choose another {what}",
+            errno.EACCES: f"permission denied (ports below 1024 need privileges): choose another {what}",
             errno.EADDRNOTAVAIL: "no such address on this machine: check --host",
         }.get(e.errno or 0, f"{e.strerror or e}")
         raise StartupError(f"cannot listen on {host}:{port}: {what}") from None
@@ -87,6 +88,8 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
         check_log_dirs(config.log_dirs)
     except LogDirectoryError as e:
         raise StartupError(str(e)) from None
+    if config.get("metrics.port") > 0:  # the metrics server binds later: make sure it will be able to
+        bind_listener(config.get("metrics.host"), config.get("metrics.port"), what="--override metrics.port").close()
     sock = bind_listener(config.host, config.port)
     try:
         broker = Broker(config)

@@ -5,7 +5,6 @@ DescribeConfigs sources and synonyms, AlterConfigs and IncrementalAlterConfigs, 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from pathlib import Path
 

@@ -52,6 +52,13 @@ def test_port_in_use_writes_nothing(tmp_path: Path) -> None:
         res = serve("--port", str(port), "--data-dir", str(tmp_path / "new-data"))
     assert_one_line_error(res, f"cannot listen on 127.0.0.1:{port}", "already in use", "choose another --port")
     assert not (tmp_path / "new-data").exists()  # was: 53 entries created before the bind failed
+    with socket.socket() as holder:  # the metrics endpoint's port, bound later, is checked first too
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        metrics = holder.getsockname()[1]
+        res = serve("--port", str(free_port()), "--data-dir", str(tmp_path / "new-data"), "--override", f"metrics.port={metrics}")
+    assert_one_line_error(res, f"cannot listen on 127.0.0.1:{metrics}", "choose another --override metrics.port")
+    assert not (tmp_path / "new-data").exists()
 
 
 @pytest.mark.parametrize(("line", "says"), [

@@ -26,8 +26,6 @@ from typing import Any
 
 from pystream.errors import InvalidConfigError
 from pystream.storage.config_def import (
-    INT_MAX,
-    LONG_MAX,
     ConfigKey,
     ConfigType,
     UpdateMode,
@@ -804,4 +802,3 @@ def parse_dynamic(key: str, raw: Any, *, per_broker: bool = True) -> Any:
 
 # Sanity of the table against the topic table: every synonym a topic config names is a broker key.
 assert all(s.synonym in BROKER_CONFIGS for s in TOPIC_CONFIGS.values() if s.synonym), "topic synonym missing from the broker table"
-assert INT_MAX and LONG_MAX  # re-exported limits stay in sync with config_def

@@ -17,7 +17,7 @@ import difflib
 import enum
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pystream.errors import InvalidConfigError
@@ -161,7 +161,6 @@ class ConfigKey:
     synonym: str | None = None
     mode: UpdateMode = UpdateMode.READ_ONLY
     note: str = ""
-    nullable: bool = field(default=False)  # None ("null") is a value a user may set
 
     @property
     def sensitive(self) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pystream.protocol.codec import RequestHeader
@@ -26,6 +26,8 @@ from pystream.storage.config_def import ConfigKey, ConfigType, InvalidConfigErro
 from pystream.storage.topic_config import TOPIC_CONFIGS, normalize_topic_config
 
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3  # IncrementalAlterConfigs operations
+# A resource's new raw configs from its current ones (Kafka's strings).
+Change = Callable[[dict[str, str]], dict[str, str]]
 
 
 class _Refused(Exception):
@@ -168,7 +170,7 @@ class ConfigApis(ApiGroup):
             out.append(await self._alter(r, lambda current, ops=ops: self._apply_ops(current, ops), bool(req.get("validate_only"))))
         return {"throttle_time_ms": 0, "responses": out}
 
-    async def _alter(self, r: dict[str, Any], change: Any, validate_only: bool) -> dict[str, Any]:
+    async def _alter(self, r: dict[str, Any], change: Change, validate_only: bool) -> dict[str, Any]:
         """One resource of an alter request: `change(current raw configs)` gives the new raw set."""
         rt, name = r["resource_type"], r["resource_name"]
         res = {"error_code": 0, "error_message": None, "resource_type": rt, "resource_name": name}
@@ -189,7 +191,7 @@ class ConfigApis(ApiGroup):
             res["error_code"], res["error_message"] = int(e.code), e.message
         return res
 
-    async def _alter_topic(self, name: str, change: Any, validate_only: bool) -> None:
+    async def _alter_topic(self, name: str, change: Change, validate_only: bool) -> None:
         b = self.broker
         self._check_topic(name)
         current = {k: TOPIC_CONFIGS[k].format(v) for k, v in b.store.topic_config(name).items()}
@@ -201,7 +203,7 @@ class ConfigApis(ApiGroup):
             if changes:
                 await b.alter_topic_config(name, changes)
 
-    async def _alter_broker(self, name: str, change: Any, validate_only: bool) -> None:
+    async def _alter_broker(self, name: str, change: Change, validate_only: bool) -> None:
         b = self.broker
         entity = self._broker_entity(name)
         per_broker = entity != DEFAULT_ENTITY
