@@ -49,7 +49,8 @@ def test_dynamic_broker_configs_reach_every_broker_and_survive_restart(cluster: 
     wait_until(lambda: _described(b2.address, 2, "message.max.bytes") == ("2000", DYNAMIC_DEFAULT), 20,
                what="broker 2 applies the default set through broker 1")
     assert _described(b1.address, 1, "log.retention.ms")[1] != DYNAMIC_BROKER  # broker 2's own stays its own
-    b2.stop()  # a clean stop ends its ZooKeeper session, so the id is free at once
+    b2.stop()  # a clean stop ends its ZooKeeper session (a stop that had to SIGKILL: it expires)
+    wait_until(lambda: 2 not in cluster.metadata()["brokers"], 30, what="broker 2's registration gone")
     b2.start()
     cluster.wait_brokers([2])
     assert _described(b2.address, 2, "message.max.bytes") == ("2000", DYNAMIC_DEFAULT)
