@@ -29,6 +29,7 @@ from pystream.server.broker_files import ProducerIdAllocator, load_or_create_met
 from pystream.server.cluster_link import ClusterLink
 from pystream.server.config import BrokerConfig
 from pystream.server.dynamic_config import DEFAULT_ENTITY, DynamicConfigStore, FileDynamicConfigStore
+from pystream.server.fetch_session import FetchSessionCache
 from pystream.server.metrics import BrokerMetrics
 from pystream.server.partition import Partition
 from pystream.storage.config_def import LONG_MAX
@@ -70,6 +71,8 @@ class Broker:
             min_session_timeout_ms=config.get("group.min.session.timeout.ms"),
             max_session_timeout_ms=config.get("group.max.session.timeout.ms"),
         )
+        # KIP-227 incremental fetch sessions (the Fetch handler's cache)
+        self.fetch_sessions = FetchSessionCache(config.get("max.incremental.fetch.session.cache.slots"))
         self.advertised_host = config.host
         self.advertised_port = config.port
         self._tasks: list[asyncio.Task[None]] = []
@@ -125,7 +128,9 @@ class Broker:
             await self.reload_dynamic_configs()
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._every(self.config.get("log.retention.check.interval.ms") / 1000, self._retention)))
-        self._tasks.append(loop.create_task(self._every(self.config.get("log.flush.scheduler.interval.ms") / 1000, self._flush_policy)))
+        # Kafka's default interval (Long.MAX) never checks: pystream checks at least every second.
+        flush_check_s = min(self.config.get("log.flush.scheduler.interval.ms"), 1000) / 1000
+        self._tasks.append(loop.create_task(self._every(flush_check_s, self._flush_policy)))
         self._tasks.append(loop.create_task(self._every(0.1, self.groups.tick)))
 
     async def _every(self, seconds: float, work: Callable[[], Any]) -> None:
@@ -465,30 +470,33 @@ class Broker:
     # ----- fetch -------------------------------------------------------------------------
 
     def read_partition(self, topic: str, index: int, offset: int, max_bytes: int) -> dict[str, Any]:
-        """One partition of a Fetch response (records as a zero-copy memoryview)."""
+        """One partition of a Fetch response (records as a zero-copy memoryview). A partition
+        in error carries empty records and -1 offsets, as Kafka's (never null records:
+        librdkafka rejects the whole response then)."""
         out = empty_fetch_partition(index)
-        out["records"] = b""
         p, err = self.leader_partition(topic, index)
         if p is None:
             out["error_code"] = err
-            out["records"] = None
             return out
         hw = p.high_watermark
-        out["high_watermark"] = out["last_stable_offset"] = hw
-        out["log_start_offset"] = p.log.start_offset
         try:
             if offset < hw and max_bytes > 0:
-                out["records"] = p.log.read(offset, max_bytes, hw)
-                self.metrics.fetched(topic, len(out["records"]))
+                records = p.log.read(offset, max_bytes, hw)
+                self.metrics.fetched(topic, len(records))
             elif not p.log.start_offset <= offset <= hw:
                 raise OffsetOutOfRangeError(f"offset {offset} outside [{p.log.start_offset}, {hw}]")
+            else:
+                records = b""
         except OffsetOutOfRangeError:
             out["error_code"] = ErrorCode.OFFSET_OUT_OF_RANGE
-            out["records"] = None
+            return out
         except (OSError, CorruptRecordError) as e:  # a damaged segment: the others are still served
             logger.error("fetch from %s-%d at offset %d: %s", topic, index, offset, e)
             out["error_code"] = ErrorCode.KAFKA_STORAGE_ERROR if isinstance(e, OSError) else ErrorCode.CORRUPT_MESSAGE
-            out["records"] = None
+            return out
+        out["high_watermark"] = out["last_stable_offset"] = hw
+        out["log_start_offset"] = p.log.start_offset
+        out["records"] = records
         return out
 
     def read_for_follower(self, topic: str, fp: dict[str, Any], replica_id: int, max_bytes: int) -> dict[str, Any]:
@@ -560,6 +568,7 @@ def _timestamp_error(config: dict[str, Any], records: Any, batches: list[Any], n
 
 
 def empty_fetch_partition(index: int) -> dict[str, Any]:
-    """One partition of a Fetch response with nothing in it yet (records None)."""
+    """One partition of a Fetch response with nothing in it yet: offsets unknown (-1) and
+    empty records, what Kafka answers for a partition in error."""
     return {"partition_index": index, "error_code": 0, "high_watermark": -1, "last_stable_offset": -1,
-            "log_start_offset": -1, "aborted_transactions": None, "preferred_read_replica": -1, "records": None}
+            "log_start_offset": -1, "aborted_transactions": None, "preferred_read_replica": -1, "records": b""}

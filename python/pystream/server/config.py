@@ -220,7 +220,7 @@ max.connection.creation.rate                 int      2147483647           [0,..
 max.connections                              int      2147483647           [0,...]                    cw  n
 max.connections.per.ip                       int      2147483647           [0,...]                    cw  n
 max.connections.per.ip.overrides             string   ""                   -                          cw  n
-max.incremental.fetch.session.cache.slots    int      1000                 [0,...]                    ro  n
+max.incremental.fetch.session.cache.slots    int      1000                 [0,...]                    ro  y
 max.request.partition.size.limit             int      2000                 [1,...]                    ro  n
 num.partitions                               int      1                    [1,...]                    ro  y
 password.encoder.old.secret                  password null                 -                          ro  n
@@ -440,7 +440,9 @@ _DOCS: dict[str, str] = {
                 "pystream serve --data-dir overrides it.",
     "log.flush.interval.messages": "Default flush.messages of topics.",
     "log.flush.interval.ms": "Default flush.ms of topics (unset: log.flush.scheduler.interval.ms).",
-    "log.flush.scheduler.interval.ms": "How often the broker checks which logs are due for a flush.",
+    "log.flush.scheduler.interval.ms": "How often the broker checks which logs are due for a flush "
+                                       "(pystream checks at least every second, so flush.ms works with Kafka's default).",
+    "max.incremental.fetch.session.cache.slots": "Incremental fetch sessions (KIP-227) the broker keeps at most.",
     "log.retention.bytes": "Default retention.bytes of topics.",
     "log.retention.hours": "Default retention of topics in hours, when neither log.retention.ms nor .minutes is set.",
     "log.retention.minutes": "Default retention of topics in minutes, when log.retention.ms is not set.",

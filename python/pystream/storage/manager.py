@@ -189,7 +189,7 @@ class LogManager:
             raise ValueError(f"unknown log setting {unknown[0]!r}; supported: {', '.join(sorted(LOG_KWARGS))}")
         if num_partitions < 1:
             raise ValueError("num_partitions must be >= 1")
-        self.log_dirs = _as_dirs(data_dir)
+        self.dirs = _as_dirs(data_dir)  # the log directories, as listed
         self.auto_create_topics = auto_create_topics
         self.num_partitions = num_partitions
         self.log_defaults: dict[str, Any] = dict(log_defaults)
@@ -197,7 +197,7 @@ class LogManager:
         self.remote_storage_system = remote_storage_system
         self._lock_fds: list[int] = []
         try:
-            for d in self.log_dirs:
+            for d in self.dirs:
                 self._lock_dir(d)
         except BaseException:
             self._release_locks()
@@ -235,11 +235,11 @@ class LogManager:
     # --- metadata persistence ---
 
     def _metadata_dir(self) -> Path:
-        holders = [d for d in self.log_dirs if (d / METADATA_FILE).exists()]
+        holders = [d for d in self.dirs if (d / METADATA_FILE).exists()]
         if len(holders) > 1:
             raise LogDirectoryError(f"topic metadata ({METADATA_FILE}) found in several log directories: "
                                     f"{', '.join(map(str, holders))}; keep the one that is current")
-        return holders[0] if holders else self.log_dirs[0]
+        return holders[0] if holders else self.dirs[0]
 
     def _load_metadata(self) -> dict[str, _TopicMeta]:
         path = self.data_dir / METADATA_FILE
@@ -296,7 +296,7 @@ class LogManager:
     def _find_partitions(self) -> dict[tuple[str, int], Path]:
         """Where each partition of a known topic is; a partition in two log dirs is an error."""
         where: dict[tuple[str, int], Path] = {}
-        for d in self.log_dirs:
+        for d in self.dirs:
             for entry in os.scandir(d):
                 topic, sep, index = entry.name.rpartition("-")
                 t = self._topics.get(topic)
@@ -311,13 +311,13 @@ class LogManager:
 
     def _next_log_dir(self) -> Path:
         """Kafka's rule for a new partition: the log dir holding the fewest partitions (ties: the earlier)."""
-        counts = dict.fromkeys(self.log_dirs, 0)
+        counts = dict.fromkeys(self.dirs, 0)
         for d in self._where.values():
             counts[d] = counts.get(d, 0) + 1
-        return min(self.log_dirs, key=lambda d: counts[d])
+        return min(self.dirs, key=lambda d: counts[d])
 
     def _new_partition_dir(self, topic: str, partition: int) -> None:
-        for d in self.log_dirs:  # left by a deletion interrupted by a crash: not part of any topic
+        for d in self.dirs:  # left by a deletion interrupted by a crash: not part of any topic
             stale = d / f"{topic}-{partition}"
             if stale.exists():
                 shutil.rmtree(stale)
@@ -372,7 +372,7 @@ class LogManager:
                         d = self._where.pop((name, p), None)
                         if d is not None:
                             shutil.rmtree(d / f"{name}-{p}", ignore_errors=True)
-                error = LogDirectoryError(f"cannot create topics in {', '.join(map(str, self.log_dirs))}: {e}")
+                error = LogDirectoryError(f"cannot create topics in {', '.join(map(str, self.dirs))}: {e}")
                 error.errno = e.errno
                 results = [r if isinstance(r, Exception) else error for r in results]
                 results += [error] * (len(specs) - len(results))
@@ -586,6 +586,29 @@ class LogManager:
                 self._logs[(topic, partition)] = log
             return log
 
+    def log_dirs(self) -> dict[Path, list[tuple[str, int]]]:
+        """Each log directory (absolute, in the order listed) and the partitions (topic, index) stored in it."""
+        with self._lock:
+            self._check_open()
+            out: dict[Path, list[tuple[str, int]]] = {d: [] for d in self.dirs}
+            for name, t in sorted(self._topics.items()):
+                for i in range(t.partitions):
+                    d = self._where.get((name, i))
+                    if d is not None:
+                        out[d].append((name, i))
+        return {d.resolve(): parts for d, parts in out.items()}
+
+    def partition_size(self, topic: str, partition: int) -> int:
+        """Bytes of a partition's log segments (Kafka's `Log.size`), without opening it; 0 when it has no files."""
+        log = self._logs.get((topic, partition))
+        if log is not None and not log.closed:
+            return log.size_bytes
+        try:
+            with os.scandir(self._partition_dir(topic, partition)) as it:
+                return sum(e.stat().st_size for e in it if e.name.endswith(".log") and e.is_file())
+        except OSError:
+            return 0
+
     def open_logs(self) -> list[tuple[str, int, Log]]:
         """(topic, partition, log) of every partition log opened so far."""
         with self._lock:
@@ -677,5 +700,5 @@ class LogManager:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self._topics)} topics"
-        dirs = ", ".join(repr(str(d)) for d in self.log_dirs)
+        dirs = ", ".join(repr(str(d)) for d in self.dirs)
         return f"<{type(self).__name__} {dirs} {state}>"
