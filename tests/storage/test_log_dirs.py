@@ -27,6 +27,10 @@ def test_new_partitions_go_to_the_dir_with_the_fewest(tmp_path: Path) -> None:
         for p in range(4):
             m.partition_log("small", p).append(b"v%d" % p)
         assert m.log_dir_of("small", 1) == dirs[2]
+        assert m.log_dirs() == {  # DescribeLogDirs' view
+            dirs[0].resolve(): [("big", 0), ("big", 3), ("small", 2)],
+            dirs[1].resolve(): [("big", 1), ("small", 0), ("small", 3)],
+            dirs[2].resolve(): [("big", 2), ("small", 1)]}
         m.delete_topic("big")
         assert [len(partitions_in(d)) for d in dirs] == [1, 2, 1]
 
