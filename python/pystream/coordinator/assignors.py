@@ -174,10 +174,11 @@ _CLASS_NAMES = {"org.apache.kafka.coordinator.group.assignor.UniformAssignor": "
                 "org.apache.kafka.coordinator.group.assignor.RangeAssignor": "range"}
 
 
-def assignor_names(setting: str) -> tuple[str, ...]:
-    """The assignors of Kafka's ``group.consumer.assignors`` (names or Kafka's class names, comma
-    separated; the first is the default). ValueError names an unknown one."""
-    names = tuple(_CLASS_NAMES.get(n.strip(), n.strip()) for n in setting.split(",") if n.strip())
+def assignor_names(setting: str | list[str]) -> tuple[str, ...]:
+    """The assignors of Kafka's ``group.consumer.assignors`` (names or Kafka's class names, a list
+    or comma separated; the first is the default). ValueError names an unknown one."""
+    items = setting.split(",") if isinstance(setting, str) else setting
+    names = tuple(_CLASS_NAMES.get(n.strip(), n.strip()) for n in items if n.strip())
     unknown = [n for n in names if n not in ASSIGNORS]
     if unknown or not names:
         raise ValueError(f"group.consumer.assignors={setting!r}: unknown assignor(s) {unknown}; known: {sorted(ASSIGNORS)}")

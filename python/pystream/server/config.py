@@ -443,6 +443,9 @@ _DOCS: dict[str, str] = {
     "log.flush.scheduler.interval.ms": "How often the broker checks which logs are due for a flush "
                                        "(pystream checks at least every second, so flush.ms works with Kafka's default).",
     "max.incremental.fetch.session.cache.slots": "Incremental fetch sessions (KIP-227) the broker keeps at most.",
+    "group.consumer.assignors": "Server-side assignors of KIP-848 consumer groups (uniform, range; names or Kafka's class names).",
+    "group.consumer.heartbeat.interval.ms": "Heartbeat interval the coordinator gives KIP-848 consumer group members.",
+    "group.consumer.session.timeout.ms": "A KIP-848 consumer group member heard from less often than this is fenced.",
     "log.retention.bytes": "Default retention.bytes of topics.",
     "log.retention.hours": "Default retention of topics in hours, when neither log.retention.ms nor .minutes is set.",
     "log.retention.minutes": "Default retention of topics in minutes, when log.retention.ms is not set.",
