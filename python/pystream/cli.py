@@ -123,13 +123,16 @@ def bench(
               help="A server.properties file with Kafka's key names (num.partitions, log.segment.bytes, ...).")
 @click.option("--override", "overrides", multiple=True, metavar="KEY=VALUE", help="A config key set on the command line (repeatable).")
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]), default="INFO", show_default=True)
+@click.option("--pid-file", type=click.Path(dir_okay=False), default=None,
+              help="Write the broker's process id here once it listens (removed at a clean shutdown) "
+                   "[default: DATA_DIR/pystream.pid].")
 def serve(host: str, port: int, data_dir: str, broker_id: int | None, zookeeper: str | None, config_file: str | None,
-          overrides: tuple[str, ...], log_level: str) -> None:
+          overrides: tuple[str, ...], log_level: str, pid_file: str | None) -> None:
     """Run a Kafka-compatible broker (kcat, confluent-kafka, kafka-python and aiokafka work unchanged)."""
     import logging
 
-    from pystream.server.config import BrokerConfig, ConfigError, load_properties
     from pystream.serve import run
+    from pystream.server.config import BrokerConfig, ConfigError, load_properties
 
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
@@ -149,7 +152,7 @@ def serve(host: str, port: int, data_dir: str, broker_id: int | None, zookeeper:
     from pystream.errors import LogDirectoryError
 
     try:
-        run(config)
+        run(config, Path(pid_file) if pid_file else None)
     except LogDirectoryError as e:  # a damaged or locked data directory: one line saying what to do
         raise click.ClickException(str(e)) from None
 
@@ -160,7 +163,7 @@ def serve(host: str, port: int, data_dir: str, broker_id: int | None, zookeeper:
 
 _bootstrap_option = click.option(
     "--bootstrap-server", "-b", "bootstrap", default="127.0.0.1:9092", show_default=True, metavar="HOST:PORT[,...]",
-    envvar="PYSTREAM_BOOTSTRAP_SERVER", help="Broker(s) to bootstrap from (pystream or Apache Kafka).")
+    envvar="PYSTREAM_BOOTSTRAP_SERVER", show_envvar=True, help="Broker(s) to bootstrap from (pystream or Apache Kafka).")
 
 
 def _run_tool(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -265,22 +268,33 @@ def topics_delete(name: str, bootstrap: str) -> None:
 @click.argument("topic")
 @click.option("--key-separator", "-K", default=None, metavar="SEP",
               help="Split each line at the first SEP into key and value (lines without SEP get a null key).")
+@click.option("--property", "properties", multiple=True, metavar="KEY=VALUE[,KEY=VALUE]",
+              help="kafka-console-producer's line reader: parse.key, key.separator (tab), parse.headers, "
+                   "headers.delimiter (tab), headers.separator (,), headers.key.separator (:), null.marker, "
+                   "ignore.error (repeatable), e.g. --property parse.key=true,key.separator=:")
+@click.option("--header", "-H", "headers", multiple=True, metavar="KEY=VALUE",
+              help="A header added to every record (repeatable).")
 @click.option("--partition", "-p", type=int, default=None,
               help="Send everything to this partition [default: murmur2(key) for keyed lines, sticky for the rest].")
 @click.option("--acks", type=click.Choice(["all", "-1", "0", "1"]), default="all", show_default=True)
+@click.option("--idempotence/--no-idempotence", default=None,
+              help="Producer id, epoch and sequence numbers in every batch, so a resent batch is written once "
+                   "[default: on with acks=all, off otherwise, as Kafka's enable.idempotence].")
 @click.option("--compression", "-z", type=click.Choice(["none", "gzip", "snappy", "lz4", "zstd"]), default="none", show_default=True)
 @click.option("--batch-size", type=int, default=1000, show_default=True, help="Max lines per RecordBatch.")
 @click.option("--batch-bytes", type=int, default=1_000_000, show_default=True, help="Max bytes per RecordBatch.")
 @click.option("--quiet", "-q", is_flag=True, help="Do not print the summary on stderr.")
 @_bootstrap_option
-def produce(topic: str, key_separator: str | None, partition: int | None, acks: str, compression: str,
-            batch_size: int, batch_bytes: int, quiet: bool, bootstrap: str) -> None:
-    """Send lines from stdin to TOPIC, one record per line.
+def produce(topic: str, key_separator: str | None, properties: tuple[str, ...], headers: tuple[str, ...],
+            partition: int | None, acks: str, idempotence: bool | None, compression: str, batch_size: int,
+            batch_bytes: int, quiet: bool, bootstrap: str) -> None:
+    """Send lines from stdin to TOPIC, one record per line (kafka-console-producer).
 
     Lines are batched (--batch-size / --batch-bytes) for throughput; when stdin
-    is a terminal each line is sent as soon as it is typed.
+    is a terminal each line is sent as soon as it is typed. A topic that does not
+    exist is created when the broker auto-creates topics.
     """
-    from pystream.tools import kafka_client
+    from pystream.tools import kafka_client, parse_properties
     from pystream.tools import produce as pr
 
     if batch_size < 1 or batch_bytes < 1:
@@ -288,14 +302,23 @@ def produce(topic: str, key_separator: str | None, partition: int | None, acks: 
     stdin = sys.stdin.buffer
 
     def go() -> None:
+        props = parse_properties(properties, "--property")
+        if key_separator:
+            props.setdefault("parse.key", "true")
+            props.setdefault("key.separator", key_separator)
+            props.setdefault("ignore.error", "true")
+        fmt = pr.LineFormat.from_properties(props, pr.parse_header_options(headers))
+        idempotent = pr.ACKS[acks] == -1 if idempotence is None else idempotence
         with kafka_client(bootstrap) as client:
-            stats = pr.produce_lines(client, topic, stdin, key_separator=key_separator.encode() if key_separator else None,
-                                     partition=partition, acks=pr.ACKS[acks], compression=compression,
-                                     batch_records=batch_size, batch_bytes=batch_bytes, flush_each_line=stdin.isatty())
+            stats = pr.produce_lines(client, topic, stdin, line_format=fmt, partition=partition, acks=pr.ACKS[acks],
+                                     compression=compression, batch_records=batch_size, batch_bytes=batch_bytes,
+                                     flush_each_line=stdin.isatty(), idempotent=idempotent)
         if not quiet:
             parts = ", ".join(f"{p}: {n}" for p, n in sorted(stats["partitions"].items()))
             click.echo(f"Produced {stats['records']} record(s) to {topic} in {stats['batches']} batch(es)"
-                       + (f" (partition: records {parts})" if parts else "") + ".", err=True)
+                       + (f" (partition: records {parts})" if parts else "")
+                       + (f", idempotent producer id {stats['producer_id']}" if stats["producer_id"] >= 0 else "")
+                       + ".", err=True)
 
     _run_tool(go)
 
@@ -317,8 +340,8 @@ def produce(topic: str, key_separator: str | None, partition: int | None, acks: 
 def consume(topic: str, from_beginning: bool, group: str | None, partitions: tuple[int, ...], max_messages: int | None,
             timeout_ms: int | None, fmt: str, bootstrap: str) -> None:
     """Print the records of TOPIC to stdout."""
-    from pystream.tools import kafka_client
     from pystream.tools import consume as co
+    from pystream.tools import kafka_client
 
     out = sys.stdout
 

@@ -6,20 +6,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from pystream.protocol.client import RESOURCE_TOPIC, KafkaClient, KafkaError
-from pystream.tools import ToolError
+from pystream.tools import parse_properties
 
 __all__ = ["create", "delete", "describe", "list_topics", "parse_configs", "render_describe", "render_list"]
 
 
 def parse_configs(items: Iterable[str]) -> dict[str, str]:
     """["retention.ms=1000", ...] -> {"retention.ms": "1000"}."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ToolError(f"--config expects KEY=VALUE, got {item!r}")
-        out[key.strip()] = value.strip()
-    return out
+    return {k: v.strip() for k, v in parse_properties(items, "--config").items()}
 
 
 def create(client: KafkaClient, name: str, partitions: int = -1, replication_factor: int = -1,
