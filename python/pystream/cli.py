@@ -325,37 +325,75 @@ def produce(topic: str, key_separator: str | None, properties: tuple[str, ...], 
 
 @main.command()
 @click.argument("topic")
-@click.option("--from-beginning", is_flag=True, help="Start at the log start [default: at the end, new records only].")
+@click.option("--from-beginning", is_flag=True,
+              help="Without a committed offset, start at the log start [default: at the end, new records only].")
 @click.option("--group", "-g", default=None,
-              help="Consumer group: start from its committed offsets and commit as records are printed.")
+              help="Consume as a member of this consumer group: its partitions are split between its members, "
+                   "it starts from the committed offsets and commits what it printed (with --partition: "
+                   "those partitions, committed without joining).")
 @click.option("--partition", "-p", "partitions", type=int, multiple=True, help="Only this partition (repeatable).")
+@click.option("--offset", default=None, metavar="N|earliest|latest",
+              help="Start at this offset of each --partition (needs --partition).")
 @click.option("--max-messages", "-n", type=int, default=None, help="Exit after this many records.")
 @click.option("--timeout-ms", type=int, default=None, help="Exit after this long without new records [default: never].")
-@click.option("--format", "-f", "fmt", default="%v", show_default=True,
-              help="Output per record. kcat tokens: %t topic, %p partition, %o offset, %k key, %v/%s value, "
+@click.option("--format", "-f", "fmt", default=None,
+              help="Output per record [default: %v]. kcat tokens: %t topic, %p partition, %o offset, %k key, %v/%s value, "
                    "%K/%S key/value length, %T timestamp ms, %h headers, %%; or a Python format string with "
                    "{topic} {partition} {offset} {key} {value} {timestamp} {headers}. \\n and \\t are escapes; "
                    "a newline is added unless the format ends with one.")
+@click.option("--property", "properties", multiple=True, metavar="KEY=VALUE[,KEY=VALUE]",
+              help="kafka-console-consumer's formatter instead of --format: print.timestamp, print.partition, "
+                   "print.offset, print.headers, print.key, print.value, key.separator, line.separator, "
+                   "headers.separator, null.literal (repeatable), e.g. --property print.key=true,key.separator=:")
+@click.option("--consumer-property", "consumer_properties", multiple=True, metavar="KEY=VALUE",
+              help="Group membership settings: session.timeout.ms (45000), heartbeat.interval.ms (3000), "
+                   "max.poll.interval.ms (300000), group.instance.id (repeatable).")
 @_bootstrap_option
-def consume(topic: str, from_beginning: bool, group: str | None, partitions: tuple[int, ...], max_messages: int | None,
-            timeout_ms: int | None, fmt: str, bootstrap: str) -> None:
-    """Print the records of TOPIC to stdout."""
-    from pystream.tools import consume as co
-    from pystream.tools import kafka_client
+def consume(topic: str, from_beginning: bool, group: str | None, partitions: tuple[int, ...], offset: str | None,
+            max_messages: int | None, timeout_ms: int | None, fmt: str | None, properties: tuple[str, ...],
+            consumer_properties: tuple[str, ...], bootstrap: str) -> None:
+    """Print the records of TOPIC to stdout (kafka-console-consumer).
 
+    Ctrl-C (or SIGTERM) commits what was printed, leaves the group, and prints
+    "Processed a total of N messages" on stderr, as every exit does.
+    """
+    from pystream.tools import kafka_client, parse_properties
+    from pystream.tools import consume as co
+    from pystream.tools.group_member import MemberConfig
+
+    if offset is not None and not partitions:
+        raise click.UsageError("--offset needs --partition (the partition(s) to start at that offset)")
+    if offset is not None and from_beginning:
+        raise click.UsageError("--offset and --from-beginning cannot be used together")
+    if fmt is not None and properties:
+        raise click.UsageError("--format and --property cannot be used together")
+    if max_messages is not None and max_messages < 1:
+        raise click.BadParameter("must be positive", param_hint="--max-messages")
     out = sys.stdout
+    counted: list[co.ConsoleConsumer] = []
 
     def go() -> None:
+        formatter = co.PropertyFormatter(parse_properties(properties, "--property")) if properties else co.Formatter(fmt or "%v")
+        member_config = MemberConfig.from_properties(parse_properties(consumer_properties, "--consumer-property"))
+        start = co.parse_offset(offset) if offset is not None else None
         with kafka_client(bootstrap) as client:
+            consumer = co.ConsoleConsumer(client, topic, out, partitions=list(partitions) or None, offset=start,
+                                          from_beginning=from_beginning, group=group, max_messages=max_messages,
+                                          timeout_ms=timeout_ms, formatter=formatter, member_config=member_config)
+            counted.append(consumer)
             try:
-                co.consume(client, topic, out, partitions=list(partitions) or None, from_beginning=from_beginning,
-                           group=group, max_messages=max_messages, timeout_ms=timeout_ms, fmt=fmt)
+                with co.stop_on_signals(consumer.stop):
+                    consumer.run()
             except KeyboardInterrupt:
                 pass
             except BrokenPipeError:
                 sys.stderr.close()
 
-    _run_tool(go)
+    try:
+        _run_tool(go)
+    finally:
+        if counted and not sys.stderr.closed:
+            click.echo(f"Processed a total of {counted[0].count} messages", err=True)
 
 
 @main.group()
