@@ -193,8 +193,10 @@ def topics() -> None:
 @click.option("--replication-factor", "-r", type=int, default=-1,
               help="Replicas per partition [default: the broker's default.replication.factor].")
 @click.option("--config", "-c", "configs", multiple=True, metavar="KEY=VALUE", help="A topic config (repeatable), e.g. retention.ms=60000.")
+@click.option("--if-not-exists", is_flag=True, help="Do nothing (and succeed) when the topic exists.")
 @_bootstrap_option
-def topics_create(name: str, partitions: int, replication_factor: int, configs: tuple[str, ...], bootstrap: str) -> None:
+def topics_create(name: str, partitions: int, replication_factor: int, configs: tuple[str, ...], if_not_exists: bool,
+                  bootstrap: str) -> None:
     """Create topic NAME."""
     from pystream.tools import kafka_client
     from pystream.tools import topics as t
@@ -202,9 +204,33 @@ def topics_create(name: str, partitions: int, replication_factor: int, configs: 
     def go() -> None:
         cfg = t.parse_configs(configs)
         with kafka_client(bootstrap) as client:
-            res = t.create(client, name, partitions, replication_factor, cfg)
+            res = t.create(client, name, partitions, replication_factor, cfg, if_not_exists=if_not_exists)
+        if res is None:
+            return  # it exists: --if-not-exists says nothing, as kafka-topics
         n = res.get("num_partitions", partitions)
         click.echo(f"Created topic {name}" + (f" with {n} partition(s)" if n and n > 0 else "") + ".")
+
+    _run_tool(go)
+
+
+@topics.command("alter")
+@click.argument("name")
+@click.option("--partitions", "-p", type=int, default=None, help="The new partition count (only grows).")
+@click.option("--config", "-c", "configs", multiple=True, metavar="KEY=VALUE", help="Set a topic config (repeatable).")
+@click.option("--delete-config", "delete_configs", multiple=True, metavar="KEY",
+              help="Remove a topic config: the broker default applies again (repeatable).")
+@_bootstrap_option
+def topics_alter(name: str, partitions: int | None, configs: tuple[str, ...], delete_configs: tuple[str, ...],
+                 bootstrap: str) -> None:
+    """Add partitions to topic NAME (CreatePartitions) or change its configs (IncrementalAlterConfigs)."""
+    from pystream.tools import kafka_client
+    from pystream.tools import topics as t
+
+    def go() -> None:
+        cfg = t.parse_configs(configs)
+        with kafka_client(bootstrap) as client:
+            for line in t.alter(client, name, partitions, cfg, delete_configs):
+                click.echo(line)
 
     _run_tool(go)
 
@@ -231,19 +257,36 @@ def topics_list(include_internal: bool, names_only: bool, bootstrap: str) -> Non
 
 
 @topics.command("describe")
-@click.argument("name")
+@click.argument("names", nargs=-1)
+@click.option("--all", "-a", "include_internal", is_flag=True, help="With no NAME: include internal topics.")
+@click.option("--under-replicated-partitions", "under_replicated", is_flag=True,
+              help="Only the partitions whose ISR is smaller than their replica set.")
+@click.option("--unavailable-partitions", "unavailable", is_flag=True, help="Only the partitions without a leader.")
 @_bootstrap_option
-def topics_describe(name: str, bootstrap: str) -> None:
-    """Partitions (leader, replicas, ISR) and configs of topic NAME."""
+def topics_describe(names: tuple[str, ...], include_internal: bool, under_replicated: bool, unavailable: bool,
+                    bootstrap: str) -> None:
+    """Partitions (leader, replicas, ISR) and configs of the topics NAMES [default: every topic].
+
+    With several topics only the configs each topic sets are shown; with a
+    partition filter, one table of the matching partitions (nothing when all
+    is well).
+    """
     from pystream.tools import kafka_client
     from pystream.tools import topics as t
 
     def go() -> None:
+        keep = t.partition_filter(under_replicated, unavailable)
         with kafka_client(bootstrap) as client:
-            d = t.describe(client, name)
+            ds = t.describe_many(client, names or None, include_internal, with_configs=keep is None)
         console = _console()
-        for part in t.render_describe(d):
-            console.print(part)
+        if keep is not None:
+            table = t.render_partitions(ds, keep)
+            if table.row_count:
+                console.print(table)
+            return
+        for d in ds:
+            for part in t.render_describe(d, all_configs=len(ds) == 1):
+                console.print(part)
 
     _run_tool(go)
 
