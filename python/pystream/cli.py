@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -180,6 +181,30 @@ def _console():  # type: ignore[no-untyped-def]
     from rich.console import Console
 
     return Console(soft_wrap=True) if sys.stdout.isatty() else Console(width=200, soft_wrap=True)
+
+
+@contextmanager
+def _progress(label: str, total: int | None):  # type: ignore[no-untyped-def]
+    """A transient rich progress bar on stderr while a long operation runs (only when stderr is a
+    terminal: scripts get clean output). Yields step(advance=1, description="", completed=None)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda advance=1, description="", completed=None: None
+        return
+    with Progress(TextColumn(f"[bold]{label}[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=console, transient=True) as progress:
+        task = progress.add_task("", total=total)
+
+        def step(advance: int = 1, description: str = "", completed: int | None = None) -> None:
+            if completed is not None:
+                progress.update(task, completed=completed, description=description)
+            else:
+                progress.update(task, advance=advance, description=description)
+
+        yield step
 
 
 @main.group()
@@ -476,6 +501,195 @@ def groups_describe(group: str, bootstrap: str) -> None:
 
     _run_tool(go)
 
+
+
+@groups.command("delete")
+@click.argument("names", nargs=-1, required=True)
+@_bootstrap_option
+def groups_delete(names: tuple[str, ...], bootstrap: str) -> None:
+    """Delete consumer groups NAMES and their committed offsets (DeleteGroups; a group must have no members)."""
+    from pystream.tools import ToolError, kafka_client
+    from pystream.tools import groups as g
+
+    def go() -> None:
+        with kafka_client(bootstrap) as client:
+            results = g.delete(client, names)
+        failed = {n: e for n, e in results.items() if e}
+        if not failed:
+            click.echo(f"Deletion of requested consumer groups ({', '.join(repr(n) for n in names)}) was successful.")
+            return
+        for n in names:
+            if n not in failed:
+                click.echo(f"Deleted group {n!r}.")
+        raise ToolError("deletion of some consumer groups failed:\n" + "\n".join(
+            f"* group {n!r} could not be deleted: {e}" + (" (it has members: stop them first)" if e == "NON_EMPTY_GROUP" else "")
+            for n, e in failed.items()))
+
+    _run_tool(go)
+
+
+@groups.command("reset-offsets")
+@click.option("--group", "-g", required=True, help="The consumer group (it must have no active members).")
+@click.option("--topic", "-t", "topic_specs", multiple=True, metavar="TOPIC[:P,P]",
+              help="A topic, or some of its partitions (repeatable).")
+@click.option("--all-topics", is_flag=True, help="Every topic the group has committed offsets for.")
+@click.option("--to-earliest", "spec", flag_value="earliest", help="To the log start offset.")
+@click.option("--to-latest", "spec", flag_value="latest", help="To the log end offset.")
+@click.option("--to-current", "spec", flag_value="current", help="To the committed offset (the log end without one).")
+@click.option("--to-offset", type=int, default=None, metavar="N", help="To offset N (clamped to the log's range).")
+@click.option("--to-datetime", default=None, metavar="YYYY-MM-DDTHH:mm:SS.sss",
+              help="To the first record at or after this time (local, or with a zone: Z, +01:00).")
+@click.option("--shift-by", type=int, default=None, metavar="N", help="Move the committed offsets by N (may be negative).")
+@click.option("--by-duration", default=None, metavar="PnDTnHnMnS",
+              help="To the first record at or after now minus this duration, e.g. PT30M or P1DT2H.")
+@click.option("--dry-run", is_flag=True, help="Print the plan only (the default).")
+@click.option("--execute", is_flag=True, help="Commit the new offsets.")
+@_bootstrap_option
+def groups_reset_offsets(group: str, topic_specs: tuple[str, ...], all_topics: bool, spec: str | None,
+                         to_offset: int | None, to_datetime: str | None, shift_by: int | None, by_duration: str | None,
+                         dry_run: bool, execute: bool, bootstrap: str) -> None:
+    """Move a group's committed offsets (kafka-consumer-groups --reset-offsets) and print the plan:
+    GROUP TOPIC PARTITION NEW-OFFSET.
+
+    \b
+    pystream groups reset-offsets -g G --topic T --to-earliest --execute
+    pystream groups reset-offsets -g G --topic T:0,1 --shift-by -10 --dry-run
+    pystream groups reset-offsets -g G --all-topics --to-datetime 2024-05-01T12:00:00.000Z --execute
+    """
+    from pystream.tools import kafka_client
+    from pystream.tools import groups as g
+
+    chosen = [x for x in (spec, to_offset, to_datetime, shift_by, by_duration) if x is not None]
+    if len(chosen) != 1:
+        raise click.UsageError("give one of --to-earliest, --to-latest, --to-current, --to-offset, --to-datetime, "
+                               "--shift-by, --by-duration")
+    if bool(topic_specs) == all_topics:
+        raise click.UsageError("give --topic T[:P,P] (repeatable) or --all-topics")
+    if dry_run and execute:
+        raise click.UsageError("--dry-run and --execute cannot be used together")
+
+    def go() -> None:
+        if to_offset is not None:
+            reset = g.ResetSpec("offset", to_offset)
+        elif to_datetime is not None:
+            reset = g.ResetSpec("datetime", g.parse_datetime(to_datetime))
+        elif shift_by is not None:
+            reset = g.ResetSpec("shift", shift_by)
+        elif by_duration is not None:
+            reset = g.ResetSpec("duration", g.parse_duration(by_duration))
+        else:
+            reset = g.ResetSpec(str(spec))
+        topics = g.parse_topic_partitions(topic_specs) if topic_specs else None
+        with kafka_client(bootstrap) as client:
+            total = None
+            if topics is not None:
+                total = sum(len(ps) if ps is not None else len(client.partitions(t)) for t, ps in topics.items())
+            with _progress("Planning", total) as step:
+                plan = g.plan_reset(client, group, topics, reset, lambda n, what: step(n, what))
+            if execute:
+                with _progress("Resetting offsets", len(plan)) as step:
+                    g.execute_reset(client, group, plan, lambda n, what: step(n, what))
+        _console().print(g.render_plan(group, plan))
+        if not execute:
+            click.echo("(dry run: nothing committed; --execute commits these offsets)", err=True)
+
+    _run_tool(go)
+
+
+# ---------------------------------------------------------------------------
+# configs, log-dirs (logic in pystream.tools.configs / log_dirs)
+# ---------------------------------------------------------------------------
+
+
+@main.group("configs")
+def configs_group() -> None:
+    """Describe and alter topic and broker configs (kafka-configs)."""
+
+
+_entity_options = [
+    click.option("--entity-type", type=click.Choice(["topics", "brokers"]), required=True),
+    click.option("--entity-name", default=None, help="The topic, or the broker id."),
+    click.option("--entity-default", is_flag=True, help="Brokers: the cluster-wide default of every broker."),
+    _bootstrap_option,
+]
+
+
+def _with_entity_options(fn):  # type: ignore[no-untyped-def]
+    for opt in reversed(_entity_options):
+        fn = opt(fn)
+    return fn
+
+
+@configs_group.command("describe")
+@_with_entity_options
+@click.option("--all", "include_all", is_flag=True, help="Every config with its source, not only those set on the entity.")
+def configs_describe(entity_type: str, entity_name: str | None, entity_default: bool, bootstrap: str,
+                     include_all: bool) -> None:
+    """Configs set on a topic or broker (--all: every config and where its value comes from).
+    Without --entity-name: every topic, or every broker."""
+    from pystream.tools import configs as c
+    from pystream.tools import kafka_client
+
+    def go() -> None:
+        with kafka_client(bootstrap) as client:
+            described = c.describe(client, entity_type, entity_name, entity_default, include_all)
+        console = _console()
+        for part in c.render(described, include_all):
+            console.print(part)
+
+    _run_tool(go)
+
+
+@configs_group.command("alter")
+@_with_entity_options
+@click.option("--add-config", "add_configs", multiple=True, metavar="K=V[,K2=V2]",
+              help="Set configs; a list value in brackets: k=[a,b] (repeatable).")
+@click.option("--delete-config", "delete_configs", multiple=True, metavar="K[,K2]", help="Remove configs (repeatable).")
+def configs_alter(entity_type: str, entity_name: str | None, entity_default: bool, bootstrap: str,
+                  add_configs: tuple[str, ...], delete_configs: tuple[str, ...]) -> None:
+    """Set or remove configs of a topic, a broker, or (brokers without a name) the cluster default
+    (IncrementalAlterConfigs)."""
+    from pystream.tools import configs as c
+    from pystream.tools import kafka_client
+
+    def go() -> None:
+        add = c.parse_add_config(add_configs)
+        delete = [k.strip() for item in delete_configs for k in item.split(",") if k.strip()]
+        with kafka_client(bootstrap) as client:
+            click.echo(c.alter(client, entity_type, entity_name, entity_default, add, delete))
+
+    _run_tool(go)
+
+
+@main.command("log-dirs")
+@click.option("--broker-list", default=None, metavar="ID,ID", help="Only these brokers [default: all].")
+@click.option("--topic-list", default=None, metavar="TOPIC,TOPIC", help="Only these topics [default: all].")
+@click.option("--json", "as_json", is_flag=True, help="kafka-log-dirs' JSON instead of tables.")
+@_bootstrap_option
+def log_dirs(broker_list: str | None, topic_list: str | None, as_json: bool, bootstrap: str) -> None:
+    """Each broker's log directories: partitions, their size and offset lag, free space
+    (DescribeLogDirs; kafka-log-dirs --describe)."""
+    import json
+
+    from pystream.tools import ToolError, kafka_client
+    from pystream.tools import log_dirs as ld
+
+    def go() -> None:
+        brokers = ld.parse_id_list(broker_list, "--broker-list")
+        try:
+            ids = None if brokers is None else [int(b) for b in brokers]
+        except ValueError:
+            raise ToolError(f"--broker-list {broker_list!r}: broker ids are integers") from None
+        with kafka_client(bootstrap) as client:
+            rows = ld.describe(client, ids, ld.parse_id_list(topic_list, "--topic-list"))
+        if as_json:
+            click.echo(json.dumps(ld.as_kafka_json(rows)))
+            return
+        console = _console()
+        for part in ld.render(rows):
+            console.print(part)
+
+    _run_tool(go)
 
 
 # ---------------------------------------------------------------------------
