@@ -700,30 +700,23 @@ def log_dirs(broker_list: str | None, topic_list: str | None, as_json: bool, boo
 @main.command("dump-log")
 @click.argument("segment", type=click.Path(exists=True, dir_okay=False))
 @click.option("--records", "show_records", is_flag=True, help="Also print every record (key, value, headers).")
-def dump_log(segment: str, show_records: bool) -> None:
-    """Print the batches of a segment file (`NNNN.log`): offsets, sizes, CRC check, producer fields."""
-    from pystream import _core
-    from pystream.errors import CorruptRecordError
+@click.option("--verify", is_flag=True,
+              help="A .log: the storage core's full check (framing, CRC32C, records, increasing offsets). "
+                   "An index: its entries increase and agree with the .log beside it.")
+def dump_log(segment: str, show_records: bool, verify: bool) -> None:
+    """What a partition file holds (Kafka's DumpLogSegments): NNNN.log batches (offsets, sizes, CRC check,
+    producer fields), NNNN.index entries (offset -> position), NNNN.timeindex entries (timestamp -> offset).
+    Exit status 1 when something is damaged."""
+    from pystream.tools.dump_log import dump
 
-    data = Path(segment).read_bytes()
-    pos = 0
-    while pos < len(data):
-        # A batch is its 12-byte offset+length prefix plus `length` bytes; batch_headers checks the CRC.
-        size = int.from_bytes(data[pos + 8 : pos + 12], "big", signed=True) + 12
-        try:
-            h = _core.batch_headers(data[pos : pos + max(size, 0)])[0]
-        except CorruptRecordError as e:
-            click.echo(f"position {pos}: invalid batch: {e}")
-            raise SystemExit(1) from None
-        click.echo(f"position {pos} offsets {h['base_offset']}..{h['last_offset']} count {h['record_count']} size {size} "
-                   f"crc {h['crc']:#010x} (valid) compression {h['compression']} max_timestamp {h['max_timestamp']} "
-                   f"producer {h['producer_id']}/{h['producer_epoch']}/{h['base_sequence']} "
-                   f"leader_epoch {h['partition_leader_epoch']}{' control' if h['is_control'] else ''}")
-        if show_records:
-            for r in _core.decode_records(data[pos : pos + size]):
-                click.echo(f"  offset {r.offset} timestamp {r.timestamp} key {r.key!r} value {r.value!r} headers {list(r.headers)}")
-        pos += size
-    click.echo(f"{len(data)} bytes, all batches valid")
+    try:
+        problems = dump(Path(segment), click.echo, show_records=show_records, verify=verify)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    except OSError as e:
+        raise click.ClickException(f"cannot read {segment}: {e.strerror or e}") from None
+    if problems:
+        raise SystemExit(1)
 
 
 # ---------------------------------------------------------------------------
