@@ -771,11 +771,17 @@ def reassign(topic: str | None, partitions: tuple[int, ...], all_partitions: boo
                 _console().print(r.render_pending(r.list_pending(client)))
             if wait:
                 scope = {topic: list(done)} if topic is not None and target is not None else None
-                try:
-                    r.wait_done(client, timeout, scope)
-                except ToolError:
-                    _console().print(r.render_pending(r.list_pending(client, scope)))
-                    raise
+                first = r.list_pending(client, scope)
+                with _progress("Reassigning", len(first)) as step:
+                    def moved(rows: list[dict[str, object]]) -> None:
+                        pending = ", ".join(f"{x['topic']}-{x['partition']}" for x in rows[:3])
+                        step(completed=max(0, len(first) - len(rows)),
+                             description=f"pending {pending}{' ...' if len(rows) > 3 else ''}")
+                    try:
+                        r.wait_done(client, timeout, scope, on_progress=moved)
+                    except ToolError:
+                        _console().print(r.render_pending(r.list_pending(client, scope)))
+                        raise
                 click.echo("No reassignment pending.")
 
     _run_tool(go)
