@@ -69,3 +69,7 @@ class ClientClosedError(PystreamError, ValueError):
 
 class NoOffsetForPartitionError(PystreamError):
     """No committed offset and auto_offset_reset="none" (Kafka: NoOffsetForPartitionException)."""
+
+
+class InvalidConfigError(PystreamError, ValueError):
+    """A config key or value Kafka refuses (Kafka: INVALID_CONFIG); the message names the key and why."""
