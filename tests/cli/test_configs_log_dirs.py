@@ -97,3 +97,28 @@ def test_log_dirs(tmp_path: Path) -> None:
         assert r.exit_code == 1 and "UNKNOWN_TOPIC_OR_PARTITION" in r.stderr
     finally:
         broker.stop()
+
+
+def test_configs_brokers_alter(tmp_path: Path) -> None:
+    """Dynamic broker configs: a broker's own and the cluster default, shown with their source."""
+    broker = Broker(tmp_path)  # its own broker: the changes stay in this test
+    broker.start()
+    try:
+        b = broker.bootstrap
+        r = cli(b, "configs", "alter", "--entity-type", "brokers", "--entity-default", "--add-config", "log.retention.ms=7200000")
+        assert _ok(r) == ["Completed updating config for the default of every broker."]
+        r = cli(b, "configs", "alter", "--entity-type", "brokers", "--entity-name", "0", "--add-config", "log.retention.ms=3600000")
+        assert _ok(r) == ["Completed updating config for broker 0."]
+        assert _rows(_ok(cli(b, "configs", "describe", "--entity-type", "brokers", "--entity-default"))) == {
+            "log.retention.ms": ["7200000", "DYNAMIC_DEFAULT_BROKER_CONFIG"]}
+        assert _rows(_ok(cli(b, "configs", "describe", "--entity-type", "brokers", "--entity-name", "0")))[
+            "log.retention.ms"] == ["3600000", "DYNAMIC_BROKER_CONFIG"]
+        # the broker's own value removed: the cluster default shows through
+        assert cli(b, "configs", "alter", "--entity-type", "brokers", "--entity-name", "0",
+                   "--delete-config", "log.retention.ms").exit_code == 0
+        rows = _rows(_ok(cli(b, "configs", "describe", "--entity-type", "brokers", "--entity-name", "0", "--all")))
+        assert rows["log.retention.ms"][:2] == ["7200000", "DYNAMIC_DEFAULT_BROKER_CONFIG"]
+        r = cli(b, "configs", "alter", "--entity-type", "brokers", "--add-config", "broker.id=5")
+        assert r.exit_code == 1 and "broker.id" in r.stderr  # not a dynamic config: the broker's answer
+    finally:
+        broker.stop()
