@@ -93,3 +93,17 @@ def test_other_files_are_refused_with_what_dump_log_reads(tmp_path: Path) -> Non
     r = _dump(str(tmp_path / "p" / "recovery-point-offset-checkpoint"))
     assert r.exit_code == 1
     assert "is not a segment file: dump-log reads NNNNNNNNNNNNNNNNNNNN.log (record batches), .index" in r.output
+
+
+def test_empty_preallocated_index(tmp_path: Path) -> None:
+    log = pystream.Log.open(tmp_path / "p")
+    try:
+        log.append(b"one", timestamp_ms=5)  # one batch: never indexed
+        log.flush()
+        index = tmp_path / "p" / "00000000000000000000.index"
+        r = _dump(str(index), "--verify")
+        assert r.exit_code == 0, r.output
+        assert f"0 entries, then {index.stat().st_size} bytes of preallocated space" in r.output
+        assert "offset:" not in r.output
+    finally:
+        log.close()

@@ -92,8 +92,10 @@ def _entries(path: Path) -> tuple[list[tuple[int, int]], int, int]:
     out = []
     for pos in range(0, whole, entry.size):
         a, b = entry.unpack_from(data, pos)
-        if a == 0 and b == 0 and pos > 0 and not any(data[pos:whole]):
-            return out, whole - pos, len(data) - whole  # the zero-filled tail of a preallocated index
+        # The zero-filled tail of a preallocated index: an index entry is never all zeros (the first
+        # batch of a segment is never indexed: its entry would be offset +0 at position 0)
+        if a == 0 and b == 0 and not any(data[pos:whole]):
+            return out, whole - pos, len(data) - whole
         out.append((a, b))
     return out, 0, len(data) - whole
 
@@ -118,7 +120,7 @@ def _dump_index(path: Path, echo: Echo, verify: bool) -> list[str]:
     is_offsets = path.suffix == ".index"
     for a, b in entries:
         echo(f"offset: {base + a} position: {b}" if is_offsets else f"timestamp: {a} offset: {base + b}")
-    echo(f"{len(entries)} entries" + (f", then {zeros} bytes of preallocated space" if zeros else "")
+    echo(f"{len(entries)} {'entry' if len(entries) == 1 else 'entries'}" + (f", then {zeros} bytes of preallocated space" if zeros else "")
          + (f", then {partial} bytes that are not a whole entry" if partial else ""))
     if not verify:
         return []
