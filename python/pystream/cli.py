@@ -422,7 +422,7 @@ def produce(topic: str, key_separator: str | None, properties: tuple[str, ...], 
                    "headers.separator, null.literal (repeatable), e.g. --property print.key=true,key.separator=:")
 @click.option("--consumer-property", "consumer_properties", multiple=True, metavar="KEY=VALUE",
               help="Group membership settings: session.timeout.ms (45000), heartbeat.interval.ms (3000), "
-                   "max.poll.interval.ms (300000), group.instance.id (repeatable).")
+                   "max.poll.interval.ms (300000), metadata.max.age.ms (300000), group.instance.id (repeatable).")
 @_bootstrap_option
 def consume(topic: str, from_beginning: bool, group: str | None, partitions: tuple[int, ...], offset: str | None,
             max_messages: int | None, timeout_ms: int | None, fmt: str | None, properties: tuple[str, ...],

@@ -171,3 +171,17 @@ def test_member_beside_a_kafka_python_member(tmp_path: Path, bootstrap: str, cli
     finally:
         theirs.close()
     assert ours.interrupt() == 0
+
+
+def test_leader_rebalances_when_partitions_are_added(tmp_path: Path, bootstrap: str, client: KafkaClient,
+                                                     procs: list[ConsumerProc]) -> None:
+    topic, group = unique("grow"), unique("grow-g")
+    assert cli(bootstrap, "topics", "create", topic, "-p", "1").exit_code == 0
+    member = ConsumerProc(tmp_path, "m", bootstrap, topic, group, "--consumer-property", "metadata.max.age.ms=300")
+    procs.append(member)
+    wait_for("the member", lambda: (s := _assignment(client, group)) and list(s.values()) == [[0]])
+    assert cli(bootstrap, "topics", "alter", topic, "--partitions", "3").exit_code == 0
+    wait_for("partitions 1 and 2 assigned", lambda: (s := _assignment(client, group)) and list(s.values()) == [[0, 1, 2]])
+    assert cli(bootstrap, "produce", topic, "-p", "2", input="new\n").exit_code == 0
+    wait_for("the record of partition 2", lambda: member.lines() == [(2, 0, "new")])
+    assert member.interrupt() == 0

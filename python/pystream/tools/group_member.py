@@ -77,11 +77,13 @@ class MemberConfig:
     session_timeout_ms: int = 45_000
     heartbeat_interval_ms: int = 3_000
     max_poll_interval_ms: int = 300_000  # the rebalance timeout
+    metadata_max_age_ms: int = 300_000  # how often the leader looks for new partitions
     group_instance_id: str | None = None  # static membership (KIP-345)
 
     KEYS: ClassVar[Mapping[str, str]] = MappingProxyType({
         "session.timeout.ms": "session_timeout_ms", "heartbeat.interval.ms": "heartbeat_interval_ms",
-        "max.poll.interval.ms": "max_poll_interval_ms", "group.instance.id": "group_instance_id"})
+        "max.poll.interval.ms": "max_poll_interval_ms", "metadata.max.age.ms": "metadata_max_age_ms",
+        "group.instance.id": "group_instance_id"})
 
     @classmethod
     def from_properties(cls, props: Mapping[str, str]) -> MemberConfig:
@@ -125,6 +127,8 @@ class GroupMember:
         self.assignment: dict[str, list[int]] = {}
         self.needs_join = True
         self._last_heartbeat = 0.0
+        self._partition_counts: dict[str, int] = {}  # what the leader assigned from
+        self._last_metadata = 0.0
 
     # ----- joining ----------------------------------------------------------------------
 
@@ -183,19 +187,34 @@ class GroupMember:
         """The leader's SyncGroup assignments: the range assignor over every member's subscription."""
         subscriptions = {m["member_id"]: decode_consumer_subscription(m["metadata"]) for m in members}
         topics = sorted({t for ts in subscriptions.values() for t in ts})
-        counts = {}
-        if topics:
-            for t in self.client.metadata(topics)["topics"]:
-                if t["error_code"] == 0:
-                    counts[t["name"]] = len(t["partitions"])
+        counts = self._counts(topics)
+        self._partition_counts, self._last_metadata = counts, time.monotonic()
         plan = range_assign(subscriptions, counts)
         return [{"member_id": m, "assignment": encode_consumer_assignment(a)} for m, a in sorted(plan.items())]
+
+    def _counts(self, topics: Iterable[str]) -> dict[str, int]:
+        """Partition counts of the topics that exist."""
+        names = sorted(topics)
+        if not names:
+            return {}
+        return {t["name"]: len(t["partitions"]) for t in self.client.metadata(names)["topics"] if t["error_code"] == 0}
 
     # ----- staying in the group -----------------------------------------------------------
 
     def poll(self) -> None:
-        """Heartbeats when heartbeat.interval.ms has passed; a rebalance sets `needs_join`."""
-        if self.needs_join or time.monotonic() - self._last_heartbeat < self.config.heartbeat_interval_ms / 1000:
+        """Heartbeats when heartbeat.interval.ms has passed; a rebalance sets `needs_join`. The leader
+        also looks for added partitions every metadata.max.age.ms and rejoins to assign them, as
+        Kafka's consumer does."""
+        if self.needs_join:
+            return
+        now = time.monotonic()
+        if self.leader and now - self._last_metadata >= self.config.metadata_max_age_ms / 1000:
+            self._last_metadata = now
+            if self._counts(self._partition_counts) != self._partition_counts:
+                logger.info("group %r: partitions were added: rebalancing", self.group)
+                self.needs_join = True
+                return
+        if now - self._last_heartbeat < self.config.heartbeat_interval_ms / 1000:
             return
         body = {"group_id": self.group, "generation_id": self.generation, "member_id": self.member_id,
                 "group_instance_id": self.config.group_instance_id}
