@@ -85,7 +85,9 @@ def test_two_members_split_partitions_rebalance_and_ctrl_c(tmp_path: Path, boots
     procs.append(b)
     split = wait_for("two members", lambda: (s := _assignment(client, group)) and len(s) == 2 and s)
     assert sorted(sorted(ps) for ps in split.values()) == [[0, 1], [2, 3]]  # the range assignor
-    assert g.describe(client, group)["protocol"] == "range"
+    described = cli(bootstrap, "groups", "describe", group).stdout
+    assert "State: Stable" in described and "Protocol: consumer/range" in described and "Members: 2" in described
+    assert f"{topic}:0,1" in described and f"{topic}:2,3" in described
 
     for p in range(4):
         assert cli(bootstrap, "produce", topic, "-p", str(p), input="".join(f"v{p}.{i}\n" for i in range(5))).exit_code == 0
