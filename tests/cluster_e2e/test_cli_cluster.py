@@ -13,7 +13,7 @@ from .conftest import Cluster, wait_until
 def _cli(cluster: Cluster, *args: str, env: dict[str, str] | None = None,
          input: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "pystream.cli", *args, "-b", cluster.live_bootstrap()], input=input,
-                          capture_output=True, text=True, timeout=90, env={**os.environ, **(env or {})})
+                          capture_output=True, text=True, timeout=90, check=False, env={**os.environ, **(env or {})})
 
 
 def _rows(out: str) -> list[list[str]]:
