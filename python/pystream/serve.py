@@ -29,7 +29,7 @@ from pystream.server.connection import KafkaListener
 from pystream.storage.manager import check_log_dirs
 
 logger = logging.getLogger("pystream.server")
-FDS_PER_PARTITION = 4  # an open partition log: its directory lock, .log, .index and .timeindex
+FDS_PER_PARTITION = 1  # an open partition log holds its active .log file (indexes are mapped, not held open)
 
 
 class StartupError(Exception):

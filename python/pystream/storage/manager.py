@@ -582,7 +582,8 @@ class LogManager:
                 raise UnknownPartitionError(f"topic {topic!r} has no partition {partition!r} (it has {t.partitions})")
             log = self._logs.get((topic, partition))
             if log is None:
-                log = Log.open(self._partition_dir(topic, partition), **self._log_kwargs(topic))
+                # The manager holds every log dir's lock: no per-partition lock (one descriptor less each).
+                log = Log.open(self._partition_dir(topic, partition), lock_dir=False, **self._log_kwargs(topic))
                 self._logs[(topic, partition)] = log
             return log
 
