@@ -48,25 +48,6 @@ def test_topics_create_list_describe_delete(bootstrap: str) -> None:
     assert "UNKNOWN_TOPIC_OR_PARTITION (3)" in r.stderr
 
 
-def test_topics_alter_partitions_and_configs(bootstrap: str) -> None:
-    name = unique("alter")
-    assert cli(bootstrap, "topics", "create", name, "-p", "1", "-r", "1", "-c", "retention.ms=60000").exit_code == 0
-    r = cli(bootstrap, "topics", "alter", name, "--partitions", "3", "-c", "max.message.bytes=5000",
-            "--delete-config", "retention.ms")
-    assert r.exit_code == 0, r.output
-    assert "partitions: 3 in total" in r.stdout and "retention.ms deleted" in r.stdout
-    text = "\n".join(_lines(cli(bootstrap, "topics", "describe", name)))
-    assert "PartitionCount: 3" in text
-    configs = {line.split()[0]: line.split()[1:] for line in text.splitlines() if "." in line.split()[0]}
-    assert configs["max.message.bytes"] == ["5000", "topic"]
-    assert configs["retention.ms"][1] == "default"
-    r = cli(bootstrap, "topics", "alter", name, "--partitions", "2")
-    assert r.exit_code == 1 and "INVALID_PARTITIONS" in r.stderr
-    r = cli(bootstrap, "topics", "alter", name, "-c", "no.such.key=1")
-    assert r.exit_code == 1 and "INVALID_CONFIG" in r.stderr
-    assert cli(bootstrap, "topics", "alter", name).exit_code == 1
-
-
 def test_topics_create_bad_config_argument(bootstrap: str) -> None:
     r = cli(bootstrap, "topics", "create", unique("t"), "--config", "retention.ms")
     assert r.exit_code == 1 and "KEY=VALUE" in r.stderr
