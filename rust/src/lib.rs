@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod bigvec;
+pub mod cleaner;
 pub mod compression;
 pub mod error;
 pub mod index;

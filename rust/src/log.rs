@@ -186,6 +186,8 @@ impl PartitionLog {
             )));
         }
 
+        // A log cleaner swap interrupted by a crash is finished or undone first.
+        let swap_notes = crate::cleaner::complete_swaps(dir)?;
         let mut bases = Vec::new();
         let mut strangers = Vec::new();
         for entry in fs::read_dir(dir).ctx(|| format!("cannot list {}", dir.display()))? {
@@ -215,7 +217,7 @@ impl PartitionLog {
         let ckpt_recovery = read_checkpoint(&dir.join(RECOVERY_CHECKPOINT))?.unwrap_or(0);
         let ckpt_start = read_checkpoint(&dir.join(START_CHECKPOINT))?.unwrap_or(0);
         let interval = config.index_interval_bytes;
-        let mut notes = Vec::new();
+        let mut notes = swap_notes;
         let mut segments: Vec<Segment> = Vec::new();
         let mut recovered = false;
         let mut i = 0;
@@ -325,6 +327,12 @@ impl PartitionLog {
             .iter()
             .map(|s| (s.base_offset, s.size()))
             .collect()
+    }
+
+    /// The segments, oldest first; the last is active. For the log cleaner
+    /// (cleaner.rs), which replaces runs of sealed ones (never the active one).
+    pub(crate) fn segments_mut(&mut self) -> &mut Vec<Segment> {
+        &mut self.segments
     }
 
     fn map_segment(&mut self, i: usize) -> Result<MappedFile> {
