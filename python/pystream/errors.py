@@ -43,3 +43,7 @@ class ClientClosedError(PystreamError, ValueError):
 
 class NoOffsetForPartitionError(PystreamError):
     """No committed offset and auto_offset_reset="none" (Kafka: NoOffsetForPartitionException)."""
+
+
+class InvalidRecordError(PystreamError, ValueError):
+    """A record the topic refuses, such as one without a key for a compacted topic (Kafka: INVALID_RECORD)."""

@@ -48,9 +48,9 @@ DEFAULT_OFFSETS_TOPIC_PARTITIONS = 50  # Kafka's offsets.topic.num.partitions
 OFFSET_KEY_VERSION = 1  # versions 0 and 1 are OffsetCommitKey; 2 is GroupMetadataKey
 OFFSET_VALUE_VERSION = 3
 NO_LEADER_EPOCH = -1
-# Kafka's offsets.topic.segment.bytes; retention off: the log is not compacted yet, and
-# deleting old segments would lose the only record of a group's committed offset.
-OFFSETS_TOPIC_CONFIG: dict[str, int | str | None] = {"segment.bytes": 104857600, "retention.ms": -1}
+# As Kafka creates it: compacted (the latest record of each key stays; a tombstone deletes
+# it), offsets.topic.segment.bytes.
+OFFSETS_TOPIC_CONFIG: dict[str, int | str | None] = {"cleanup.policy": "compact", "segment.bytes": 104857600}
 _REPLAY_CHUNK = 4096  # records per log.records() call while replaying
 
 
@@ -320,5 +320,9 @@ def open_offset_store(manager: LogManager, num_partitions: int = DEFAULT_OFFSETS
             manager.create_topic(OFFSETS_TOPIC, num_partitions, OFFSETS_TOPIC_CONFIG)
         except TopicExistsError:
             pass  # created meanwhile
+    elif "cleanup.policy" not in manager.topic_config(OFFSETS_TOPIC):
+        # Created before log compaction, with retention off (retention.ms=-1) so that
+        # nothing was lost: compacted from now on, as Kafka's is.
+        manager.alter_topic_config(OFFSETS_TOPIC, {"cleanup.policy": "compact", "retention.ms": None})
     n = manager.list_topics(include_internal=True)[OFFSETS_TOPIC]  # the persisted count wins over the setting
     return OffsetStore(lambda p: manager.partition_log(OFFSETS_TOPIC, p), n)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pystream._core import peek_batches
+from pystream._core import decode_records, peek_batches
 from pystream.coordinator.group import GroupCoordinator
 from pystream.coordinator.offsets import OFFSETS_TOPIC, open_offset_store
 from pystream.errors import CorruptRecordError, OffsetOutOfRangeError, TopicExistsError
@@ -30,7 +30,7 @@ from pystream.server.config import BrokerConfig
 from pystream.server.partition import Partition
 from pystream.storage.manager import LogManager
 from pystream.storage.producer_state import ProducerState, SequenceCheck
-from pystream.storage.topic_config import normalize_topic_config, validate_topic_name
+from pystream.storage.topic_config import is_compacted, normalize_topic_config, validate_topic_name
 
 logger = logging.getLogger("pystream.server")
 
@@ -129,6 +129,18 @@ class Broker:
         self._tasks.append(loop.create_task(self._every(self.config.get("log.retention.check.interval.ms") / 1000, self._retention)))
         self._tasks.append(loop.create_task(self._every(self.config.get("log.flush.scheduler.interval.ms") / 1000, self._flush_policy)))
         self._tasks.append(loop.create_task(self._every(0.1, self.groups.tick)))
+        cleaner = self.config.cleaner_config()
+        if cleaner.enable:
+            self.store.start_cleaner(cleaner, upper_bound=self._cleanable_upper_bound)
+
+    def _cleanable_upper_bound(self, topic: str, index: int) -> int | None:
+        """How far the log cleaner (in its own thread) may clean a partition: its high
+        watermark (with transactions, its last stable offset); None when this broker does
+        not know it (a replica it does not lead or follow yet)."""
+        p = self.partitions.get((topic, index))  # dict reads are atomic
+        if p is not None:
+            return p.high_watermark
+        return None if self.cluster is not None else self.store.partition_log(topic, index).end_offset
 
     async def _every(self, seconds: float, work: Callable[[], Any]) -> None:
         while True:
@@ -294,6 +306,10 @@ class Broker:
                 result["error_code"] = ErrorCode.MESSAGE_TOO_LARGE
                 result["error_message"] = f"batch of {size} bytes exceeds max.message.bytes={max_bytes}"
                 return result
+        if is_compacted(topic_config) and _has_keyless_record(records):
+            result["error_code"] = ErrorCode.INVALID_RECORD
+            result["error_message"] = f"Compacted topic cannot accept message without key in topic partition {topic}-{index}."
+            return result
         # Idempotence: judge every batch before anything is appended.
         for (base, last, pid, epoch, seq, count, _ts, _attrs), _size in batches:
             if pid < 0:
@@ -418,6 +434,15 @@ class Broker:
             return ErrorCode.NONE, -1, -1
         rec = p.log.records(off, 1)
         return ErrorCode.NONE, off, rec[0].timestamp if rec else -1
+
+
+def _has_keyless_record(records: Any) -> bool:
+    """Whether a Produce request's batches hold a record with a null key (undecodable
+    bytes count as none: the append rejects them)."""
+    try:
+        return any(r.key is None for r in decode_records(records))
+    except CorruptRecordError:
+        return False
 
 
 def empty_fetch_partition(index: int) -> dict[str, Any]:

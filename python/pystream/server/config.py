@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pystream.storage.cleaner import CleanerConfig
+
 DAY_MS = 24 * 3600 * 1000
 
 # Kafka key -> default. The broker reads these through BrokerConfig.get().
@@ -52,6 +54,17 @@ BROKER_DEFAULTS: dict[str, Any] = {
     "leader.imbalance.check.interval.seconds": 300,
     "transactional.id.expiration.ms": 604800000,
     "producer.id.expiration.ms": 86400000,
+    # the log cleaner (storage/cleaner.py); the last four are topic-config defaults
+    "log.cleaner.enable": True,
+    "log.cleaner.threads": 1,
+    "log.cleaner.dedupe.buffer.size": 134217728,
+    "log.cleaner.io.buffer.load.factor": 0.9,
+    "log.cleaner.io.max.bytes.per.second": 1.7976931348623157e308,
+    "log.cleaner.backoff.ms": 15000,
+    "log.cleaner.min.cleanable.ratio": 0.5,
+    "log.cleaner.delete.retention.ms": 86400000,
+    "log.cleaner.min.compaction.lag.ms": 0,
+    "log.cleaner.max.compaction.lag.ms": 9223372036854775807,
 }
 
 # Kafka's ".hours"/".minutes" spellings of the ms keys.
@@ -65,7 +78,7 @@ ALIASES: dict[str, tuple[str, int]] = {
 IGNORED_KEYS = {"listeners", "advertised.listeners", "log.dirs", "log.dir", "num.network.threads", "num.io.threads",
                 "socket.send.buffer.bytes", "socket.receive.buffer.bytes", "num.recovery.threads.per.data.dir",
                 "transaction.state.log.replication.factor", "transaction.state.log.min.isr",
-                "zookeeper.connection.timeout.ms"}
+                "zookeeper.connection.timeout.ms", "log.cleaner.io.buffer.size"}
 
 
 class ConfigError(ValueError):
@@ -81,6 +94,8 @@ def _parse(key: str, raw: str, default: Any) -> Any:
             return raw.lower() == "true"
         if isinstance(default, int) or (default is None and key.startswith("log.flush")):
             return int(raw)
+        if isinstance(default, float):
+            return float(raw)
         return raw
     except ValueError:
         raise ConfigError(f"{key}={raw!r}: expected {type(default).__name__ if default is not None else 'int'}") from None
@@ -150,7 +165,28 @@ class BrokerConfig:
             "max.message.bytes": v["message.max.bytes"],
             "min.insync.replicas": v["min.insync.replicas"],
             "cleanup.policy": "delete",
+            "min.cleanable.dirty.ratio": v["log.cleaner.min.cleanable.ratio"],
+            "delete.retention.ms": v["log.cleaner.delete.retention.ms"],
+            "min.compaction.lag.ms": v["log.cleaner.min.compaction.lag.ms"],
+            "max.compaction.lag.ms": v["log.cleaner.max.compaction.lag.ms"],
         }
+
+    def cleaner_config(self) -> CleanerConfig:
+        """The log cleaner's settings (log.cleaner.*)."""
+        v = self.values
+        return CleanerConfig(
+            enable=v["log.cleaner.enable"],
+            threads=v["log.cleaner.threads"],
+            dedupe_buffer_size=v["log.cleaner.dedupe.buffer.size"],
+            io_buffer_load_factor=v["log.cleaner.io.buffer.load.factor"],
+            io_max_bytes_per_second=v["log.cleaner.io.max.bytes.per.second"],
+            backoff_ms=v["log.cleaner.backoff.ms"],
+            producer_id_expiration_ms=v["producer.id.expiration.ms"],
+            min_cleanable_ratio=v["log.cleaner.min.cleanable.ratio"],
+            delete_retention_ms=v["log.cleaner.delete.retention.ms"],
+            min_compaction_lag_ms=v["log.cleaner.min.compaction.lag.ms"],
+            max_compaction_lag_ms=v["log.cleaner.max.compaction.lag.ms"],
+        )
 
     def log_kwargs(self) -> dict[str, Any]:
         """`Log.open` keywords for every partition, from the broker's log.* keys

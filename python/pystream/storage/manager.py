@@ -9,6 +9,7 @@ Layout (Kafka's, so a broker can serve the same directory later)::
 
     <data_dir>/.lock                  flock held by the one process that has the directory open
     <data_dir>/topics.json            topic metadata: partition counts and config overrides
+    <data_dir>/cleaner-offset-checkpoint  the log cleaner's progress (Kafka's file, storage/cleaner.py)
     <data_dir>/<topic>-<partition>/   one partition log (see docs/storage.md)
 
 ``topics.json`` is replaced atomically (temp file, fsync, rename, fsync of the
@@ -34,11 +35,13 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from pystream.errors import ClientClosedError, LogDirectoryError, TopicExistsError, UnknownPartitionError, UnknownTopicError
+from pystream.storage.cleaner import CleanerConfig, CleanResult, LogCleaner, UpperBound
 from pystream.storage.log import Log
 from pystream.storage.topic_config import (
     DEFAULT_MAX_MESSAGE_BYTES,
     LOG_KWARGS,
     TOPIC_CONFIG_KEYS,
+    is_compacted,
     is_internal_topic,
     log_kwargs,
     normalize_topic_config,
@@ -115,7 +118,11 @@ class LogManager:
 
     ``log_defaults`` are `Log.open` keywords (``segment_bytes``, ``retention_ms``,
     ``batch_size``, ...) applied to every partition; a topic's config (Kafka names)
-    overrides them. Thread-safe: producers and consumers may run in other threads.
+    overrides them. ``log_cleaner``: the log cleaner (compaction of the topics with
+    cleanup.policy=compact, storage/cleaner.py) runs in background threads from the
+    start when True or an enabled `CleanerConfig`; `start_cleaner` starts it later, and
+    `compact` cleans on demand either way. Thread-safe: producers and consumers may run
+    in other threads.
     """
 
     def __init__(
@@ -124,6 +131,7 @@ class LogManager:
         *,
         auto_create_topics: bool = True,
         num_partitions: int = 1,
+        log_cleaner: CleanerConfig | bool = False,
         **log_defaults: Any,
     ) -> None:
         unknown = sorted(set(log_defaults) - LOG_KWARGS)
@@ -158,6 +166,9 @@ class LogManager:
         except BaseException:
             self._release_lock()
             raise
+        self._cleaner: LogCleaner | None = None
+        if log_cleaner is True or (isinstance(log_cleaner, CleanerConfig) and log_cleaner.enable):
+            self.start_cleaner(log_cleaner if isinstance(log_cleaner, CleanerConfig) else CleanerConfig())
 
     # --- metadata persistence ---
 
@@ -272,6 +283,9 @@ class LogManager:
         per topic None, or the UnknownTopicError when it does not exist."""
         errors: list[UnknownTopicError | None] = []
         gone: list[tuple[str, int]] = []
+        names = list(names)
+        if self._cleaner is not None:  # outside our lock: a cleaning may be waiting for it
+            self._cleaner.forget_topics(names)
         with self._lock:
             self._check_open()
             for name in names:
@@ -352,6 +366,11 @@ class LogManager:
                     kwargs.pop("segment_index_bytes", None)  # fixed while a segment is open
                     log.reconfigure(**{k: (-1 if v is None and k in ("flush_messages", "flush_ms") else v) for k, v in kwargs.items()})
 
+    def is_compacted(self, topic: str) -> bool:
+        """Whether the topic's cleanup.policy contains compact (False for unknown topics; no lock)."""
+        t = self._topics.get(topic)  # dict reads are atomic
+        return t is not None and is_compacted(t.config)
+
     def max_message_bytes(self, topic: str) -> int:
         """The topic's max.message.bytes (Kafka's default when not set)."""
         with self._lock:
@@ -395,6 +414,44 @@ class LogManager:
         """fsyncs the logs whose flush.messages / flush.ms is due; returns those flushed."""
         return [(t, p, log) for t, p, log in self.open_logs() if log.maybe_flush()]
 
+    # --- log compaction (storage/cleaner.py) ---
+
+    def _log_cleaner(self) -> LogCleaner:
+        with self._lock:
+            if self._cleaner is None:
+                self._cleaner = LogCleaner(self)
+            return self._cleaner
+
+    def start_cleaner(self, config: CleanerConfig | None = None, upper_bound: UpperBound | None = None) -> LogCleaner:
+        """Starts the log cleaner's threads with `config` (Kafka's log.cleaner.* settings);
+        ``upper_bound(topic, partition)`` bounds what may be cleaned (see `LogCleaner`)."""
+        with self._lock:
+            self._check_open()
+            cleaner = self._log_cleaner()
+            if config is not None:
+                cleaner.config = config
+            if upper_bound is not None:
+                cleaner.upper_bound = upper_bound
+            cleaner.start()
+            return cleaner
+
+    def stop_cleaner(self) -> None:
+        """Stops the cleaner's threads (a cleaning in progress is aborted)."""
+        if self._cleaner is not None:
+            self._cleaner.stop()
+
+    @property
+    def cleaner(self) -> LogCleaner:
+        """The log cleaner (created on first use; its threads run after `start_cleaner`)."""
+        return self._log_cleaner()
+
+    def compact(self, topics: str | Iterable[str] | None = None) -> list[CleanResult]:
+        """Compacts the partitions of the compacted `topics` (default: every topic with
+        cleanup.policy=compact) now, whatever their dirty ratio; returns the rounds run.
+        The active segment of each partition is never compacted."""
+        self._check_open()
+        return self._log_cleaner().compact(topics)
+
     # --- data notifications ---
 
     def notify_change(self) -> None:
@@ -437,7 +494,8 @@ class LogManager:
             raise errors[0]
 
     def close(self) -> None:
-        """Closes every partition log and releases the data directory. Idempotent."""
+        """Stops the log cleaner, closes every partition log and releases the data directory. Idempotent."""
+        self.stop_cleaner()  # before our lock: its threads may be waiting for it
         with self._lock:
             if self._closed:
                 return

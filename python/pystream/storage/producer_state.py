@@ -117,9 +117,11 @@ class ProducerState:
         except (OSError, ValueError, KeyError, TypeError):
             self.producers.clear()
         if start < log.end_offset:
-            for base, last, pid, epoch, first_seq, count, _max_ts, _attrs in log.scan_batches(start):
+            for base, last, pid, epoch, first_seq, _count, _max_ts, _attrs in log.scan_batches(start):
                 if base >= start:
-                    self.update(pid, epoch, first_seq, count, base, last)
+                    # The batch's sequence range spans its offsets (Kafka: lastSequence =
+                    # baseSequence + lastOffsetDelta), also when compaction removed records.
+                    self.update(pid, epoch, first_seq, last - base + 1, base, last)
 
     def save(self, end_offset: int) -> None:
         """Writes a snapshot valid at `end_offset` (atomically: temp file, fsync, rename)."""

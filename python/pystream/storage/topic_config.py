@@ -7,12 +7,15 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "CLEANUP_POLICIES",
     "COMPRESSION_TYPES",
     "LOG_KWARGS",
     "TOPIC_CONFIG_KEYS",
+    "is_compacted",
     "is_internal_topic",
     "log_kwargs",
     "normalize_topic_config",
+    "parse_cleanup_policy",
     "validate_topic_name",
 ]
 
@@ -34,7 +37,14 @@ TOPIC_CONFIG_KEYS: dict[str, str | None] = {
     "max.message.bytes": None,
     "min.insync.replicas": None,
     "cleanup.policy": None,
+    # log compaction (storage/cleaner.py)
+    "min.cleanable.dirty.ratio": None,
+    "min.compaction.lag.ms": None,
+    "max.compaction.lag.ms": None,
+    "delete.retention.ms": None,
 }
+CLEANUP_POLICIES = ("delete", "compact", "compact,delete")
+_FLOAT_KEYS = {"min.cleanable.dirty.ratio"}
 # Every keyword `Log.open` accepts (store-wide log defaults use these names).
 LOG_KWARGS = frozenset(
     {
@@ -92,9 +102,18 @@ def normalize_topic_config(config: Mapping[str, Any] | None) -> dict[str, int | 
             out[key] = value
             continue
         if key == "cleanup.policy":
-            if str(raw).lower() != "delete":
-                raise ValueError(f"topic config {key}={raw!r}: only 'delete' is supported (no log compaction yet)")
-            out[key] = "delete"
+            out[key] = parse_cleanup_policy(raw)
+            continue
+        if key in _FLOAT_KEYS:
+            try:
+                if isinstance(raw, bool):
+                    raise ValueError
+                ratio = float(raw)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                raise ValueError(f"topic config {key}={raw!r}: expected a number") from None
+            if not 0.0 <= ratio <= 1.0:
+                raise ValueError(f"topic config {key}={raw!r}: must be between 0 and 1")
+            out[key] = ratio  # type: ignore[assignment]
             continue
         if raw is None and key in _NULLABLE:
             out[key] = None
@@ -111,11 +130,36 @@ def normalize_topic_config(config: Mapping[str, Any] | None) -> dict[str, int | 
     return out
 
 
+def parse_cleanup_policy(raw: object) -> str:
+    """Kafka's cleanup.policy (a list: ``delete``, ``compact`` or both, in any order, as a
+    comma-separated string or a sequence) as one of CLEANUP_POLICIES."""
+    items = raw.split(",") if isinstance(raw, str) else list(raw) if isinstance(raw, (list, tuple)) else None
+    parts = {str(p).strip().lower() for p in items or ()}
+    if not parts or not parts <= {"delete", "compact"}:
+        raise ValueError(f"topic config cleanup.policy={raw!r}: expected delete, compact or compact,delete")
+    return "compact,delete" if len(parts) == 2 else parts.pop()
+
+
+def is_compacted(config: Mapping[str, Any]) -> bool:
+    """Whether a topic's config has log compaction on (cleanup.policy contains compact)."""
+    return "compact" in str(config.get("cleanup.policy", "delete"))
+
+
 def log_kwargs(defaults: Mapping[str, Any], config: Mapping[str, int | str | None]) -> dict[str, Any]:
-    """`Log.open` keywords for a topic: store-wide defaults overridden by the topic's config."""
+    """`Log.open` keywords for a topic: store-wide defaults overridden by the topic's config.
+
+    A compacted topic without ``delete`` in its policy keeps every segment (retention off),
+    and rolls its active segment at least every max.compaction.lag.ms (Kafka's maxSegmentMs).
+    """
     kwargs = dict(defaults)
     for key, value in config.items():
         kw = TOPIC_CONFIG_KEYS[key]
         if kw is not None:
             kwargs[kw] = value
+    if is_compacted(config):
+        if "delete" not in str(config.get("cleanup.policy")):
+            kwargs["retention_ms"] = kwargs["retention_bytes"] = -1
+        max_lag = config.get("max.compaction.lag.ms")
+        if max_lag is not None:
+            kwargs["segment_ms"] = min(int(max_lag), int(kwargs.get("segment_ms", 604_800_000)))
     return kwargs
