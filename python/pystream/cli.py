@@ -146,7 +146,12 @@ def serve(host: str, port: int, data_dir: str, broker_id: int | None, zookeeper:
         config = BrokerConfig.from_sources(host, port, data_dir, props)
     except (ConfigError, OSError) as e:
         raise click.ClickException(str(e)) from None
-    run(config)
+    from pystream.errors import LogDirectoryError
+
+    try:
+        run(config)
+    except LogDirectoryError as e:  # a damaged or locked data directory: one line saying what to do
+        raise click.ClickException(str(e)) from None
 
 
 # ---------------------------------------------------------------------------
@@ -280,7 +285,7 @@ def produce(topic: str, key_separator: str | None, partition: int | None, acks: 
 
     if batch_size < 1 or batch_bytes < 1:
         raise click.BadParameter("must be positive", param_hint="--batch-size/--batch-bytes")
-    stdin = click.get_binary_stream("stdin")
+    stdin = sys.stdin.buffer
 
     def go() -> None:
         with kafka_client(bootstrap) as client:
@@ -315,7 +320,7 @@ def consume(topic: str, from_beginning: bool, group: str | None, partitions: tup
     from pystream.tools import kafka_client
     from pystream.tools import consume as co
 
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
 
     def go() -> None:
         with kafka_client(bootstrap) as client:

@@ -25,6 +25,8 @@ BROKER_DEFAULTS: dict[str, Any] = {
     "delete.topic.enable": True,
     "message.max.bytes": 1048588,
     "socket.request.max.bytes": 104857600,
+    # Kafka's default is -1 (no bound); pystream bounds what requests being received hold together.
+    "queued.max.request.bytes": 104857600,
     "log.segment.bytes": 1073741824,
     "log.roll.ms": 7 * DAY_MS,
     "log.retention.ms": 7 * DAY_MS,

@@ -4,6 +4,7 @@ per connection (responses go out in request order, as Kafka requires)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import struct
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from pystream.protocol import codec
 from pystream.protocol.schema_data import ApiKey
 from pystream.server.apis import CLIENT_HOST, SUPPORTED_VERSIONS, Apis
+from pystream.server.request_memory import RequestMemoryPool
 from pystream.protocol.error_codes import ErrorCode
 
 logger = logging.getLogger("pystream.server")
@@ -22,9 +24,16 @@ class CloseConnection(Exception):
 
 
 class KafkaListener:
-    def __init__(self, apis: Apis, max_request_bytes: int) -> None:
+    """``max_request_bytes``: socket.request.max.bytes; ``queued_max_request_bytes``: what all
+    requests being received may hold together (-1: no bound); ``idle_ms``:
+    connections.max.idle.ms, how long a connection may send nothing — between requests or
+    in the middle of one — before it is closed (-1: never)."""
+
+    def __init__(self, apis: Apis, max_request_bytes: int, queued_max_request_bytes: int = -1, idle_ms: int = -1) -> None:
         self.apis = apis
         self.max_request_bytes = max_request_bytes
+        self.memory = RequestMemoryPool(queued_max_request_bytes)
+        self.idle_s = None if idle_ms < 0 else idle_ms / 1000
         self.tasks: set[asyncio.Task[Any]] = set()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -35,20 +44,29 @@ class KafkaListener:
             self.tasks.add(task)
         try:
             while True:
-                head = await reader.readexactly(4)
+                head = await asyncio.wait_for(reader.readexactly(4), self.idle_s)
                 (size,) = _SIZE.unpack(head)
                 if size < 0 or size > self.max_request_bytes:
                     logger.warning("closing connection from %s: request of %d bytes (socket.request.max.bytes=%d)",
                                    peer, size, self.max_request_bytes)
                     return
-                frame = await reader.readexactly(size)
-                chunks = await self.dispatch(frame, peer)
+                # As in Kafka, a connection waiting for request memory is idle too: the whole
+                # request (its turn in the pool, then its bytes) arrives within the idle time.
+                async with contextlib.AsyncExitStack() as held:  # the memory, until the request is answered
+                    async with asyncio.timeout(self.idle_s):
+                        await held.enter_async_context(self.memory.reserve(size))
+                        frame = await _read_body(reader, size)
+                    chunks = await self.dispatch(frame, peer)
+                    del frame
                 if chunks:
                     for chunk in chunks:
                         writer.write(chunk)
                     await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
+        except asyncio.TimeoutError:
+            logger.info("closing connection from %s: nothing received for connections.max.idle.ms=%d", peer,
+                        int((self.idle_s or 0) * 1000))
         except CloseConnection as e:
             logger.warning("closing connection from %s: %s", peer, e)
         except asyncio.CancelledError:
@@ -96,3 +114,17 @@ class KafkaListener:
         body = {"error_code": int(ErrorCode.UNSUPPORTED_VERSION),
                 "api_keys": [{"api_key": k, "min_version": lo, "max_version": hi} for k, (lo, hi) in sorted(SUPPORTED_VERSIONS.items())]}
         return codec.encode_response(ApiKey.API_VERSIONS, 0, correlation_id, body)
+
+
+async def _read_body(reader: asyncio.StreamReader, size: int) -> bytes:
+    """`size` bytes, read as they arrive: memory grows with what was received, not with what
+    was announced (readexactly would also keep a second copy in the reader's buffer)."""
+    chunks: list[bytes] = []
+    left = size
+    while left:
+        chunk = await reader.read(min(left, 1 << 20))
+        if not chunk:
+            raise asyncio.IncompleteReadError(b"".join(chunks), size)
+        chunks.append(chunk)
+        left -= len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -21,6 +21,7 @@ forgotten, so a crash leaves at worst stray directories, which a later
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import logging
@@ -224,29 +225,48 @@ class LogManager:
     def create_topics(self, specs: Sequence[tuple[str, int | None, Mapping[str, Any] | None]]) -> list[TopicDescription | Exception]:
         """Creates several topics, ``(name, partitions, config)`` each, with one metadata write
         (the commit point of all of them). Per topic: its description, or the exception
-        (ValueError, TopicExistsError) that refused it; the others are created anyway."""
+        (ValueError, TopicExistsError) that refused it; the others are created anyway. When the
+        directories or the metadata cannot be written (a full disk), none is created and each gets
+        the LogDirectoryError (an OSError)."""
         results: list[TopicDescription | Exception] = []
+        added: list[tuple[str, int]] = []
         with self._lock:
             self._check_open()
-            for name, partitions, config in specs:
-                try:
-                    validate_topic_name(name)
-                    n = self.num_partitions if partitions is None else partitions
-                    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-                        raise ValueError(f"partitions must be an int >= 1, got {partitions!r}")
-                    cfg = normalize_topic_config(config)
-                    if name in self._topics:
-                        raise TopicExistsError(f"topic {name!r} already exists")
-                except (ValueError, TypeError) as e:
-                    results.append(e)
-                    continue
-                self._make_partition_dirs(name, range(n))
-                self._topics[name] = _TopicMeta(n, cfg)
-                results.append(TopicDescription(name, n, dict(cfg), is_internal_topic(name)))
-            if any(not isinstance(r, Exception) for r in results):
-                self._save_metadata()
+            try:
+                self._create_topics_locked(specs, results, added)
+                if added:
+                    self._save_metadata()
+            except OSError as e:
+                # Nothing of this call is kept: the topics are forgotten and their directories removed.
+                for name, n in added:
+                    self._topics.pop(name, None)
+                    for p in range(n):
+                        shutil.rmtree(self._partition_dir(name, p), ignore_errors=True)
+                error = LogDirectoryError(f"cannot create topics in {self.data_dir}: {e}")
+                error.errno = e.errno
+                results = [r if isinstance(r, Exception) else error for r in results]
+                results += [error] * (len(specs) - len(results))
         self.notify_change()
         return results
+
+    def _create_topics_locked(self, specs: Sequence[tuple[str, int | None, Mapping[str, Any] | None]],
+                              results: list[TopicDescription | Exception], added: list[tuple[str, int]]) -> None:
+        for name, partitions, config in specs:
+            try:
+                validate_topic_name(name)
+                n = self.num_partitions if partitions is None else partitions
+                if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                    raise ValueError(f"partitions must be an int >= 1, got {partitions!r}")
+                cfg = normalize_topic_config(config)
+                if name in self._topics:
+                    raise TopicExistsError(f"topic {name!r} already exists")
+            except (ValueError, TypeError) as e:
+                results.append(e)
+                continue
+            self._topics[name] = _TopicMeta(n, cfg)
+            added.append((name, n))
+            self._make_partition_dirs(name, range(n))
+            results.append(TopicDescription(name, n, dict(cfg), is_internal_topic(name)))
 
     def _make_partition_dirs(self, name: str, partitions: Iterable[int]) -> None:
         for p in partitions:
@@ -282,7 +302,7 @@ class LogManager:
         """Deletes several topics and their partition directories with one metadata write;
         per topic None, or the UnknownTopicError when it does not exist."""
         errors: list[UnknownTopicError | None] = []
-        gone: list[tuple[str, int]] = []
+        gone: dict[str, _TopicMeta] = {}
         names = list(names)
         if self._cleaner is not None:  # outside our lock: a cleaning may be waiting for it
             self._cleaner.forget_topics(names)
@@ -294,16 +314,26 @@ class LogManager:
                     errors.append(UnknownTopicError(f"unknown topic {name!r}"))
                     continue
                 errors.append(None)
-                gone.append((name, t.partitions))
-                for p in range(t.partitions):
-                    log = self._logs.pop((name, p), None)
-                    if log is not None:
-                        log.close()
+                gone[name] = t
+            # The logs go away with their files: a close that cannot write its checkpoints
+            # (a full disk) does not matter.
+            _each_in_parallel(Log.close, [self._logs.pop(k) for k in [k for k in self._logs if k[0] in gone]])
+            dirs = [self._partition_dir(name, p) for name, t in gone.items() for p in range(t.partitions)]
             if gone:
-                self._save_metadata()  # commit point: from here the topics are gone
-            for name, n in gone:
-                for p in range(n):
-                    shutil.rmtree(self._partition_dir(name, p), ignore_errors=True)
+                try:
+                    self._save_metadata()  # commit point: from here the topics are gone
+                except OSError as e:
+                    if e.errno != errno.ENOSPC:
+                        self._topics.update(gone)
+                        raise
+                    # A full disk: free the deleted partitions' space first, then commit. A crash
+                    # in between leaves the topics listed with no data (they come back empty).
+                    logger.warning("disk full: deleting the data of %d topic(s) before recording their deletion", len(gone))
+                    for d in dirs:
+                        shutil.rmtree(d, ignore_errors=True)
+                    self._save_metadata()
+            for d in dirs:
+                shutil.rmtree(d, ignore_errors=True)
         self.notify_change()
         return errors
 
