@@ -336,6 +336,7 @@ struct Snapshot {
 
 impl Snapshot {
     fn take(log: &mut PartitionLog) -> Result<Snapshot> {
+        log.seal()?; // records appended so far are in the segments (what every read does)
         let (start, end, dir) = (log.start_offset(), log.next_offset(), log.dir().to_owned());
         let c = &log.config;
         let (segment_bytes, index_bytes, interval) =
