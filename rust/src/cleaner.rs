@@ -1662,6 +1662,63 @@ mod tests {
         assert!(files(d).iter().all(|f| !f.contains(".swap") && !f.contains(".deleted")), "{:?}", files(d));
     }
 
+    /// A crash after every step of `swap_in` (the same renames, in its order): recovery
+    /// leaves the old segments (before the commit rename) or the cleaned one (after).
+    #[test]
+    fn recovery_after_a_crash_at_each_step_of_the_swap() {
+        let name = |b: i64, ext: &str, suffix: &str| {
+            let n = segment::file_name(b, ext);
+            if suffix.is_empty() { n } else { format!("{n}.{suffix}") }
+        };
+        let mut steps: Vec<(String, Option<String>)> = Vec::new(); // (from, to): None = unlink
+        for b in [0, 100] {
+            for ext in SEGMENT_EXTS {
+                steps.push((name(b, ext, ""), Some(name(b, ext, DELETED))));
+            }
+        }
+        for ext in ["index", "timeindex", "log"] {
+            steps.push((name(0, ext, CLEANED), Some(name(0, ext, SWAP))));
+        }
+        let commit = steps.len(); // steps[..commit] done: the log file is .swap
+        for ext in ["index", "timeindex", "log"] {
+            steps.push((name(0, ext, SWAP), Some(name(0, ext, ""))));
+        }
+        for b in [0, 100] {
+            for ext in SEGMENT_EXTS {
+                steps.push((name(b, ext, DELETED), None));
+            }
+        }
+        for done in 0..=steps.len() {
+            let dir = tempfile::tempdir().unwrap();
+            let d = dir.path();
+            for b in [0, 100] {
+                for ext in SEGMENT_EXTS {
+                    fs::write(d.join(name(b, ext, "")), format!("old {b} {ext}")).unwrap();
+                }
+            }
+            for ext in SEGMENT_EXTS {
+                fs::write(d.join(name(0, ext, CLEANED)), format!("new 0 {ext}")).unwrap();
+            }
+            for (from, to) in &steps[..done] {
+                match to {
+                    Some(to) => fs::rename(d.join(from), d.join(to)).unwrap(),
+                    None => fs::remove_file(d.join(from)).unwrap(),
+                }
+            }
+            complete_swaps(d).unwrap();
+            let want: Vec<(String, String)> = if done < commit {
+                [0, 100].iter().flat_map(|&b| SEGMENT_EXTS.map(move |e| (name(b, e, ""), format!("old {b} {e}")))).collect()
+            } else {
+                SEGMENT_EXTS.map(|e| (name(0, e, ""), format!("new 0 {e}"))).to_vec()
+            };
+            let mut have: Vec<(String, String)> = files(d).into_iter().map(|f| (f.clone(), fs::read_to_string(d.join(&f)).unwrap())).collect();
+            have.sort();
+            let mut want = want;
+            want.sort();
+            assert_eq!(have, want, "after a crash at step {done} of {}", steps.len());
+        }
+    }
+
     #[test]
     fn a_log_changed_under_the_cleaner_is_left_alone() {
         let dir = tempfile::tempdir().unwrap();
