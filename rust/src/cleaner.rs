@@ -1176,7 +1176,9 @@ pub fn clean(inner: &Mutex<Option<PartitionLog>>, o: &CleanOptions) -> Result<Cl
         build_offset_map(&snap, sec.first_dirty, first_uncleanable, &scan, &mut map, &reg, &mut io, &mut stats)?;
     }
     stats.map_keys = map.len() as u64;
-    stats.buffer_utilization = map.len() as f64 / map.max_keys().max(1) as f64;
+    // Of the keys the whole buffer could hold (Kafka's max-buffer-utilization-percent).
+    let capacity = (o.dedupe_buffer_bytes / SLOT_BYTES) as f64 * o.load_factor.clamp(0.01, 0.99);
+    stats.buffer_utilization = map.len() as f64 / capacity.max(1.0);
     stats.map_elapsed_s = started.elapsed().as_secs_f64();
     // With nothing dirty the clean section is still rewritten: tombstones and
     // markers whose delete horizon has passed go (the caller decides when).
