@@ -230,3 +230,25 @@ def test_old_consumer_offsets_directories_are_migrated(tmp_path: Path) -> None:
     with pystream.open(tmp_path / "d", log_cleaner=False) as s:
         assert s.offsets.fetch("g")[("t", 0)] == OffsetAndMetadata(5, "meta", s.offsets.fetch("g")[("t", 0)].commit_timestamp)
         assert s.describe_topic(OFFSETS_TOPIC).config == {"segment.bytes": 104857600, "cleanup.policy": "compact"}
+
+
+def test_expired_offsets_become_tombstones_that_compaction_drops(tmp_path: Path) -> None:
+    with pystream.open(tmp_path / "d", offsets_topic_partitions=1, log_cleaner=False) as s:
+        offsets = s.offsets  # creates __consumer_offsets
+        s.alter_topic_config(OFFSETS_TOPIC, {"segment.bytes": 1024})
+        for i in range(20):
+            offsets.commit("idle", {("t", i): i}, commit_timestamp_ms=1_000)
+            offsets.commit("busy", {("t", i): i}, commit_timestamp_ms=1_000)
+        offsets.commit("recent", {("t", 0): 5}, commit_timestamp_ms=90_000)
+        n = offsets.expire_offsets(60_000, is_active=lambda g: g == "busy", now_ms=100_000)
+        assert n == 20 and offsets.fetch("idle") == {} and len(offsets.fetch("busy")) == 20
+        assert offsets.fetch("recent")[("t", 0)].offset == 5, "within offsets.retention.minutes"
+        for i in range(30):  # the tombstones' segment rolls
+            offsets.commit("recent", {("t", 1): i}, commit_timestamp_ms=95_000)
+        s.cleaner.compact(OFFSETS_TOPIC, now_ms=100_000)
+        later = int(time.time() * 1000) + 86_400_000 + 1  # past the tombstones' delete.retention.ms
+        s.cleaner.compact(OFFSETS_TOPIC, now_ms=later)
+        keys = {r.key for r in all_records(s.partition_log(OFFSETS_TOPIC, 0))}
+        assert not any(b"idle" in k for k in keys), "the expired group's records are gone"
+    with pystream.open(tmp_path / "d", log_cleaner=False) as s:
+        assert s.offsets.fetch("idle") == {} and len(s.offsets.fetch("busy")) == 20

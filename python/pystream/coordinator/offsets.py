@@ -303,6 +303,28 @@ class OffsetStore:
                 n += len(tps)
             return n
 
+    def expire_offsets(self, retention_ms: int, is_active: Callable[[str], bool], now_ms: int | None = None,
+                       partitions: Iterable[int] | None = None) -> int:
+        """Kafka's offset expiry (offsets.retention.minutes): the committed offsets of a group
+        with no live member (``is_active(group)`` false) whose newest commit is older than
+        `retention_ms` are deleted together, with tombstones that log compaction then drops.
+        Only in the loaded partitions (those this coordinator owns), or in `partitions` (loaded
+        first). Returns how many offsets expired."""
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        with self._lock:
+            for p in partitions or ():
+                self.load_partition(p)
+            n = 0
+            for group, offsets in list(self._offsets.items()):
+                if not offsets or self.partition_for(group) not in self._loaded or is_active(group):
+                    continue
+                newest = max(om.commit_timestamp for om in offsets.values())
+                if now - newest < retention_ms:
+                    continue
+                n += len(offsets)
+                self._write(group, [(encode_offset_key(group, t, p), None) for t, p in list(offsets)], now)
+            return n
+
     def groups(self) -> list[str]:
         """Every group with at least one committed offset (loads all partitions)."""
         with self._lock:

@@ -88,9 +88,24 @@ class Broker:
         self._tasks.append(loop.create_task(self._every(self.config.get("log.retention.check.interval.ms") / 1000, self._retention)))
         self._tasks.append(loop.create_task(self._every(self.config.get("log.flush.scheduler.interval.ms") / 1000, self._flush_policy)))
         self._tasks.append(loop.create_task(self._every(0.1, self.groups.tick)))
+        self._tasks.append(loop.create_task(self._every(self.config.get("offsets.retention.check.interval.ms") / 1000,
+                                                        self._expire_offsets)))
         cleaner = self.config.cleaner_config()
         if cleaner.enable:
             self.store.start_cleaner(cleaner, upper_bound=self._cleanable_upper_bound)
+
+    def _expire_offsets(self) -> None:
+        """Committed offsets of groups with no member expire after offsets.retention.minutes
+        (tombstones in the compacted __consumer_offsets). A single broker owns every offsets
+        partition; in a cluster, those whose coordinator it is (the loaded ones)."""
+        def active(group_id: str) -> bool:
+            g = self.groups.group(group_id)
+            return g is not None and bool(g.members)
+
+        every = None if self.cluster is not None else range(self.offsets.num_partitions)
+        n = self.offsets.expire_offsets(self.config.get("offsets.retention.minutes") * 60_000, active, partitions=every)
+        if n:
+            logger.info("expired %d committed offset(s) of groups with no member (offsets.retention.minutes)", n)
 
     def _cleanable_upper_bound(self, topic: str, index: int) -> int | None:
         """How far the log cleaner (in its own thread) may clean a partition: its high

@@ -40,6 +40,7 @@ BROKER_DEFAULTS: dict[str, Any] = {
     "compression.type": "producer",
     "offsets.topic.num.partitions": 50,
     "offsets.retention.minutes": 10080,
+    "offsets.retention.check.interval.ms": 600000,
     "group.initial.rebalance.delay.ms": 3000,
     "group.min.session.timeout.ms": 6000,
     "group.max.session.timeout.ms": 1800000,
