@@ -62,6 +62,12 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
     if config.port == 0:
         broker.advertised_port = server.sockets[0].getsockname()[1]
     await broker.start()
+    metrics_server = None
+    if config.get("metrics.port") >= 0:
+        from pystream.server.metrics_http import start_metrics_server
+
+        metrics_server, _thread = start_metrics_server(broker, config.get("metrics.host"), config.get("metrics.port"))
+        logger.info("metrics on http://%s:%d/metrics", config.get("metrics.host"), metrics_server.server_port)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -77,6 +83,8 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
     finally:
         logger.info("shutting down")
         server.close()
+        if metrics_server is not None:
+            metrics_server.shutdown()
         await listener.close_all()  # before the broker closes its logs under them
         await broker.close()
         logger.info("clean shutdown complete")

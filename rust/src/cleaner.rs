@@ -40,7 +40,7 @@ use crate::compression::{self, Codec};
 use crate::error::{IoContext, LogError, Result};
 use crate::index::{OFFSET_ENTRY, TIME_ENTRY};
 use crate::log::PartitionLog;
-use crate::segment::{self, header_at, MappedFile, Segment};
+use crate::segment::{self, MappedFile, Segment};
 use crate::varint::{put_varint, put_varlong};
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
@@ -360,7 +360,7 @@ struct Snapshot {
 
 impl Snapshot {
     fn take(log: &mut PartitionLog) -> Result<Snapshot> {
-        log.seal()?; // records appended so far are in the segments (what every read does)
+        log.seal_for_read(); // records appended so far go to the segments first, as for a read
         let (start, end, dir) = (log.start_offset(), log.next_offset(), log.dir().to_owned());
         let c = &log.config;
         let (segment_bytes, index_bytes, interval) =
@@ -406,23 +406,20 @@ fn with_log<R>(
 }
 
 /// Iterates the whole batches of a segment's bytes: `(position, header)`.
-/// Framing is checked (length, magic, the batch fits); CRCs are not.
+/// Framing is checked (`batch::check_frame`: length, magic, counts, offsets
+/// increasing); CRCs are not.
 fn for_each_batch(
     bytes: &[u8],
     path_hint: &Path,
     mut f: impl FnMut(usize, &BatchHeader) -> Result<bool>,
 ) -> Result<()> {
-    let mut pos = 0usize;
+    let (mut pos, mut min_base) = (0usize, i64::MIN);
     while pos < bytes.len() {
-        let Some(h) = header_at(bytes, pos) else {
-            return Err(corrupt(path_hint, pos, "a partial batch header at the end of a sealed segment"));
-        };
-        if h.magic != 2 || h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 || pos + h.size() > bytes.len() {
-            return Err(corrupt(path_hint, pos, &format!("bad batch framing (magic {}, length {})", h.magic, h.batch_length)));
-        }
+        let h = batch::check_frame(&bytes[pos..], min_base).map_err(|why| corrupt(path_hint, pos, &why))?;
         if !f(pos, &h)? {
             return Ok(());
         }
+        min_base = h.last_offset() + 1;
         pos += h.size();
     }
     Ok(())

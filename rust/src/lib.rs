@@ -5,6 +5,7 @@ pub mod batch;
 pub mod bigvec;
 pub mod cleaner;
 pub mod compression;
+pub mod crc;
 pub mod error;
 pub mod index;
 pub mod log;

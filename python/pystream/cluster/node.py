@@ -414,6 +414,10 @@ class ClusterNode:
                 part.isr_version = new_version
                 old = sorted(ls.isr)
                 ls.set_isr(new_isr, part.log.end_offset)
+                if len(new_isr) < len(old):
+                    self.broker.metrics.isr_shrinks += 1
+                else:
+                    self.broker.metrics.isr_expands += 1
                 logger.info("%s-%d: ISR %s -> %s", key[0], key[1], old, sorted(new_isr))
                 part.notify_append()
 
@@ -446,6 +450,10 @@ class ClusterNode:
     @property
     def controller_id(self) -> int:
         return self._controller_id
+
+    @property
+    def is_controller(self) -> bool:
+        return self.controller.active
 
     def leader_of(self, topic: str, partition: int) -> int:
         sv = self.view.states.get((topic, partition))

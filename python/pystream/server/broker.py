@@ -28,6 +28,8 @@ from pystream.protocol.error_codes import ErrorCode
 from pystream.server.broker_files import ProducerIdAllocator, load_or_create_meta
 from pystream.server.cluster_link import ClusterLink
 from pystream.server.config import BrokerConfig
+from pystream.server.fetch_session import FetchSessionCache
+from pystream.server.metrics import BrokerMetrics
 from pystream.server.partition import Partition
 from pystream.storage.log import Log
 from pystream.storage.manager import LogManager
@@ -64,11 +66,14 @@ class Broker:
             min_session_timeout_ms=config.get("group.min.session.timeout.ms"),
             max_session_timeout_ms=config.get("group.max.session.timeout.ms"),
         )
+        # KIP-227 incremental fetch sessions (the Fetch handler's cache)
+        self.fetch_sessions = FetchSessionCache(config.get("max.incremental.fetch.session.cache.slots"))
         self.advertised_host = config.host
         self.advertised_port = config.port
         self._tasks: list[asyncio.Task[None]] = []
         # Blocking storage work that grows with the number of partitions runs here, off the loop.
         self._io_pool = ThreadPoolExecutor(8, thread_name_prefix="storage")
+        self.metrics = BrokerMetrics()
         self._open_failures: dict[tuple[str, int], float] = {}  # when a partition last failed to open (logged)
         # Set by attach_cluster when zookeeper.connect is set; None: a single broker.
         self.cluster: ClusterLink | None = None
@@ -256,6 +261,10 @@ class Broker:
                 return name
         return None
 
+    def is_controller(self) -> bool:
+        """This broker is the controller (a single broker always is)."""
+        return self.cluster is None or self.cluster.is_controller
+
     def topic_exists(self, topic: str) -> bool:
         return self.topic_partition_count(topic) is not None
 
@@ -329,6 +338,7 @@ class Broker:
         for key in [k for k in self.partitions if k[0] == topic]:
             p = self.partitions.pop(key)
             p.notify_append()
+        self.metrics.forget_topic(topic)
 
     async def delete_local_topics(self, topics: list[str]) -> None:
         """Deletes this broker's replicas of `topics` (in a thread: thousands of directories)
@@ -409,6 +419,7 @@ class Broker:
             if pid >= 0:
                 p.producer_state.update(pid, epoch, seq, n, next_offset, next_offset + n - 1)
             next_offset += n
+        self.metrics.produced(topic, len(records), next_offset - base_offset)
         result["base_offset"] = base_offset
         result["log_start_offset"] = p.log.start_offset
         end = p.log.end_offset
@@ -430,29 +441,33 @@ class Broker:
     # ----- fetch -------------------------------------------------------------------------
 
     def read_partition(self, topic: str, index: int, offset: int, max_bytes: int) -> dict[str, Any]:
-        """One partition of a Fetch response (records as a zero-copy memoryview)."""
+        """One partition of a Fetch response (records as a zero-copy memoryview). A partition
+        in error carries empty records and -1 offsets, as Kafka's (never null records:
+        librdkafka rejects the whole response then)."""
         out = empty_fetch_partition(index)
-        out["records"] = b""
         p, err = self.leader_partition(topic, index)
         if p is None:
             out["error_code"] = err
-            out["records"] = None
             return out
         hw = p.high_watermark
-        out["high_watermark"] = out["last_stable_offset"] = hw
-        out["log_start_offset"] = p.log.start_offset
         try:
             if offset < hw and max_bytes > 0:
-                out["records"] = p.log.read(offset, max_bytes, hw)
+                records = p.log.read(offset, max_bytes, hw)
+                self.metrics.fetched(topic, len(records))
             elif not p.log.start_offset <= offset <= hw:
                 raise OffsetOutOfRangeError(f"offset {offset} outside [{p.log.start_offset}, {hw}]")
+            else:
+                records = b""
         except OffsetOutOfRangeError:
             out["error_code"] = ErrorCode.OFFSET_OUT_OF_RANGE
-            out["records"] = None
+            return out
         except (OSError, CorruptRecordError) as e:  # a damaged segment: the others are still served
             logger.error("fetch from %s-%d at offset %d: %s", topic, index, offset, e)
             out["error_code"] = ErrorCode.KAFKA_STORAGE_ERROR if isinstance(e, OSError) else ErrorCode.CORRUPT_MESSAGE
-            out["records"] = None
+            return out
+        out["high_watermark"] = out["last_stable_offset"] = hw
+        out["log_start_offset"] = p.log.start_offset
+        out["records"] = records
         return out
 
     def read_for_follower(self, topic: str, fp: dict[str, Any], replica_id: int, max_bytes: int) -> dict[str, Any]:
@@ -516,6 +531,7 @@ _INLINE_OPENS = 16
 
 
 def empty_fetch_partition(index: int) -> dict[str, Any]:
-    """One partition of a Fetch response with nothing in it yet (records None)."""
+    """One partition of a Fetch response with nothing in it yet: offsets unknown (-1) and
+    empty records, what Kafka answers for a partition in error."""
     return {"partition_index": index, "error_code": 0, "high_watermark": -1, "last_stable_offset": -1,
-            "log_start_offset": -1, "aborted_transactions": None, "preferred_read_replica": -1, "records": None}
+            "log_start_offset": -1, "aborted_transactions": None, "preferred_read_replica": -1, "records": b""}

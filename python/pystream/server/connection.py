@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import struct
+import time
 from typing import Any
 
 from pystream.protocol import codec
@@ -42,9 +43,13 @@ class KafkaListener:
         task = asyncio.current_task()
         if task is not None:
             self.tasks.add(task)
+        metrics = self.apis.broker.metrics
+        metrics.connections += 1
+        metrics.connections_total += 1
         try:
             while True:
                 head = await asyncio.wait_for(reader.readexactly(4), self.idle_s)
+                started = time.perf_counter()
                 (size,) = _SIZE.unpack(head)
                 if size < 0 or size > self.max_request_bytes:
                     logger.warning("closing connection from %s: request of %d bytes (socket.request.max.bytes=%d)",
@@ -56,7 +61,7 @@ class KafkaListener:
                     async with asyncio.timeout(self.idle_s):
                         await held.enter_async_context(self.memory.reserve(size))
                         frame = await _read_body(reader, size)
-                    chunks = await self.dispatch(frame, peer)
+                    chunks = await self.dispatch(frame, peer, started)
                     del frame
                 if chunks:
                     for chunk in chunks:
@@ -76,6 +81,7 @@ class KafkaListener:
         except Exception:
             logger.exception("closing connection from %s after an internal error", peer)
         finally:
+            metrics.connections -= 1
             if task is not None:
                 self.tasks.discard(task)
             writer.close()
@@ -87,7 +93,9 @@ class KafkaListener:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def dispatch(self, frame: bytes, peer: Any) -> list[Any] | None:
+    async def dispatch(self, frame: bytes, peer: Any, started: float | None = None) -> list[Any] | None:
+        """Decodes, handles and encodes one request; `started` (perf_counter) is when its
+        first byte arrived, for the request metrics."""
         try:
             header, body = codec.decode_request(frame, allow_trailing=True)
         except codec.UnsupportedVersionError as e:
@@ -103,10 +111,12 @@ class KafkaListener:
             if key == ApiKey.API_VERSIONS:
                 return self._api_versions_fallback(header.correlation_id)
             raise CloseConnection(f"unsupported API key {key} version {version}")
+        handling = time.perf_counter()
         response = await self.apis.handlers[key](body, header)
-        if response is None:
-            return None
-        return codec.encode_response(key, version, header.correlation_id, response)
+        chunks = None if response is None else codec.encode_response(key, version, header.correlation_id, response)
+        if started is not None:
+            self.apis.broker.metrics.request_done(key, (handling - started) * 1000, (time.perf_counter() - started) * 1000)
+        return chunks
 
     def _api_versions_fallback(self, correlation_id: int) -> list[Any]:
         """KIP-511: a client asking ApiVersions at a version we do not know gets a v0

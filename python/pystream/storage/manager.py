@@ -423,6 +423,25 @@ class LogManager:
                 self._logs[(topic, partition)] = log
             return log
 
+    def log_dirs(self) -> dict[Path, list[tuple[str, int]]]:
+        """Each log directory (absolute) and the partitions (topic, index) stored in it: one
+        directory today, the data directory."""
+        with self._lock:
+            self._check_open()
+            parts = [(name, i) for name, t in sorted(self._topics.items()) for i in range(t.partitions)]
+        return {self.data_dir.resolve(): parts}
+
+    def partition_size(self, topic: str, partition: int) -> int:
+        """Bytes of a partition's log segments (Kafka's `Log.size`), without opening it; 0 when it has no files."""
+        log = self._logs.get((topic, partition))
+        if log is not None and not log.closed:
+            return log.size_bytes
+        try:
+            with os.scandir(self._partition_dir(topic, partition)) as it:
+                return sum(e.stat().st_size for e in it if e.name.endswith(".log") and e.is_file())
+        except OSError:
+            return 0
+
     def open_logs(self) -> list[tuple[str, int, Log]]:
         """(topic, partition, log) of every partition log opened so far."""
         with self._lock:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextvars
 import uuid
 from collections.abc import Awaitable, Callable
+from enum import IntEnum
 from typing import Any
 
 from pystream.protocol.codec import RequestHeader
+from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
 from pystream.server.broker import Broker
 
@@ -19,8 +21,71 @@ Handler = Callable[[dict[str, Any], RequestHeader], Awaitable[dict[str, Any] | N
 ZERO_UUID = uuid.UUID(int=0)
 # The address of the client whose request is being handled (set per connection task).
 CLIENT_HOST: contextvars.ContextVar[str] = contextvars.ContextVar("client_host", default="")
+# The principal of the client whose request is being handled (the listener sets it once
+# it authenticates a client; without authentication every client is User:ANONYMOUS).
+CLIENT_PRINCIPAL: contextvars.ContextVar[str] = contextvars.ContextVar("client_principal", default="User:ANONYMOUS")
 # KIP-430: "authorized operations were not asked for / are not known".
 AUTHORIZED_OPERATIONS_OMITTED = -2147483648
+
+
+class AclOperation(IntEnum):
+    """Kafka's AclOperation codes (KIP-430 bitfields set bit 1 << code)."""
+
+    UNKNOWN = 0
+    ANY = 1
+    ALL = 2
+    READ = 3
+    WRITE = 4
+    CREATE = 5
+    DELETE = 6
+    ALTER = 7
+    DESCRIBE = 8
+    CLUSTER_ACTION = 9
+    DESCRIBE_CONFIGS = 10
+    ALTER_CONFIGS = 11
+    IDEMPOTENT_WRITE = 12
+    CREATE_TOKENS = 13
+    DESCRIBE_TOKENS = 14
+
+
+class AclResourceType(IntEnum):
+    """Kafka's ResourceType codes (of ACLs; ConfigResource types are another enum)."""
+
+    TOPIC = 2
+    GROUP = 3
+    CLUSTER = 4
+    TRANSACTIONAL_ID = 5
+    DELEGATION_TOKEN = 6
+    USER = 7
+
+
+_O = AclOperation
+# The operations that apply to each resource type (Kafka's AclEntry.supportedOperations).
+RESOURCE_OPERATIONS: dict[AclResourceType, tuple[AclOperation, ...]] = {
+    AclResourceType.TOPIC: (_O.READ, _O.WRITE, _O.CREATE, _O.DESCRIBE, _O.DELETE, _O.ALTER, _O.DESCRIBE_CONFIGS, _O.ALTER_CONFIGS),
+    AclResourceType.GROUP: (_O.READ, _O.DESCRIBE, _O.DELETE),
+    AclResourceType.CLUSTER: (_O.CREATE, _O.CLUSTER_ACTION, _O.DESCRIBE_CONFIGS, _O.ALTER_CONFIGS, _O.IDEMPOTENT_WRITE, _O.ALTER,
+                              _O.DESCRIBE),
+    AclResourceType.TRANSACTIONAL_ID: (_O.DESCRIBE, _O.WRITE),
+    AclResourceType.DELEGATION_TOKEN: (_O.DESCRIBE,),
+    AclResourceType.USER: (_O.CREATE_TOKENS, _O.DESCRIBE_TOKENS),
+}
+
+
+def authorized_operations(resource_type: AclResourceType, name: str, principal: str) -> int:
+    """KIP-430: the bitfield (1 << AclOperation) of what `principal` may do to the resource.
+    No authorizer is configured: every operation that applies to the resource type. (An
+    authorizer narrows this to what the ACLs allow.)"""
+    bits = 0
+    for op in RESOURCE_OPERATIONS[resource_type]:
+        bits |= 1 << op
+    return bits
+
+
+def requested_operations(asked: bool, resource_type: AclResourceType, name: str) -> int:
+    """The authorized operations field of a response: the bitfield when the request asked for
+    it, else Kafka's "omitted" value."""
+    return authorized_operations(resource_type, name, CLIENT_PRINCIPAL.get()) if asked else AUTHORIZED_OPERATIONS_OMITTED
 
 # What this broker serves: (min, max) per API key. Produce v0-2 is advertised
 # (librdkafka 2.0 compresses only when it is) but answered with
@@ -48,6 +113,7 @@ SUPPORTED_VERSIONS: dict[int, tuple[int, int]] = {
     ApiKey.INIT_PRODUCER_ID: (0, 4),
     ApiKey.OFFSET_FOR_LEADER_EPOCH: (0, 4),
     ApiKey.DESCRIBE_CONFIGS: (0, 4),
+    ApiKey.DESCRIBE_LOG_DIRS: (0, 4),
     ApiKey.CREATE_PARTITIONS: (0, 3),
     ApiKey.DELETE_GROUPS: (0, 2),
     ApiKey.INCREMENTAL_ALTER_CONFIGS: (0, 1),
@@ -55,6 +121,21 @@ SUPPORTED_VERSIONS: dict[int, tuple[int, int]] = {
     ApiKey.ALTER_PARTITION_REASSIGNMENTS: (0, 0),
     ApiKey.LIST_PARTITION_REASSIGNMENTS: (0, 0),
 }
+
+# ----- transactions: not supported yet. These are the answers to requests that need a
+# transaction coordinator; the transactions work replaces them. ------------------------
+
+TRANSACTIONS_UNSUPPORTED = ("transactions are not supported by this broker; unset transactional.id "
+                            "(an idempotent producer still writes each partition exactly once)")
+
+
+def transactions_refused() -> tuple[ErrorCode, str]:
+    """(error, message) for a request naming a transactional id. Clients treat
+    TRANSACTIONAL_ID_AUTHORIZATION_FAILED as fatal and show the message (librdkafka fails
+    init_transactions() at once; it retries INVALID_REQUEST and COORDINATOR_NOT_AVAILABLE
+    on FindCoordinator until its timeout)."""
+    return ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, TRANSACTIONS_UNSUPPORTED
+
 
 # DescribeConfigs / AlterConfigs resource types and config sources.
 RESOURCE_TOPIC, RESOURCE_BROKER = 2, 4

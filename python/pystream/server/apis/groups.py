@@ -7,7 +7,7 @@ from typing import Any
 from pystream.protocol.codec import RequestHeader
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
-from pystream.server.apis.common import CLIENT_HOST, ApiGroup, Handler
+from pystream.server.apis.common import CLIENT_HOST, AclResourceType, ApiGroup, Handler, requested_operations
 
 
 class GroupApis(ApiGroup):
@@ -79,6 +79,13 @@ class GroupApis(ApiGroup):
         return await self.broker.groups.list_groups(req, hdr.api_version)
 
     async def describe_groups(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        resp = await self._describe_groups(req, hdr)
+        for g in resp.get("groups", []):  # KIP-430
+            g["authorized_operations"] = requested_operations(
+                bool(req.get("include_authorized_operations")) and not g.get("error_code"), AclResourceType.GROUP, g["group_id"])
+        return resp
+
+    async def _describe_groups(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         if any(self._not_coordinator(g) for g in req.get("groups", [])):
             resp = await self.broker.groups.describe_groups(
                 {**req, "groups": [g for g in req["groups"] if not self._not_coordinator(g)]}, hdr.api_version)

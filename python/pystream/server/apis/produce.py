@@ -9,7 +9,7 @@ from typing import Any
 from pystream.protocol.codec import RequestHeader
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
-from pystream.server.apis.common import ApiGroup, Handler
+from pystream.server.apis.common import ApiGroup, Handler, transactions_refused
 
 logger = logging.getLogger("pystream.server")
 
@@ -35,10 +35,10 @@ class ProduceApis(ApiGroup):
                     {"index": pd["index"], "error_code": ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, "base_offset": -1}
                     for pd in t["partition_data"]]})
         elif req.get("transactional_id"):
+            err, msg = transactions_refused()
             for t in req["topic_data"]:
                 responses.append({"name": t["name"], "partition_responses": [
-                    {"index": pd["index"], "error_code": ErrorCode.INVALID_REQUEST, "base_offset": -1,
-                     "error_message": "transactions are not supported"} for pd in t["partition_data"]]})
+                    {"index": pd["index"], "error_code": err, "base_offset": -1, "error_message": msg} for pd in t["partition_data"]]})
         elif self.broker.cluster is not None and acks == -1:
             # Each partition waits for its in-sync replicas: wait for all at once.
             self.broker.produce_timeout = max(0.001, req.get("timeout_ms", 30000) / 1000)
@@ -56,8 +56,9 @@ class ProduceApis(ApiGroup):
 
     async def init_producer_id(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         if req.get("transactional_id"):
-            logger.info("InitProducerId with transactional.id %r refused: transactions are not supported", req["transactional_id"])
-            return {"throttle_time_ms": 0, "error_code": ErrorCode.INVALID_REQUEST, "producer_id": -1, "producer_epoch": -1}
+            err, msg = transactions_refused()
+            logger.info("InitProducerId with transactional.id %r refused: %s", req["transactional_id"], msg)
+            return {"throttle_time_ms": 0, "error_code": err, "producer_id": -1, "producer_epoch": -1}
         pid, epoch = req.get("producer_id", -1), req.get("producer_epoch", -1)
         if pid >= 0 and epoch >= 0:
             # KIP-360: an idempotent producer bumps its own epoch after an error.
