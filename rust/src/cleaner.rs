@@ -56,7 +56,11 @@ pub const ATTR_DELETE_HORIZON: i16 = 0x40;
 pub const CLEANED: &str = "cleaned";
 pub const SWAP: &str = "swap";
 pub const DELETED: &str = "deleted";
+/// Files a cleaned segment is made of.
 const SEGMENT_EXTS: [&str; 3] = ["log", "index", "timeindex"];
+/// Files of a replaced segment: also a transaction index (Kafka's `.txnindex`) if it
+/// has one. A cleaned segment needs none: it holds no record of an aborted transaction.
+const REPLACED_EXTS: [&str; 4] = ["log", "index", "timeindex", "txnindex"];
 /// Bytes read or written between two calls to the throttle.
 const THROTTLE_CHUNK: u64 = 64 * 1024;
 
@@ -1056,7 +1060,7 @@ fn rename(from: &Path, to: &Path) -> Result<()> {
 /// Renames `<b>.<ext>` to `<b>.<ext>.deleted`; a missing index file is fine.
 fn mark_deleted(dir: &Path, bases: &[i64]) -> Result<()> {
     for &b in bases {
-        for ext in SEGMENT_EXTS {
+        for ext in REPLACED_EXTS {
             let from = dir.join(segment::file_name(b, ext));
             match fs::rename(&from, suffixed(dir, b, ext, DELETED)) {
                 Ok(()) => {}
@@ -1101,7 +1105,7 @@ fn swap_in(inner: &Mutex<Option<PartitionLog>>, dir: &Path, old: &[&SegInfo]) ->
     if let Err(e) = mark_deleted(dir, &bases) {
         // Undo the renames done so far: the swap never happened.
         for &b in &bases {
-            for ext in SEGMENT_EXTS {
+            for ext in REPLACED_EXTS {
                 let _ = fs::rename(suffixed(dir, b, ext, DELETED), dir.join(segment::file_name(b, ext)));
             }
         }
@@ -1122,7 +1126,7 @@ fn swap_in(inner: &Mutex<Option<PartitionLog>>, dir: &Path, old: &[&SegInfo]) ->
     segs.splice(at..at + old.len(), [seg]);
     drop(guard);
     for &b in &bases {
-        for ext in SEGMENT_EXTS {
+        for ext in REPLACED_EXTS {
             let _ = fs::remove_file(suffixed(dir, b, ext, DELETED));
         }
     }
@@ -1707,7 +1711,7 @@ mod tests {
         };
         let mut steps: Vec<(String, Option<String>)> = Vec::new(); // (from, to): None = unlink
         for b in [0, 100] {
-            for ext in SEGMENT_EXTS {
+            for ext in REPLACED_EXTS {
                 steps.push((name(b, ext, ""), Some(name(b, ext, DELETED))));
             }
         }
@@ -1719,7 +1723,7 @@ mod tests {
             steps.push((name(0, ext, SWAP), Some(name(0, ext, ""))));
         }
         for b in [0, 100] {
-            for ext in SEGMENT_EXTS {
+            for ext in REPLACED_EXTS {
                 steps.push((name(b, ext, DELETED), None));
             }
         }
@@ -1727,7 +1731,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let d = dir.path();
             for b in [0, 100] {
-                for ext in SEGMENT_EXTS {
+                for ext in REPLACED_EXTS {
                     fs::write(d.join(name(b, ext, "")), format!("old {b} {ext}")).unwrap();
                 }
             }
@@ -1742,7 +1746,7 @@ mod tests {
             }
             complete_swaps(d).unwrap();
             let want: Vec<(String, String)> = if done < commit {
-                [0, 100].iter().flat_map(|&b| SEGMENT_EXTS.map(move |e| (name(b, e, ""), format!("old {b} {e}")))).collect()
+                [0, 100].iter().flat_map(|&b| REPLACED_EXTS.map(move |e| (name(b, e, ""), format!("old {b} {e}")))).collect()
             } else {
                 SEGMENT_EXTS.map(|e| (name(0, e, ""), format!("new 0 {e}"))).to_vec()
             };
