@@ -8,6 +8,10 @@ the same files in the same run, with the page cache cold and warm.
 
 from __future__ import annotations
 
+import os
+
+os.environ["OPENBLAS_NUM_THREADS"] = "1"  # before numpy is imported (via pystream)
+
 import argparse
 import sys
 from pathlib import Path

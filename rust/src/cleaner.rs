@@ -1395,6 +1395,16 @@ mod tests {
         (format!("key-{:04}", i % keys), Some(format!("{tag}-{i}")))
     }
 
+    /// A log with small segments holding `n` records over 30 keys, 50 a batch.
+    fn log_of_30_keys(n: usize) -> (tempfile::TempDir, Mutex<Option<PartitionLog>>) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), 2048);
+        for c in (0..n).map(|i| kv(i, 30, "v")).collect::<Vec<_>>().chunks(50) {
+            put(&log, c, 1_000);
+        }
+        (dir, log)
+    }
+
     #[test]
     fn offset_map_grows_and_stops_at_its_bound() {
         let mut m = OffsetMap::new(SLOT_BYTES * 10_000, 0.5);
@@ -1649,11 +1659,7 @@ mod tests {
 
     #[test]
     fn recovery_undoes_an_uncommitted_swap_and_finishes_a_committed_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = open(dir.path(), 2048);
-        for c in (0..1_000).map(|i| kv(i, 30, "v")).collect::<Vec<_>>().chunks(50) {
-            put(&log, c, 1_000);
-        }
+        let (dir, log) = log_of_30_keys(1_000);
         let before = records(&log);
         with_log(&log, |l| l.close()).unwrap();
         *log.lock().unwrap() = None;
@@ -1760,11 +1766,7 @@ mod tests {
 
     #[test]
     fn a_log_changed_under_the_cleaner_is_left_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = open(dir.path(), 2048);
-        for c in (0..1_000).map(|i| kv(i, 30, "v")).collect::<Vec<_>>().chunks(50) {
-            put(&log, c, 1_000);
-        }
+        let (dir, log) = log_of_30_keys(1_000);
         let snap = with_log(&log, Snapshot::take).unwrap();
         with_log(&log, |l| l.enforce_retention(i64::MAX).map(|_| ())).unwrap();
         let seg = &snap.segs[0];
@@ -1776,11 +1778,7 @@ mod tests {
 
     #[test]
     fn abort_stops_a_cleaning() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = open(dir.path(), 2048);
-        for c in (0..3_000).map(|i| kv(i, 30, "v")).collect::<Vec<_>>().chunks(50) {
-            put(&log, c, 1_000);
-        }
+        let (dir, log) = log_of_30_keys(3_000);
         let before = records(&log);
         let reg = Registration::new(dir.path()).unwrap();
         assert!(matches!(clean(&log, &opts(1)), Err(LogError::Invalid(_))), "one cleaning per log");
