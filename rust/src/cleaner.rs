@@ -364,6 +364,11 @@ struct Snapshot {
 
 impl Snapshot {
     fn take(log: &mut PartitionLog) -> Result<Snapshot> {
+        Snapshot::take_mapped(log, true)
+    }
+
+    /// With `maps` false the segments are not mapped (enough to compute the section).
+    fn take_mapped(log: &mut PartitionLog, maps: bool) -> Result<Snapshot> {
         log.seal_for_read(); // records appended so far go to the segments first, as for a read
         let (start, end, dir) = (log.start_offset(), log.next_offset(), log.dir().to_owned());
         let c = &log.config;
@@ -371,14 +376,14 @@ impl Snapshot {
             (c.segment_bytes, c.segment_index_bytes, c.index_interval_bytes);
         let mut segs = Vec::new();
         for s in log.segments_mut().iter_mut() {
-            let map = s.map()?;
+            let map = if maps { s.map()? } else { MappedFile::empty() };
             segs.push(SegInfo {
                 base: s.base_offset,
                 size: s.size(),
                 map,
                 largest_ts: s.largest_timestamp(),
                 first_batch_ts: s.first_batch_max_timestamp,
-                mtime: fs::metadata(s.log_path()).and_then(|m| m.modified()).ok(),
+                mtime: if maps { fs::metadata(s.log_path()).and_then(|m| m.modified()).ok() } else { None },
             });
         }
         Ok(Snapshot { dir, start, end, segs, segment_bytes, index_bytes, interval })
@@ -506,7 +511,7 @@ pub fn cleanable(
     min_lag: i64,
     max_lag: i64,
 ) -> Result<Section> {
-    let snap = Snapshot::take(log)?;
+    let snap = Snapshot::take_mapped(log, false)?;
     Ok(section(&snap, checkpoint, upper_bound, now, min_lag, max_lag))
 }
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pystream.errors import ClientClosedError, LogClosedError, UnknownTopicError
+from pystream.errors import ClientClosedError, LogClosedError, PystreamError, UnknownTopicError
 from pystream.storage.log import Log
 from pystream.storage.topic_config import is_compacted
 
@@ -275,8 +275,8 @@ class LogCleaner:
             try:
                 log = self.manager.partition_log(topic, p)
                 section = self._section(topic, p, log, cfg, now)
-            except (UnknownTopicError, LogClosedError):
-                continue  # deleted meanwhile
+            except (PystreamError, OSError):
+                continue  # deleted meanwhile, or a partition that cannot be opened (logged by its owner)
             if section is None:
                 continue
             _first_dirty, _first_unclean, clean_b, cleanable_b, delay_ms = section
