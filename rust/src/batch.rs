@@ -590,6 +590,24 @@ pub fn for_each_record<F: FnMut(&RecordRef, &[u8]) -> bool>(
     Ok(())
 }
 
+/// Kafka's LogAppendTime: a copy of `buf` (whole batches, validated first, so
+/// a corrupt input is refused and never re-signed) where every batch has the
+/// timestamp-type attribute bit set, maxTimestamp = `now_ms`, and its CRC
+/// recomputed. Readers then take every record's timestamp from maxTimestamp.
+pub fn stamp_log_append_time(buf: &[u8], now_ms: i64) -> Result<Vec<u8>> {
+    let batches = validate_batches(buf)?;
+    let mut out = buf.to_vec();
+    for (pos, h) in &batches {
+        let b = &mut out[*pos..*pos + h.size()];
+        let attributes = h.attributes | ATTR_TIMESTAMP_LOG_APPEND;
+        b[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
+        b[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&now_ms.to_be_bytes());
+        let crc = crc32c::crc32c(&b[ATTRIBUTES..]);
+        b[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -679,5 +697,22 @@ mod tests {
         b[BATCH_LENGTH..BATCH_LENGTH + 4].copy_from_slice(&10i32.to_be_bytes());
         assert!(matches!(check_batch(&b, true), BatchCheck::Corrupt(_)));
         assert!(validate_batches(&b).is_err());
+    }
+
+    #[test]
+    fn log_append_time_stamp_keeps_the_batch_valid() {
+        let mut two = sample(Codec::None);
+        two.extend(sample(Codec::Gzip));
+        let stamped = stamp_log_append_time(&two, 1_700_000_000_123).unwrap();
+        let batches = validate_batches(&stamped).unwrap();
+        assert_eq!(batches.len(), 2);
+        for (_, h) in &batches {
+            assert!(h.log_append_time());
+            assert_eq!(h.max_timestamp, 1_700_000_000_123);
+        }
+        let mut bad = two.clone();
+        let n = bad.len();
+        bad[n - 1] ^= 1;
+        assert!(stamp_log_append_time(&bad, 1).is_err());
     }
 }

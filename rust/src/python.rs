@@ -1453,6 +1453,14 @@ fn rows<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Rows<'py>> {
 }
 
 /// CRC32C (Castagnoli) of a bytes-like object.
+/// Kafka's LogAppendTime stamp of wire batches (see `batch::stamp_log_append_time`).
+#[pyfunction]
+fn stamp_log_append_time<'py>(py: Python<'py>, data: &Bound<'py, PyAny>, now_ms: i64) -> PyResult<Bound<'py, PyBytes>> {
+    let arg = byte_arg(data, "data")?;
+    let stamped = batch::stamp_log_append_time(arg.as_slice(), now_ms).map_err(|e| py_error(py, e))?;
+    Ok(PyBytes::new(py, &stamped))
+}
+
 #[pyfunction(name = "crc32c")]
 fn crc32c_py(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<u32> {
     let arg = byte_arg(data, "data")?;
@@ -1657,6 +1665,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<MappedSlice>()?;
     m.add_class::<ColumnBuffer>()?;
     m.add_function(wrap_pyfunction!(crc32c_py, m)?)?;
+    m.add_function(wrap_pyfunction!(stamp_log_append_time, m)?)?;
     m.add_function(wrap_pyfunction!(encode_batch, m)?)?;
     m.add_function(wrap_pyfunction!(decode_records, m)?)?;
     m.add_function(wrap_pyfunction!(batch_headers, m)?)?;

@@ -38,7 +38,6 @@ from typing import Any, Protocol
 
 from pystream.errors import ClientClosedError, LogClosedError, PystreamError, UnknownTopicError
 from pystream.storage.log import Log
-from pystream.storage.topic_config import is_compacted
 
 logger = logging.getLogger("pystream.storage.cleaner")
 
@@ -60,6 +59,7 @@ class Logs(Protocol):
 
     def list_topics(self, include_internal: bool = False) -> dict[str, int]: ...
     def topic_config(self, topic: str) -> dict[str, Any]: ...
+    def is_compacted(self, topic: str) -> bool: ...
     def topic_partition_count(self, name: str) -> int | None: ...
     def partition_log(self, topic: str, partition: int) -> Log: ...
 
@@ -240,11 +240,11 @@ class LogCleaner:
         out = []
         for t in names:
             try:
-                cfg = m.topic_config(t)
+                cfg = m.topic_config(t)  # the topic's own overrides: the rest comes from our config
                 n = m.topic_partition_count(t)
             except UnknownTopicError:
                 continue
-            if n is not None and is_compacted(cfg):
+            if n is not None and m.is_compacted(t):
                 out.extend((t, p, cfg) for p in range(n))
         return out
 

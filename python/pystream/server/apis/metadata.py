@@ -114,8 +114,12 @@ class MetadataApis(ApiGroup):
             for t in requested:
                 name = t.get("name")
                 if name is None:
-                    topics.append(self._topic_metadata("", 0, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
-                    continue
+                    # v10+: a topic asked for by id (the consumer group protocol assigns by id).
+                    name = b.topic_name(t.get("topic_id"))
+                    if name is None:
+                        topics.append({**self._topic_metadata("", 0, ErrorCode.UNKNOWN_TOPIC_ID), "name": None,
+                                       "topic_id": t.get("topic_id") or ZERO_UUID})
+                        continue
                 count = b.topic_partition_count(name)
                 if count is None:
                     err = await b.auto_create(name) if allow else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
