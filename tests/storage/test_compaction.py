@@ -171,16 +171,16 @@ def test_delete_compact_and_delete_policies(store: pystream.Store) -> None:
     for name, policy in [("c", "compact"), ("cd", "delete, compact"), ("d", "delete")]:
         store.create_topic(name, config={"cleanup.policy": policy, "retention.ms": 1})
         fill(store, name, 3_000, 10)
-    assert store.describe_topic("cd").config["cleanup.policy"] == "compact,delete"
+    assert sorted(store.describe_topic("cd").config["cleanup.policy"]) == ["compact", "delete"]
     time.sleep(0.01)
     store.enforce_retention()
     logs = {n: store.partition_log(n, 0) for n in ("c", "cd", "d")}
     assert logs["c"].start_offset == 0, "a compact-only topic keeps every segment whatever retention.ms"
     assert logs["cd"].start_offset > 0 and logs["d"].start_offset > 0
     assert [r.topic for r in store.compact()] and {r.topic for r in store.compact()} <= {"c", "cd"}
-    with pytest.raises(ValueError, match="cleanup.policy"):
+    with pytest.raises(ValueError, match="shred"):
         normalize_topic_config({"cleanup.policy": "shred"})
-    with pytest.raises(ValueError, match="between 0 and 1"):
+    with pytest.raises(ValueError, match="min.cleanable.dirty.ratio"):
         normalize_topic_config({"min.cleanable.dirty.ratio": 1.5})
 
 
@@ -203,7 +203,7 @@ def test_deleting_a_topic_forgets_its_checkpoint(store: pystream.Store) -> None:
 def test_consumer_offsets_is_compacted(tmp_path: Path) -> None:
     with pystream.open(tmp_path / "d", offsets_topic_partitions=1, log_cleaner=False) as s:
         assert s.offsets is not None
-        assert s.describe_topic(OFFSETS_TOPIC).config["cleanup.policy"] == "compact"
+        assert s.describe_topic(OFFSETS_TOPIC).config["cleanup.policy"] == ["compact"]
         s.alter_topic_config(OFFSETS_TOPIC, {"segment.bytes": 2048})
         for i in range(400):
             s.offsets.commit("g", {("t", i % 4): i}, commit_timestamp_ms=1_000 + i)
@@ -229,7 +229,7 @@ def test_old_consumer_offsets_directories_are_migrated(tmp_path: Path) -> None:
     meta_path.write_text(json.dumps(meta))
     with pystream.open(tmp_path / "d", log_cleaner=False) as s:
         assert s.offsets.fetch("g")[("t", 0)] == OffsetAndMetadata(5, "meta", s.offsets.fetch("g")[("t", 0)].commit_timestamp)
-        assert s.describe_topic(OFFSETS_TOPIC).config == {"segment.bytes": 104857600, "cleanup.policy": "compact"}
+        assert s.describe_topic(OFFSETS_TOPIC).config == {"segment.bytes": 104857600, "cleanup.policy": ["compact"]}
 
 
 def test_expired_offsets_become_tombstones_that_compaction_drops(tmp_path: Path) -> None:

@@ -280,7 +280,8 @@ class LogManager:
                 logger.warning("topic %s: dropping stored config %s=%r (not a Kafka topic config)", topic, key, value)
                 continue
             try:
-                out[key] = spec.parse(_LEGACY_VALUES.get((key, value), value))
+                legacy = value if isinstance(value, list) else _LEGACY_VALUES.get((key, value), value)  # lists: cleanup.policy
+                out[key] = spec.parse(legacy)
             except InvalidConfigError as e:
                 logger.warning("topic %s: dropping stored config: %s", topic, e)
         return out
