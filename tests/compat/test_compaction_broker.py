@@ -225,6 +225,7 @@ def test_cleaning_does_not_hold_the_event_loop(tmp_path: Path, broker_factory) -
     latencies: list[float] = []
     p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0, "acks": "all"})
     p.produce("probe", b"warm-up")
+    p.produce("big", b"new", key=b"key-000000")  # the broker opens the partition: the cleaner sees it
     p.flush(30)
     deadline = time.monotonic() + 60
     cleaned_during = False

@@ -13,6 +13,7 @@ server/cluster_link.py): this module never imports the cluster layer.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
@@ -104,6 +105,8 @@ class Broker:
         for why in problems:
             logger.warning("stored dynamic broker config skipped: %s", why)
         self.store.set_topic_defaults(self.config.topic_defaults())
+        # log.cleaner.* take effect at once, but for the number of threads (at the next start).
+        self.store.cleaner.config = dataclasses.replace(self.config.cleaner_config(), threads=self.store.cleaner.config.threads)
 
     async def reload_dynamic_configs(self) -> None:
         """Re-reads the dynamic configs from their store (off the event loop) and applies them."""

@@ -5,7 +5,9 @@ segments — is Rust (`PartitionLog.clean`, rust/src/cleaner.rs) and runs with t
 GIL released, so cleaning never holds the broker's event loop. This module
 decides what to clean and when, as Kafka's does:
 
-- the logs of topics whose ``cleanup.policy`` contains ``compact``;
+- the logs of topics whose ``cleanup.policy`` contains ``compact``, among the
+  logs open (Kafka opens every log at start; here a log is opened on first use,
+  and one not used since has nothing new to clean; `compact` opens them all);
 - the *filthiest* first: the largest dirty ratio (bytes of the dirty section
   over bytes below the first uncleanable offset) above the topic's
   ``min.cleanable.dirty.ratio``, or any log with dirty bytes older than its
@@ -62,6 +64,7 @@ class Logs(Protocol):
     def is_compacted(self, topic: str) -> bool: ...
     def topic_partition_count(self, name: str) -> int | None: ...
     def partition_log(self, topic: str, partition: int) -> Log: ...
+    def open_logs(self) -> list[tuple[str, int, Log]]: ...
 
 
 @dataclass(frozen=True)
@@ -266,17 +269,22 @@ class LogCleaner:
             max_compaction_lag_ms=int(self._topic_setting(cfg, "max.compaction.lag.ms", c.max_compaction_lag_ms)),
         )
 
-    def _candidates(self, now: int, topics: Iterable[str] | None = None) -> list[_Candidate]:
+    def _candidates(self, now: int) -> list[_Candidate]:
+        """The compacted logs open so far (the background threads do not open logs: a log not
+        used since the start has nothing new to clean; `compact` opens them all)."""
         out = []
-        for topic, p, cfg in self._compacted_partitions(topics):
+        m = self.manager
+        for topic, p, log in m.open_logs():
             with self._lock:
                 if (topic, p) in self._state.in_progress or (topic, p) in self._state.uncleanable:
                     continue
             try:
-                log = self.manager.partition_log(topic, p)
+                if not m.is_compacted(topic):
+                    continue
+                cfg = m.topic_config(topic)
                 section = self._section(topic, p, log, cfg, now)
             except (PystreamError, OSError):
-                continue  # deleted meanwhile, or a partition that cannot be opened (logged by its owner)
+                continue  # deleted or closed meanwhile
             if section is None:
                 continue
             _first_dirty, _first_unclean, clean_b, cleanable_b, delay_ms = section
