@@ -70,7 +70,8 @@ class Store(LogManager):
         """The topic read as a table: each key's latest value, a null value (tombstone)
         deleting the key; records without a key are skipped. Reads every partition from
         its start up to its end when called — what log compaction keeps of a topic with
-        cleanup.policy=compact, so such a topic reads as a table cheaply."""
+        cleanup.policy=compact, so such a topic reads as a table cheaply. Reads as
+        read_uncommitted: records of transactions not committed (yet) count too."""
         out: dict[bytes, bytes] = {}
         for p in range(self.partition_count(topic)):
             log = self.partition_log(topic, p)
