@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from compat_helpers import BrokerProcess
+from compat_helpers import BrokerProcess, free_port
 from stream_helpers import COMPACTING_BROKER, App, compacted_topics, produce_json, read_latest, topics, wait_for
 
 pytest.importorskip("faust")
@@ -70,8 +70,9 @@ def test_table_survives_sigkill_with_state_restored_from_the_changelog(broker_fa
     for f in admin.create_topics([NewTopic("words", PARTITIONS, 1)]).values():
         f.result(30)
     now = int(time.time() * 1000)
-    app = App("faust_count.py", [broker.bootstrap, "words", "counts", str(tmp_path / "faust"), "worker", "-l", "info"],
-              tmp_path / "app.log", tmp_path)
+    # Faust's web server listens on 6066 by default: another free port (tests may run side by side).
+    app = App("faust_count.py", [broker.bootstrap, "words", "counts", str(tmp_path / "faust"), "worker", "-l", "info",
+                                 "--web-host", "127.0.0.1", "--web-port", str(free_port())], tmp_path / "app.log", tmp_path)
     try:
         app.start()
         produce_json(broker, "words", records(20), now)
