@@ -78,32 +78,36 @@ def produce_json(broker: BrokerProcess, topic: str, records: list[tuple[str, dic
     assert p.flush(30) == 0
 
 
-def read_latest(broker: BrokerProcess, topic: str, decode: Callable[[bytes], object] = json.loads) -> dict[str, object]:
-    """The last value of each key in `topic` (every partition, read to the end)."""
+def read_all(broker: BrokerProcess, topic: str) -> list[tuple[int, int, bytes | None, bytes | None]]:
+    """(partition, offset, key, value) of every record of `topic`, each partition read to its end."""
     c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": f"reader-{time.monotonic_ns()}",
                   "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     try:
         md = c.list_topics(topic, timeout=10).topics.get(topic)
         if md is None or md.error is not None:
-            return {}
+            return []
         parts = [TopicPartition(topic, p, 0) for p in md.partitions]
         ends = {tp.partition: c.get_watermark_offsets(tp, timeout=10)[1] for tp in parts}
         todo = {p for p, end in ends.items() if end > 0}
         c.assign(parts)
-        out: dict[str, object] = {}
+        out = []
         deadline = time.monotonic() + 30
         while todo and time.monotonic() < deadline:
             m = c.poll(0.5)
             if m is None or m.error() is not None:
                 continue
-            if m.key() is not None:
-                out[m.key().decode()] = None if m.value() is None else decode(m.value())
+            out.append((m.partition(), m.offset(), m.key(), m.value()))
             if m.offset() >= ends[m.partition()] - 1:
                 todo.discard(m.partition())
         assert not todo, f"could not read {topic} to its end"
         return out
     finally:
         c.close()
+
+
+def read_latest(broker: BrokerProcess, topic: str, decode: Callable[[bytes], object] = json.loads) -> dict[str, object]:
+    """The last value of each key in `topic` (every partition, read to the end)."""
+    return {k.decode(): None if v is None else decode(v) for _p, _o, k, v in read_all(broker, topic) if k is not None}
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float, app: App | None = None) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from compat_helpers import BrokerProcess, free_port
-from stream_helpers import COMPACTING_BROKER, App, compacted_topics, produce_json, read_latest, topics, wait_for
+from stream_helpers import COMPACTING_BROKER, App, compacted_topics, produce_json, read_all, read_latest, topics, wait_for
 
 pytest.importorskip("faust")
 from confluent_kafka import Consumer, TopicPartition  # noqa: E402
@@ -32,31 +32,10 @@ def records_after_committed(broker: BrokerProcess, group: str, topic: str) -> di
     finally:
         c.close()
     out: dict[str, int] = {}
-    for p, offset, key in read_all(broker, topic, PARTITIONS):
-        if offset >= max(committed.get(p, 0), 0):
-            out[key] = out.get(key, 0) + 1
+    for p, offset, key, _value in read_all(broker, topic):
+        if key is not None and offset >= max(committed.get(p, 0), 0):
+            out[key.decode()] = out.get(key.decode(), 0) + 1
     return out
-
-
-def read_all(broker: BrokerProcess, topic: str, partitions: int) -> list[tuple[int, int, str]]:
-    """(partition, offset, key) of every record of `topic`."""
-    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": f"all-{time.monotonic_ns()}", "enable.auto.commit": False})
-    try:
-        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)}
-        c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
-        todo, out = {p for p, e in ends.items() if e > 0}, []
-        deadline = time.monotonic() + 30
-        while todo and time.monotonic() < deadline:
-            m = c.poll(0.5)
-            if m is None or m.error() is not None:
-                continue
-            out.append((m.partition(), m.offset(), m.key().decode()))
-            if m.offset() >= ends[m.partition()] - 1:
-                todo.discard(m.partition())
-        assert not todo, f"could not read {topic} to its end"
-        return out
-    finally:
-        c.close()
 
 
 def counts(broker: BrokerProcess) -> dict[str, int]:
