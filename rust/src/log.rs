@@ -313,6 +313,8 @@ impl PartitionLog {
             None
         };
 
+        // A log cleaner swap interrupted by a crash is finished or undone first.
+        let swap_notes = crate::cleaner::complete_swaps(dir)?;
         let mut bases = Vec::new();
         let mut strangers = Vec::new();
         for entry in fs::read_dir(dir).ctx(|| format!("cannot list {}", dir.display()))? {
@@ -340,7 +342,7 @@ impl PartitionLog {
 
         // Checkpoints and the marker are untrusted: a damaged one is set aside
         // and the log recovers from its segments instead.
-        let mut notes = Vec::new();
+        let mut notes = swap_notes;
         let marker = dir.join(CLEAN_SHUTDOWN);
         let mut clean = match fs::symlink_metadata(&marker) {
             Ok(m) if m.is_file() => true,
@@ -504,6 +506,12 @@ impl PartitionLog {
             .iter()
             .map(|s| (s.base_offset, s.size()))
             .collect()
+    }
+
+    /// The segments, oldest first; the last is active. For the log cleaner
+    /// (cleaner.rs), which replaces runs of sealed ones (never the active one).
+    pub(crate) fn segments_mut(&mut self) -> &mut Vec<Segment> {
+        &mut self.segments
     }
 
     /// End offset of what the segment files hold (below `next_offset` only

@@ -13,6 +13,7 @@ server/cluster_link.py): this module never imports the cluster layer.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
@@ -37,7 +38,7 @@ from pystream.storage.config_def import LONG_MAX
 from pystream.storage.log import Log
 from pystream.storage.manager import LogManager
 from pystream.storage.producer_state import ProducerState, SequenceCheck
-from pystream.storage.topic_config import normalize_topic_config, validate_topic_name
+from pystream.storage.topic_config import is_compacted, normalize_topic_config, validate_topic_name
 
 logger = logging.getLogger("pystream.server")
 
@@ -104,6 +105,8 @@ class Broker:
         for why in problems:
             logger.warning("stored dynamic broker config skipped: %s", why)
         self.store.set_topic_defaults(self.config.topic_defaults())
+        # log.cleaner.* take effect at once, but for the number of threads (at the next start).
+        self.store.cleaner.config = dataclasses.replace(self.config.cleaner_config(), threads=self.store.cleaner.config.threads)
 
     async def reload_dynamic_configs(self) -> None:
         """Re-reads the dynamic configs from their store (off the event loop) and applies them."""
@@ -140,6 +143,33 @@ class Broker:
         flush_check_s = min(self.config.get("log.flush.scheduler.interval.ms"), 1000) / 1000
         self._tasks.append(loop.create_task(self._every(flush_check_s, self._flush_policy)))
         self._tasks.append(loop.create_task(self._every(0.1, self.groups.tick)))
+        self._tasks.append(loop.create_task(self._every(self.config.get("offsets.retention.check.interval.ms") / 1000,
+                                                        self._expire_offsets)))
+        cleaner = self.config.cleaner_config()
+        if cleaner.enable:
+            self.store.start_cleaner(cleaner, upper_bound=self._cleanable_upper_bound)
+
+    def _expire_offsets(self) -> None:
+        """Committed offsets of groups with no member expire after offsets.retention.minutes
+        (tombstones in the compacted __consumer_offsets). A single broker owns every offsets
+        partition; in a cluster, those whose coordinator it is (the loaded ones)."""
+        def active(group_id: str) -> bool:
+            g = self.groups.group(group_id)
+            return g is not None and bool(g.members)
+
+        every = None if self.cluster is not None else range(self.offsets.num_partitions)
+        n = self.offsets.expire_offsets(self.config.get("offsets.retention.minutes") * 60_000, active, partitions=every)
+        if n:
+            logger.info("expired %d committed offset(s) of groups with no member (offsets.retention.minutes)", n)
+
+    def _cleanable_upper_bound(self, topic: str, index: int) -> int | None:
+        """How far the log cleaner (in its own thread) may clean a partition: its high
+        watermark (with transactions, its last stable offset); None when this broker does
+        not know it (a replica it does not lead or follow yet)."""
+        p = self.partitions.get((topic, index))  # dict reads are atomic
+        if p is not None:
+            return p.high_watermark
+        return None if self.cluster is not None else self.store.partition_log(topic, index).end_offset
 
     async def _every(self, seconds: float, work: Callable[[], Any]) -> None:
         while True:
@@ -455,6 +485,10 @@ class Broker:
                 result["error_code"] = ErrorCode.MESSAGE_TOO_LARGE
                 result["error_message"] = f"batch of {size} bytes exceeds max.message.bytes={max_bytes}"
                 return result
+        if is_compacted(topic_config) and _has_keyless_record(records):
+            result["error_code"] = ErrorCode.INVALID_RECORD
+            result["error_message"] = f"Compacted topic cannot accept message without key in topic partition {topic}-{index}."
+            return result
         now_ms = int(time.time() * 1000)
         log_append_time = topic_config["message.timestamp.type"] == "LogAppendTime"
         if not log_append_time:
@@ -604,6 +638,15 @@ class Broker:
             return ErrorCode.NONE, -1, -1
         rec = p.log.records(off, 1)
         return ErrorCode.NONE, off, rec[0].timestamp if rec else -1
+
+
+def _has_keyless_record(records: Any) -> bool:
+    """Whether a Produce request's batches hold a record with a null key (undecodable
+    bytes count as none: the append rejects them)."""
+    try:
+        return any(r.key is None for r in decode_records(records))
+    except CorruptRecordError:
+        return False
 
 
 _OPEN_FAILURE_LOG_INTERVAL = 60.0
