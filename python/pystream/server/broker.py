@@ -181,14 +181,18 @@ class Broker:
             except Exception:
                 logger.exception("periodic task %s failed", getattr(work, "__name__", work))
 
-    def _retention(self) -> None:
-        self.store.enforce_retention()
+    # Retention and the flush policy visit every open log and may delete files or fsync: with
+    # thousands of partitions that is seconds of blocking work, done in the storage threads.
+    async def _retention(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._io_pool, self.store.enforce_retention)
 
-    def _flush_policy(self) -> None:
-        for topic, index, log in self.store.flush_due():
-            p = self.partitions.get((topic, index))
-            if p is not None:
-                p.producer_state.save(log.end_offset)
+    async def _flush_policy(self) -> None:
+        flushed = await asyncio.get_running_loop().run_in_executor(self._io_pool, self.store.flush_due)
+        # Snapshots taken here, on the loop (the state changes with every append); written in threads.
+        snaps = [(p.producer_state, p.producer_state.snapshot(log.end_offset)) for topic, index, log in flushed
+                 if (p := self.partitions.get((topic, index))) is not None]
+        if snaps:
+            await asyncio.get_running_loop().run_in_executor(self._io_pool, lambda: [s.write_snapshot(d) for s, d in snaps])
 
     async def prepare_shutdown(self) -> None:
         """Before closing, while still serving: in a cluster, the controlled shutdown (leadership

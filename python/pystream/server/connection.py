@@ -125,7 +125,7 @@ class KafkaListener:
         response = await self.apis.handlers[key](body, header)
         if response is None:
             chunks = None
-        elif heavy or key == ApiKey.FETCH and len(frame) >= HEAVY_REQUEST_BYTES // 8:
+        elif heavy or key == ApiKey.FETCH and len(frame) >= HEAVY_REQUEST_BYTES // 4:
             chunks = await asyncio.get_running_loop().run_in_executor(
                 _codec_pool(), codec.encode_response, key, version, header.correlation_id, response)
         else:
@@ -156,9 +156,10 @@ async def _read_body(reader: asyncio.StreamReader, size: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-# Requests at least this large (a Produce to thousands of partitions) are decoded and answered
-# off the event loop; so are Fetch requests an eighth of it (thousands of partitions named).
-HEAVY_REQUEST_BYTES = 256 * 1024
+# Requests at least this large (a Produce or Metadata naming thousands of partitions or topics)
+# are decoded and answered off the event loop; so are Fetch requests a quarter of it (some
+# hundreds of partitions named: their responses are the large ones).
+HEAVY_REQUEST_BYTES = 64 * 1024
 _CODEC_POOL: ThreadPoolExecutor | None = None
 
 

@@ -17,6 +17,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from pystream._core import PartitionLog
 from pystream.errors import CorruptRecordError
@@ -189,13 +190,21 @@ class ProducerState:
         rename). Without room for it (a full disk) the previous snapshot stays,
         with a warning, and False is returned: `load` replays the batches after
         it from the log, so nothing is lost."""
-        data = {
+        return self.write_snapshot(self.snapshot(end_offset))
+
+    def snapshot(self, end_offset: int) -> dict[str, Any]:
+        """The state valid at `end_offset`, as `write_snapshot` writes it: a copy, so the
+        writing may happen in another thread while this state goes on changing."""
+        return {
             "offset": end_offset,
             "producers": {
                 str(pid): [e.epoch, [[b.first_seq, b.last_seq, b.first_offset, b.last_offset] for b in e.batches]]
                 for pid, e in self.producers.items()
             },
         }
+
+    def write_snapshot(self, data: dict[str, Any]) -> bool:
+        """Writes a `snapshot` (see `save`); touches nothing of the live state."""
         tmp = self.path.with_suffix(".tmp")
         try:
             with open(tmp, "w") as f:
