@@ -32,8 +32,10 @@ from pystream.cluster.assignment import assign_replicas
 from pystream.cluster.controller import Controller
 from pystream.cluster.zk import NO_LEADER, BrokerInfo, ClusterStore, PartitionState, TopicInfo, call_soon_threadsafe
 from pystream.coordinator.offsets import OFFSETS_TOPIC, partition_for_group
+from pystream.coordinator.txn_log import TXN_STATE_TOPIC, partition_for_txn, txn_state_topic_config
 from pystream.errors import TopicExistsError
 from pystream.protocol.error_codes import ErrorCode
+from pystream.protocol.schema_data import ApiKey
 from pystream.replication.fetcher import FollowerPartition, ReplicaFetcher
 from pystream.replication.leader import (
     FollowerState,
@@ -42,6 +44,7 @@ from pystream.replication.leader import (
     diverging_epoch,
     offset_for_leader_epoch,
 )
+from pystream.replication.connection import BrokerConnection, KafkaConnectionError, KafkaError
 from pystream.replication.leader_epoch import LeaderEpochCache
 from pystream.server.broker import Broker, empty_fetch_partition
 from pystream.server.cluster_link import BrokerEndpoint, PartitionInfo
@@ -84,6 +87,7 @@ class ClusterNode:
         self._pid_end = 0
         self._session_ok = True
         self._controller_id = -1
+        self._marker_conns: dict[int, BrokerConnection] = {}  # broker id -> connection for WriteTxnMarkers
 
     # ----- plumbing ------------------------------------------------------------------
 
@@ -152,6 +156,9 @@ class ClusterNode:
         for f in self.fetchers.values():
             await f.stop()
         self.fetchers.clear()
+        for conn in self._marker_conns.values():
+            await conn.close()
+        self._marker_conns.clear()
         for p in self.broker.partitions.values():
             self._stop_leading(p)
         try:
@@ -209,7 +216,7 @@ class ClusterNode:
             elif local[name] < n:
                 b.store.create_partitions(name, n)
         for name in list(local):
-            if name not in self.view.topics and name != OFFSETS_TOPIC:
+            if name not in self.view.topics and name not in (OFFSETS_TOPIC, TXN_STATE_TOPIC):
                 logger.info("topic %s was deleted from the cluster: deleting its local replicas", name)
                 for key in [k for k in b.partitions if k[0] == name]:
                     self._stop_following(key)
@@ -473,6 +480,52 @@ class ClusterNode:
         part.leader_state.high_watermark(end)
         part.notify_append()  # wake the followers' parked fetches: they carry the commit over
         return await part.leader_state.wait_for_hw(end, timeout)
+
+    def txn_coordinator_for(self, transactional_id: str) -> BrokerEndpoint | None:
+        n = len(self.view.topics[TXN_STATE_TOPIC].partitions) if TXN_STATE_TOPIC in self.view.topics else 0
+        if n == 0:
+            return None
+        leader = self.view.brokers.get(self.leader_of(TXN_STATE_TOPIC, partition_for_txn(transactional_id, n)))
+        return None if leader is None else _endpoint(leader)
+
+    async def ensure_txn_state_topic(self) -> None:
+        if TXN_STATE_TOPIC in self.view.topics:
+            return
+        cfg = self.broker.config
+        rf = min(cfg.get("transaction.state.log.replication.factor"), max(1, len(await self.live_brokers())))
+        config = txn_state_topic_config(cfg.get("transaction.state.log.segment.bytes"))
+        try:
+            await self.create_topic(TXN_STATE_TOPIC, self.broker.txns.num_partitions, rf, config, wait=False)
+        except TopicExistsError:
+            pass
+
+    async def write_txn_markers(self, broker_id: int, producer_id: int, epoch: int, commit: bool, coordinator_epoch: int,
+                                partitions: list[tuple[str, int]]) -> dict[tuple[str, int], ErrorCode]:
+        """Sends WriteTxnMarkers to the leader `broker_id` of `partitions`; an error per partition
+        (NOT_LEADER_OR_FOLLOWER, retried by the coordinator, when the broker cannot be reached)."""
+        topics: dict[str, list[int]] = {}
+        for t, p in partitions:
+            topics.setdefault(t, []).append(p)
+        body = {"markers": [{"producer_id": producer_id, "producer_epoch": epoch, "transaction_result": commit,
+                             "coordinator_epoch": coordinator_epoch,
+                             "topics": [{"name": t, "partition_indexes": ps} for t, ps in topics.items()]}]}
+        try:
+            conn = self._marker_conns.get(broker_id)
+            if conn is None or conn.closed:
+                b = self.view.brokers[broker_id]
+                conn = self._marker_conns[broker_id] = await BrokerConnection.connect(b.host, b.port, f"pystream-txn-{self.id}", timeout=10.0)
+            resp = await conn.request(ApiKey.WRITE_TXN_MARKERS, None, body)
+        except (KeyError, OSError, KafkaConnectionError, KafkaError) as e:
+            logger.info("WriteTxnMarkers to broker %d failed (%s); will retry", broker_id, e)
+            return {tp: ErrorCode.NOT_LEADER_OR_FOLLOWER for tp in partitions}
+        out = {tp: ErrorCode.NOT_LEADER_OR_FOLLOWER for tp in partitions}
+        for m in resp.get("markers", []):
+            for t in m["topics"]:
+                for pr in t["partitions"]:
+                    code = pr["error_code"]
+                    out[(t["name"], pr["partition_index"])] = ErrorCode(code) if code in ErrorCode._value2member_map_ \
+                        else ErrorCode.UNKNOWN_SERVER_ERROR
+        return out
 
     async def ensure_offsets_topic(self) -> None:
         if OFFSETS_TOPIC in self.view.topics:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import struct
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +25,8 @@ from typing import Any
 from pystream._core import peek_batches
 from pystream.coordinator.group import GroupCoordinator
 from pystream.coordinator.offsets import OFFSETS_TOPIC, open_offset_store
+from pystream.coordinator.transactions import TransactionCoordinator, TxnConfig
+from pystream.coordinator.txn_log import TXN_STATE_TOPIC, txn_state_topic_config
 from pystream.errors import CorruptRecordError, OffsetOutOfRangeError, TopicExistsError
 from pystream.protocol.error_codes import ErrorCode
 from pystream.server.cluster_link import ClusterLink
@@ -30,16 +34,21 @@ from pystream.server.config import BrokerConfig
 from pystream.server.partition import Partition
 from pystream.storage.manager import LogManager
 from pystream.storage.producer_state import ProducerState, SequenceCheck
+from pystream.storage.records import ATTR_CONTROL, ATTR_TRANSACTIONAL
 from pystream.storage.topic_config import normalize_topic_config, validate_topic_name
+from pystream.storage.txn_index import encode_marker_batch
 
 logger = logging.getLogger("pystream.server")
 
 EARLIEST, LATEST, MAX_TIMESTAMP = -2, -1, -3
+READ_COMMITTED = 1  # Fetch / ListOffsets isolation_level
 _SEQUENCE_ERRORS = {
     SequenceCheck.OUT_OF_ORDER: ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
     SequenceCheck.INVALID_EPOCH: ErrorCode.INVALID_PRODUCER_EPOCH,
     SequenceCheck.UNKNOWN_PRODUCER: ErrorCode.UNKNOWN_PRODUCER_ID,
 }
+_BATCH_PREFIX = struct.Struct(">qi")  # base offset, batch length
+_LAST_OFFSET_DELTA = struct.Struct(">i")  # at byte 23 of a batch
 
 
 class ProducerIdAllocator:
@@ -100,6 +109,19 @@ class Broker:
         self._tasks: list[asyncio.Task[None]] = []
         # Set by attach_cluster when zookeeper.connect is set; None: a single broker.
         self.cluster: ClusterLink | None = None
+        # The transaction coordinator of the __transaction_state partitions this broker leads.
+        txn_partitions = self.store.list_topics(include_internal=True).get(
+            TXN_STATE_TOPIC, config.get("transaction.state.log.num.partitions"))
+        self.txns = TransactionCoordinator(
+            lambda p: self.store.partition_log(TXN_STATE_TOPIC, p), txn_partitions,
+            allocate_producer_id=self.allocate_producer_id, write_markers=self.write_txn_markers,
+            owns=self._owns_txn_partition, replicated=self._txn_state_replicated,
+            partition_exists=lambda t, i: 0 <= i < self.topic_partitions().get(t, 0),
+            offsets_partition=lambda g: (OFFSETS_TOPIC, self.offsets.partition_for(g)),
+            config=TxnConfig(max_timeout_ms=config.get("transaction.max.timeout.ms"),
+                             id_expiration_ms=config.get("transactional.id.expiration.ms"),
+                             abort_interval_ms=config.get("transaction.abort.timed.out.transaction.cleanup.interval.ms"),
+                             expiration_interval_ms=config.get("transaction.remove.expired.transaction.cleanup.interval.ms")))
 
     def attach_cluster(self, link: ClusterLink) -> None:
         """Makes this broker a member of a cluster (before `start`)."""
@@ -129,6 +151,7 @@ class Broker:
         self._tasks.append(loop.create_task(self._every(self.config.get("log.retention.check.interval.ms") / 1000, self._retention)))
         self._tasks.append(loop.create_task(self._every(self.config.get("log.flush.scheduler.interval.ms") / 1000, self._flush_policy)))
         self._tasks.append(loop.create_task(self._every(0.1, self.groups.tick)))
+        self._tasks.append(loop.create_task(self._every(0.5, self.txns.tick)))
 
     async def _every(self, seconds: float, work: Callable[[], Any]) -> None:
         while True:
@@ -142,6 +165,8 @@ class Broker:
 
     def _retention(self) -> None:
         self.store.enforce_retention()
+        for p in self.partitions.values():
+            p.producer_state.txn_index.retain([base for base, _size in p.log.segments()])
 
     def _flush_policy(self) -> None:
         for topic, index, log in self.store.flush_due():
@@ -160,6 +185,7 @@ class Broker:
             except (asyncio.CancelledError, Exception):
                 pass
         await self.groups.close()
+        await self.txns.close()
         for p in self.partitions.values():
             p.log.flush()
             p.producer_state.save(p.log.end_offset)
@@ -257,9 +283,12 @@ class Broker:
 
     # ----- produce -------------------------------------------------------------------
 
-    async def append_records(self, topic: str, index: int, records: Any, acks: int = 1) -> dict[str, Any]:
+    async def append_records(self, topic: str, index: int, records: Any, acks: int = 1,
+                             transactional_id: str | None = None) -> dict[str, Any]:
         """Appends a Produce request's records to one partition; the partition's response.
-        In a cluster with acks=all it waits until the in-sync replicas have them."""
+        In a cluster with acks=all it waits until the in-sync replicas have them.
+        Transactional batches must come from a producer whose open transaction holds the
+        partition (KIP-890 part 1, checked when the transaction coordinator is this broker)."""
         result: dict[str, Any] = {"index": index, "error_code": 0, "base_offset": -1, "log_append_time_ms": -1, "log_start_offset": -1}
         p = self.partition(topic, index)
         if p is None:
@@ -294,6 +323,9 @@ class Broker:
                 result["error_code"] = ErrorCode.MESSAGE_TOO_LARGE
                 result["error_message"] = f"batch of {size} bytes exceeds max.message.bytes={max_bytes}"
                 return result
+        if (err := self._check_transactional(topic, index, batches, transactional_id)) is not None:
+            result["error_code"], result["error_message"] = err
+            return result
         # Idempotence: judge every batch before anything is appended.
         for (base, last, pid, epoch, seq, count, _ts, _attrs), _size in batches:
             if pid < 0:
@@ -319,10 +351,12 @@ class Broker:
             result["error_code"] = ErrorCode.KAFKA_STORAGE_ERROR
             return result
         next_offset = base_offset
-        for (base, last, pid, epoch, seq, count, _ts, _attrs), _size in batches:
+        for (base, last, pid, epoch, seq, count, _ts, attrs), _size in batches:
             n = last - base + 1
             if pid >= 0:
                 p.producer_state.update(pid, epoch, seq, n, next_offset, next_offset + n - 1)
+                if attrs & ATTR_TRANSACTIONAL:
+                    p.producer_state.begin_txn(pid, next_offset)
             next_offset += n
         result["base_offset"] = base_offset
         result["log_start_offset"] = p.log.start_offset
@@ -342,10 +376,124 @@ class Broker:
 
     produce_timeout = 30.0  # seconds an acks=all produce waits at most (the request's timeout_ms lowers it)
 
+    def _check_transactional(self, topic: str, index: int, batches: list[Any],
+                             transactional_id: str | None) -> tuple[ErrorCode, str] | None:
+        """Why a Produce's batches may not be appended for transactional reasons, or None:
+        control batches come from transaction coordinators only; transactional batches need
+        the request's transactional id and, when this broker coordinates it, a partition
+        added to the producer's open transaction (KIP-890 part 1)."""
+        for (base, _last, pid, epoch, _seq, _n, _ts, attrs), _size in batches:
+            if attrs & ATTR_CONTROL:
+                return ErrorCode.INVALID_RECORD, "control batches are not accepted from clients"
+            if not attrs & ATTR_TRANSACTIONAL:
+                continue
+            if not transactional_id:
+                return ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "transactional batches need a transactional id"
+            err = self.txns.verify(transactional_id, pid, epoch, (topic, index))
+            if err == ErrorCode.NOT_COORDINATOR:
+                return None  # coordinated by another broker: not verified here
+            if err == ErrorCode.PRODUCER_FENCED:
+                return ErrorCode.INVALID_PRODUCER_EPOCH, f"producer epoch {epoch} is fenced"
+            if err != ErrorCode.NONE:
+                msg = "Partition was not added to the transaction" if err == ErrorCode.INVALID_TXN_STATE else err.name
+                return err, msg
+        return None
+
+    # ----- transactions --------------------------------------------------------------
+
+    def ensure_txn_state_topic(self) -> None:
+        """Creates ``__transaction_state`` on a single broker (the cluster creates its own)."""
+        if TXN_STATE_TOPIC in self.store.list_topics(include_internal=True):
+            return
+        config = txn_state_topic_config(self.config.get("transaction.state.log.segment.bytes"))
+        try:
+            self.store.create_topic(TXN_STATE_TOPIC, self.txns.num_partitions, config)
+        except TopicExistsError:
+            pass
+
+    def _owns_txn_partition(self, p: int) -> int | None:
+        """The coordinator epoch when this broker coordinates __transaction_state-`p`: always
+        (epoch 0) on a single broker once the topic exists; in a cluster when it leads it."""
+        if self.cluster is None:
+            return 0 if TXN_STATE_TOPIC in self.store.list_topics(include_internal=True) else None
+        part = self.partitions.get((TXN_STATE_TOPIC, p))
+        return part.leader_epoch if part is not None and part.role == "leader" else None
+
+    async def _replicated(self, p: Partition, timeout: float = 10.0) -> bool:
+        """Waits until the partition's in-sync replicas have its whole log (what acks=all means);
+        at once on a single broker. Wakes the partition's parked fetches either way."""
+        p.notify_append()
+        if self.cluster is None:
+            return True
+        ls = p.leader_state
+        if ls is None:
+            return False
+        end = p.log.end_offset
+        ls.high_watermark(end)
+        return await ls.wait_for_hw(end, timeout)
+
+    async def _txn_state_replicated(self, index: int) -> bool:
+        p = self.partition(TXN_STATE_TOPIC, index)
+        return p is not None and await self._replicated(p)
+
+    async def write_txn_markers(self, producer_id: int, epoch: int, commit: bool, coordinator_epoch: int,
+                                partitions: list[tuple[str, int]]) -> dict[tuple[str, int], ErrorCode]:
+        """Writes a transaction's COMMIT/ABORT markers: to this broker's partitions directly, to
+        the others through their leaders (WriteTxnMarkers). An error per partition."""
+        results: dict[tuple[str, int], ErrorCode] = {}
+        remote: dict[int, list[tuple[str, int]]] = {}
+        for tp in partitions:
+            leader = self.node_id
+            if self.cluster is not None:
+                info = self.cluster.partition_info(*tp)
+                if info is None:
+                    results[tp] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                    continue
+                leader = info.leader
+            if leader == self.node_id:
+                results[tp] = await self.write_txn_marker(tp[0], tp[1], producer_id, epoch, commit, coordinator_epoch)
+            elif leader < 0:
+                results[tp] = ErrorCode.LEADER_NOT_AVAILABLE
+            else:
+                remote.setdefault(leader, []).append(tp)
+        if remote and self.cluster is not None:
+            replies = await asyncio.gather(*(self.cluster.write_txn_markers(
+                broker_id, producer_id, epoch, commit, coordinator_epoch, tps) for broker_id, tps in remote.items()))
+            for reply in replies:
+                results.update(reply)
+        return results
+
+    async def write_txn_marker(self, topic: str, index: int, producer_id: int, epoch: int, commit: bool,
+                               coordinator_epoch: int) -> ErrorCode:
+        """Appends one COMMIT/ABORT marker to a partition this broker leads and applies it
+        (producer state, aborted-transaction index, transactional offset commits); waits
+        for the in-sync replicas."""
+        p = self.partition(topic, index)
+        if p is None:
+            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        if not p.is_leader:
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER
+        if not p.producer_state.check_marker(producer_id, epoch):
+            return ErrorCode.INVALID_PRODUCER_EPOCH
+        batch = encode_marker_batch(producer_id, epoch, commit, coordinator_epoch, int(time.time() * 1000))
+        try:
+            offset = p.log.append_raw(batch)
+        except OSError as e:
+            logger.error("transaction marker for %s-%d failed: %s", topic, index, e)
+            return ErrorCode.KAFKA_STORAGE_ERROR
+        p.producer_state.end_txn(p.log, producer_id, epoch, offset, aborted=not commit)
+        if topic == OFFSETS_TOPIC:
+            self.offsets.complete_txn(index, producer_id, commit)
+        if not await self._replicated(p):
+            return ErrorCode.NOT_ENOUGH_REPLICAS
+        return ErrorCode.NONE
+
     # ----- fetch -------------------------------------------------------------------------
 
-    def read_partition(self, topic: str, index: int, offset: int, max_bytes: int) -> dict[str, Any]:
-        """One partition of a Fetch response (records as a zero-copy memoryview)."""
+    def read_partition(self, topic: str, index: int, offset: int, max_bytes: int, isolation_level: int = 0) -> dict[str, Any]:
+        """One partition of a Fetch response (records as a zero-copy memoryview). read_committed
+        (isolation level 1) reads up to the last stable offset and lists the aborted
+        transactions of what it returns."""
         out = empty_fetch_partition(index)
         out["records"] = b""
         p = self.partition(topic, index)
@@ -358,17 +506,35 @@ class Broker:
             out["records"] = None
             return out
         hw = p.high_watermark
-        out["high_watermark"] = out["last_stable_offset"] = hw
+        lso = p.last_stable_offset
+        out["high_watermark"], out["last_stable_offset"] = hw, lso
         out["log_start_offset"] = p.log.start_offset
+        limit = lso if isolation_level == READ_COMMITTED else hw
         try:
-            if offset < hw and max_bytes > 0:
-                out["records"] = p.log.read(offset, max_bytes, hw)
+            if offset < limit and max_bytes > 0:
+                out["records"] = records = p.log.read(offset, max_bytes, limit)
+                if isolation_level == READ_COMMITTED:
+                    out["aborted_transactions"] = self._aborted_in(p, offset, records)
             elif not p.log.start_offset <= offset <= hw:
                 raise OffsetOutOfRangeError(f"offset {offset} outside [{p.log.start_offset}, {hw}]")
         except OffsetOutOfRangeError:
             out["error_code"] = ErrorCode.OFFSET_OUT_OF_RANGE
             out["records"] = None
         return out
+
+    @staticmethod
+    def _aborted_in(p: Partition, offset: int, records: Any) -> list[dict[str, int]]:
+        """The aborted transactions a read_committed fetch of `records` (read from `offset`) reports."""
+        index = p.producer_state.txn_index
+        if not len(index) or not len(records):
+            return []
+        mv = memoryview(records)
+        pos, upper = 0, offset
+        while pos + 27 <= len(mv):  # the offset after the last batch returned
+            base, length = _BATCH_PREFIX.unpack_from(mv, pos)
+            upper = base + _LAST_OFFSET_DELTA.unpack_from(mv, pos + 23)[0] + 1
+            pos += 12 + length
+        return [{"producer_id": e.producer_id, "first_offset": e.first_offset} for e in index.collect(offset, upper)]
 
     def read_for_follower(self, topic: str, fp: dict[str, Any], replica_id: int, max_bytes: int) -> dict[str, Any]:
         """One partition of a follower's Fetch (the cluster layer answers it)."""
@@ -394,8 +560,8 @@ class Broker:
         err, e, end = self.cluster.end_offset_for_epoch(p, current_epoch, epoch)
         return ErrorCode(err), e, end
 
-    def list_offset(self, topic: str, index: int, timestamp: int) -> tuple[ErrorCode, int, int]:
-        """(error, offset, timestamp) for ListOffsets."""
+    def list_offset(self, topic: str, index: int, timestamp: int, isolation_level: int = 0) -> tuple[ErrorCode, int, int]:
+        """(error, offset, timestamp) for ListOffsets; "latest" is the last stable offset for read_committed."""
         p = self.partition(topic, index)
         if p is None:
             return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, -1, -1
@@ -404,7 +570,7 @@ class Broker:
         if timestamp == EARLIEST:
             return ErrorCode.NONE, p.log.start_offset, -1
         if timestamp == LATEST:
-            return ErrorCode.NONE, p.high_watermark, -1
+            return ErrorCode.NONE, p.last_stable_offset if isolation_level == READ_COMMITTED else p.high_watermark, -1
         if timestamp == MAX_TIMESTAMP:
             best = (-1, -1)
             for base, last, _pid, _ep, _seq, _n, max_ts, _a in p.log.scan_batches(p.log.start_offset):

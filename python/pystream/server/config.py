@@ -50,8 +50,15 @@ BROKER_DEFAULTS: dict[str, Any] = {
     "offsets.topic.replication.factor": 3,
     "auto.leader.rebalance.enable": True,
     "leader.imbalance.check.interval.seconds": 300,
-    "transactional.id.expiration.ms": 604800000,
     "producer.id.expiration.ms": 86400000,
+    # transactions (KIP-98): the transaction coordinator and its __transaction_state topic
+    "transaction.state.log.num.partitions": 50,
+    "transaction.state.log.replication.factor": 3,
+    "transaction.state.log.segment.bytes": 104857600,
+    "transaction.max.timeout.ms": 900000,
+    "transactional.id.expiration.ms": 604800000,
+    "transaction.abort.timed.out.transaction.cleanup.interval.ms": 10000,
+    "transaction.remove.expired.transaction.cleanup.interval.ms": 3600000,
 }
 
 # Kafka's ".hours"/".minutes" spellings of the ms keys.
@@ -64,7 +71,7 @@ ALIASES: dict[str, tuple[str, int]] = {
 # Keys a properties file may carry that this broker sets elsewhere (flags) or ignores knowingly.
 IGNORED_KEYS = {"listeners", "advertised.listeners", "log.dirs", "log.dir", "num.network.threads", "num.io.threads",
                 "socket.send.buffer.bytes", "socket.receive.buffer.bytes", "num.recovery.threads.per.data.dir",
-                "transaction.state.log.replication.factor", "transaction.state.log.min.isr",
+                "transaction.state.log.min.isr",
                 "zookeeper.connection.timeout.ms"}
 
 

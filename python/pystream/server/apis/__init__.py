@@ -2,7 +2,7 @@
 
 `Apis` is the dispatch table the listener uses: API key -> handler. Each
 module's `ApiGroup` serves a few related keys (metadata, produce, fetch,
-topics, groups); `common.SUPPORTED_VERSIONS` is the one list of the versions
+topics, groups, transactions); `common.SUPPORTED_VERSIONS` is the one list of the versions
 served, which ApiVersions advertises and the listener enforces.
 """
 
@@ -14,11 +14,12 @@ from pystream.server.apis.groups import GroupApis
 from pystream.server.apis.metadata import MetadataApis
 from pystream.server.apis.produce import ProduceApis
 from pystream.server.apis.topics import TopicApis
+from pystream.server.apis.transactions import TransactionApis
 from pystream.server.broker import Broker
 
 __all__ = ["CLIENT_HOST", "SUPPORTED_VERSIONS", "Apis"]
 
-API_GROUPS = (MetadataApis, ProduceApis, FetchApis, TopicApis, GroupApis)
+API_GROUPS = (MetadataApis, ProduceApis, FetchApis, TopicApis, GroupApis, TransactionApis)
 
 
 class Apis:

@@ -28,6 +28,7 @@ class FetchApis(ApiGroup):
         deadline = time.monotonic() + max_wait
         topics = req.get("topics", [])
         replica_id = req.get("replica_id", -1)
+        isolation = req.get("isolation_level", 0)
         while True:
             total = 0
             budget = req.get("max_bytes", 0x7FFFFFFF)
@@ -41,7 +42,7 @@ class FetchApis(ApiGroup):
                     if replica_id >= 0:
                         pr = b.read_for_follower(t["topic"], fp, replica_id, limit)
                     else:
-                        pr = b.read_partition(t["topic"], fp["partition"], fp["fetch_offset"], limit)
+                        pr = b.read_partition(t["topic"], fp["partition"], fp["fetch_offset"], limit, isolation)
                     n = len(pr["records"]) if pr["records"] is not None else 0
                     total += n
                     budget -= n
@@ -73,7 +74,8 @@ class FetchApis(ApiGroup):
         for t in req["topics"]:
             parts = []
             for pp in t["partitions"]:
-                err, offset, ts = self.broker.list_offset(t["name"], pp["partition_index"], pp["timestamp"])
+                err, offset, ts = self.broker.list_offset(t["name"], pp["partition_index"], pp["timestamp"],
+                                                          req.get("isolation_level", 0))
                 parts.append({"partition_index": pp["partition_index"], "error_code": int(err), "timestamp": ts, "offset": offset,
                               "leader_epoch": 0 if err == ErrorCode.NONE else -1,
                               "old_style_offsets": [offset] if v == 0 and offset >= 0 else []})
@@ -106,6 +108,7 @@ class FetchApis(ApiGroup):
                     parts.append({"partition_index": pp["partition_index"], "low_watermark": -1, "error_code": ErrorCode.OFFSET_OUT_OF_RANGE})
                     continue
                 low = p.log.delete_records_before(offset)
+                p.producer_state.txn_index.retain([base for base, _size in p.log.segments()])
                 parts.append({"partition_index": pp["partition_index"], "low_watermark": low, "error_code": 0})
             topics.append({"name": t["name"], "partitions": parts})
         return {"throttle_time_ms": 0, "topics": topics}

@@ -16,6 +16,8 @@ from pystream.server.apis.common import (
 )
 from pystream.server.cluster_link import NO_LEADER
 
+GROUP_KEY, TRANSACTION_KEY = 0, 1  # FindCoordinator key types
+
 
 class MetadataApis(ApiGroup):
     def handlers(self) -> dict[int, Handler]:
@@ -95,16 +97,26 @@ class MetadataApis(ApiGroup):
                 "cluster_authorized_operations": AUTHORIZED_OPERATIONS_OMITTED}
 
     async def _coordinator(self, key: str, key_type: int) -> dict[str, Any]:
-        """The broker coordinating group `key`: this one on a single broker; in a cluster the
-        leader of the group's __consumer_offsets partition."""
+        """The broker coordinating group `key` (key type 0) or transactional id `key` (key type 1):
+        this one on a single broker; in a cluster the leader of the key's partition of
+        __consumer_offsets / __transaction_state."""
         b = self.broker
-        if key_type != 0:
+        if key_type not in (GROUP_KEY, TRANSACTION_KEY):
             return {"node_id": -1, "host": "", "port": -1, "error_code": ErrorCode.INVALID_REQUEST,
-                    "error_message": "transaction coordinators are not supported"}
+                    "error_message": f"unknown coordinator key type {key_type}"}
+        if key_type == TRANSACTION_KEY and not key:
+            return {"node_id": -1, "host": "", "port": -1, "error_code": ErrorCode.INVALID_REQUEST,
+                    "error_message": "empty transactional id"}
         if b.cluster is None:
+            if key_type == TRANSACTION_KEY:
+                b.ensure_txn_state_topic()
             return {"node_id": b.node_id, "host": b.advertised_host, "port": b.advertised_port, "error_code": 0, "error_message": None}
-        await b.cluster.ensure_offsets_topic()
-        c = b.cluster.coordinator_for(key)
+        if key_type == TRANSACTION_KEY:
+            await b.cluster.ensure_txn_state_topic()
+            c = b.cluster.txn_coordinator_for(key)
+        else:
+            await b.cluster.ensure_offsets_topic()
+            c = b.cluster.coordinator_for(key)
         if c is None:
             return {"node_id": -1, "host": "", "port": -1, "error_code": ErrorCode.COORDINATOR_NOT_AVAILABLE, "error_message": None}
         return {"node_id": c.node_id, "host": c.host, "port": c.port, "error_code": 0, "error_message": None}

@@ -23,6 +23,7 @@ class ProduceApis(ApiGroup):
 
     async def produce(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any] | None:
         acks = req.get("acks", 1)
+        txn_id = req.get("transactional_id")
         responses = []
         if acks not in (-1, 0, 1):
             for t in req["topic_data"]:
@@ -33,30 +34,34 @@ class ProduceApis(ApiGroup):
                 responses.append({"name": t["name"], "partition_responses": [
                     {"index": pd["index"], "error_code": ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, "base_offset": -1}
                     for pd in t["partition_data"]]})
-        elif req.get("transactional_id"):
-            for t in req["topic_data"]:
-                responses.append({"name": t["name"], "partition_responses": [
-                    {"index": pd["index"], "error_code": ErrorCode.INVALID_REQUEST, "base_offset": -1,
-                     "error_message": "transactions are not supported"} for pd in t["partition_data"]]})
         elif self.broker.cluster is not None and acks == -1:
             # Each partition waits for its in-sync replicas: wait for all at once.
             self.broker.produce_timeout = max(0.001, req.get("timeout_ms", 30000) / 1000)
             for t in req["topic_data"]:
-                parts = await asyncio.gather(*(self.broker.append_records(t["name"], pd["index"], pd["records"], acks)
+                parts = await asyncio.gather(*(self.broker.append_records(t["name"], pd["index"], pd["records"], acks, txn_id)
                                                for pd in t["partition_data"]))
                 responses.append({"name": t["name"], "partition_responses": list(parts)})
         else:
             for t in req["topic_data"]:
                 responses.append({"name": t["name"], "partition_responses": [
-                    await self.broker.append_records(t["name"], pd["index"], pd["records"], acks) for pd in t["partition_data"]]})
+                    await self.broker.append_records(t["name"], pd["index"], pd["records"], acks, txn_id)
+                    for pd in t["partition_data"]]})
         if acks == 0:
             return None
         return {"responses": responses, "throttle_time_ms": 0}
 
     async def init_producer_id(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
-        if req.get("transactional_id"):
-            logger.info("InitProducerId with transactional.id %r refused: transactions are not supported", req["transactional_id"])
-            return {"throttle_time_ms": 0, "error_code": ErrorCode.INVALID_REQUEST, "producer_id": -1, "producer_epoch": -1}
+        b = self.broker
+        txn_id = req.get("transactional_id")
+        if txn_id is not None:
+            # The transaction coordinator of the id: epoch bump, fencing, abort of an open transaction.
+            if b.cluster is None:
+                b.ensure_txn_state_topic()
+            err, pid, epoch = await b.txns.init_producer_id(txn_id, req.get("transaction_timeout_ms", 0),
+                                                            req.get("producer_id", -1), req.get("producer_epoch", -1))
+            if err == ErrorCode.PRODUCER_FENCED and hdr.api_version < 4:
+                err = ErrorCode.INVALID_PRODUCER_EPOCH  # PRODUCER_FENCED came with v4
+            return {"throttle_time_ms": 0, "error_code": int(err), "producer_id": pid, "producer_epoch": epoch}
         pid, epoch = req.get("producer_id", -1), req.get("producer_epoch", -1)
         if pid >= 0 and epoch >= 0:
             # KIP-360: an idempotent producer bumps its own epoch after an error.
