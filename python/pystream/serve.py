@@ -12,6 +12,7 @@ import asyncio
 import logging
 import resource
 import signal
+from pathlib import Path
 
 from pystream.server.apis import Apis
 from pystream.server.broker import Broker
@@ -19,28 +20,54 @@ from pystream.server.config import BrokerConfig
 from pystream.server.connection import KafkaListener
 
 logger = logging.getLogger("pystream.server")
+FDS_PER_PARTITION = 4  # an open partition log: its directory lock, .log, .index and .timeindex
 
 
-def _raise_fd_limit() -> None:
-    """Idle clients each hold a socket: allow as many as the hard limit permits."""
+def _raise_fd_limit() -> int:
+    """Every open partition holds a few files and every client a socket: allow as many file
+    descriptors as the system permits (up to fs.nr_open when privileged, else the hard limit).
+    Returns the limit now in force."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    try:
+        ceiling = int(Path("/proc/sys/fs/nr_open").read_text())
+    except (OSError, ValueError):
+        ceiling = hard
+    for limit in (max(ceiling, hard), hard):
+        if limit <= soft:
+            return soft
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+            return limit
+        except (ValueError, OSError):
+            continue  # not privileged: the hard limit is as far as it goes
+    return soft
 
 
 async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
     """Serves until `stop` is set or SIGTERM/SIGINT arrives; then flushes and writes clean-shutdown markers."""
-    _raise_fd_limit()
+    fd_limit = _raise_fd_limit()
     broker = Broker(config)
+    partitions = sum(broker.store.list_topics(include_internal=True).values())
+    if FDS_PER_PARTITION * partitions > fd_limit:
+        logger.warning("%d partitions need about %d file descriptors when all are open, but the limit is %d: "
+                       "raise it (ulimit -n) or produce requests to some partitions will fail with KAFKA_STORAGE_ERROR",
+                       partitions, FDS_PER_PARTITION * partitions, fd_limit)
     if config.get("zookeeper.connect"):
         from pystream.cluster.node import ClusterNode
 
         broker.attach_cluster(ClusterNode(broker, config.get("zookeeper.connect")))
-    listener = KafkaListener(Apis(broker), config.get("socket.request.max.bytes"))
+    listener = KafkaListener(Apis(broker), config.get("socket.request.max.bytes"), config.get("queued.max.request.bytes"),
+                             config.get("connections.max.idle.ms"))
     server = await asyncio.start_server(listener.handle, config.host, config.port, limit=1 << 20, backlog=1024)
     if config.port == 0:
         broker.advertised_port = server.sockets[0].getsockname()[1]
     await broker.start()
+    metrics_server = None
+    if config.get("metrics.port") >= 0:
+        from pystream.server.metrics_http import start_metrics_server
+
+        metrics_server, _thread = start_metrics_server(broker, config.get("metrics.host"), config.get("metrics.port"))
+        logger.info("metrics on http://%s:%d/metrics", config.get("metrics.host"), metrics_server.server_port)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -56,6 +83,8 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
     finally:
         logger.info("shutting down")
         server.close()
+        if metrics_server is not None:
+            metrics_server.shutdown()
         await listener.close_all()  # before the broker closes its logs under them
         await broker.close()
         logger.info("clean shutdown complete")

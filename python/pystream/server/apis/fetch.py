@@ -29,6 +29,7 @@ class FetchApis(ApiGroup):
         topics = req.get("topics", [])
         replica_id = req.get("replica_id", -1)
         isolation = req.get("isolation_level", 0)
+        await b.open_partitions((t["topic"], fp["partition"]) for t in topics for fp in t["partitions"])
         while True:
             total = 0
             budget = req.get("max_bytes", 0x7FFFFFFF)
@@ -57,7 +58,7 @@ class FetchApis(ApiGroup):
     async def _wait_for_data(self, topics: list[dict[str, Any]], timeout: float) -> None:
         """Parks until any fetched partition gets an append, or the timeout."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        parts = [p for t in topics for fp in t["partitions"] if (p := self.broker.partition(t["topic"], fp["partition"])) is not None]
+        parts = [p for t in topics for fp in t["partitions"] if (p := self.broker.partitions.get((t["topic"], fp["partition"]))) is not None]
         for p in parts:
             p.wait_for_append(fut)
         try:
@@ -99,9 +100,9 @@ class FetchApis(ApiGroup):
         for t in req["topics"]:
             parts = []
             for pp in t["partitions"]:
-                p = self.broker.partition(t["name"], pp["partition_index"])
+                p, err = self.broker.leader_partition(t["name"], pp["partition_index"])
                 if p is None:
-                    parts.append({"partition_index": pp["partition_index"], "low_watermark": -1, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION})
+                    parts.append({"partition_index": pp["partition_index"], "low_watermark": -1, "error_code": err})
                     continue
                 offset = p.high_watermark if pp["offset"] == -1 else pp["offset"]
                 if not 0 <= offset <= p.high_watermark:

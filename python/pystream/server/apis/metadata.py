@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from pystream.protocol.codec import RequestHeader
+from pystream.protocol.codec import Encoded, RequestHeader, encode_element
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
 from pystream.server.apis.common import (
@@ -14,12 +15,23 @@ from pystream.server.apis.common import (
     ApiGroup,
     Handler,
 )
+from pystream.server.broker import Broker
 from pystream.server.cluster_link import NO_LEADER
 
 GROUP_KEY, TRANSACTION_KEY = 0, 1  # FindCoordinator key types
+# Metadata for every topic is built in slices of this many topics (a slice of uncached
+# topics takes ~10 ms), yielding to the event loop in between.
+_TOPICS_PER_SLICE = 1000
 
 
 class MetadataApis(ApiGroup):
+    def __init__(self, broker: Broker) -> None:
+        super().__init__(broker)
+        # On a single broker a topic's Metadata entry is a function of its name, partition count
+        # and id: each is encoded once per response version and reused until one of them changes,
+        # so Metadata for 10,000 topics costs a join, not 10,000 encodings.
+        self._encoded: dict[int, dict[str, tuple[tuple[Any, ...], Encoded]]] = {}
+
     def handlers(self) -> dict[int, Handler]:
         return {
             ApiKey.API_VERSIONS: self.api_versions,
@@ -57,35 +69,54 @@ class MetadataApis(ApiGroup):
                 "leader_id": info.leader, "leader_epoch": info.leader_epoch,
                 "replica_nodes": info.replicas, "isr_nodes": list(info.isr), "offline_replicas": list(info.offline)}
 
-    def _topic_metadata(self, name: str, error: ErrorCode = ErrorCode.NONE) -> dict[str, Any]:
+    def _topic_metadata(self, name: str, count: int, error: ErrorCode = ErrorCode.NONE) -> dict[str, Any]:
         b = self.broker
-        count = b.topic_partitions().get(name, 0) if error == ErrorCode.NONE else 0
         return {
             "error_code": int(error), "name": name, "topic_id": b.topic_id(name) if count else ZERO_UUID,
             "is_internal": name.startswith("__"), "topic_authorized_operations": AUTHORIZED_OPERATIONS_OMITTED,
             "partitions": [self._partition_metadata(name, i) for i in range(count)],
         }
 
+    def _topic_entry(self, name: str, count: int, version: int, cache: dict[str, tuple[tuple[Any, ...], Encoded]]) -> Any:
+        """A topic's Metadata entry (encoded ahead and cached on a single broker)."""
+        b = self.broker
+        if b.cluster is not None:
+            return self._topic_metadata(name, count)
+        key = (count, b.topic_id(name))
+        hit = self._encoded.get(version, {}).get(name)
+        if hit is None or hit[0] != key:
+            hit = (key, encode_element("MetadataResponse", version, "topics", self._topic_metadata(name, count)))
+        cache[name] = hit
+        return hit[1]
+
     async def metadata(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         b = self.broker
         requested = req.get("topics")
-        if requested is None or (hdr.api_version == 0 and not requested):
-            names = sorted(b.topic_partitions())
-            topics = [self._topic_metadata(n) for n in names]
+        v = hdr.api_version
+        if requested is None or (v == 0 and not requested):
+            cache: dict[str, tuple[tuple[Any, ...], Encoded]] = {}
+            topics = []
+            for i, (n, count) in enumerate(sorted(b.topic_partitions().items()), 1):
+                topics.append(self._topic_entry(n, count, v, cache))
+                if i % _TOPICS_PER_SLICE == 0:
+                    await asyncio.sleep(0)  # thousands of topics: let other requests in between slices
+            self._encoded[v] = cache  # only the topics that exist stay cached
         else:
             allow = req.get("allow_auto_topic_creation", True)
             topics = []
             for t in requested:
                 name = t.get("name")
                 if name is None:
-                    topics.append(self._topic_metadata("", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
+                    topics.append(self._topic_metadata("", 0, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
                     continue
-                if not b.topic_exists(name):
+                count = b.topic_partition_count(name)
+                if count is None:
                     err = await b.auto_create(name) if allow else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                    if err != ErrorCode.NONE:
-                        topics.append(self._topic_metadata(name, err))
+                    count = b.topic_partition_count(name)
+                    if err != ErrorCode.NONE or count is None:
+                        topics.append(self._topic_metadata(name, 0, err if err != ErrorCode.NONE else ErrorCode.LEADER_NOT_AVAILABLE))
                         continue
-                topics.append(self._topic_metadata(name))
+                topics.append(self._topic_entry(name, count, v, self._encoded.setdefault(v, {})))
         return {"throttle_time_ms": 0, "brokers": self._brokers(), "cluster_id": b.cluster_id,
                 "controller_id": self._controller_id(), "topics": topics, "cluster_authorized_operations": AUTHORIZED_OPERATIONS_OMITTED}
 

@@ -25,6 +25,7 @@ class ProduceApis(ApiGroup):
         acks = req.get("acks", 1)
         txn_id = req.get("transactional_id")
         responses = []
+        await self.broker.open_partitions((t["name"], pd["index"]) for t in req["topic_data"] for pd in t["partition_data"])
         if acks not in (-1, 0, 1):
             for t in req["topic_data"]:
                 responses.append({"name": t["name"], "partition_responses": [

@@ -47,6 +47,8 @@ class TopicApis(ApiGroup):
     async def create_topics(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         b = self.broker
         results = []
+        to_create: list[tuple[dict[str, Any], tuple[str, int, int, dict[str, Any]]]] = []
+        live = await b.cluster.live_broker_count() if b.cluster is not None else 1
         for t in req["topics"]:
             name = t["name"]
             n = t["num_partitions"] if t["num_partitions"] != -1 else b.config.get("num.partitions")
@@ -55,7 +57,6 @@ class TopicApis(ApiGroup):
             res: dict[str, Any] = {"name": name, "topic_id": ZERO_UUID, "error_code": 0, "error_message": None,
                                    "num_partitions": n, "replication_factor": rf, "configs": None}
             err, msg = ErrorCode.NONE, None
-            live = await b.cluster.live_broker_count() if b.cluster is not None else 1
             if b.topic_exists(name):
                 err, msg = ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists"
             elif n <= 0:
@@ -67,17 +68,20 @@ class TopicApis(ApiGroup):
             elif (cmsg := self._config_error(configs)) is not None:
                 err, msg = ErrorCode.INVALID_CONFIG, cmsg
             elif not req.get("validate_only", False):
-                try:
-                    await b.create_topic(name, n, rf, {k: v for k, v in configs.items() if v is not None})
-                    res["topic_id"] = b.topic_id(name)
-                except TopicExistsError as e:
-                    err, msg = ErrorCode.TOPIC_ALREADY_EXISTS, str(e)
-                except ValueError as e:
-                    err, msg = (ErrorCode.INVALID_CONFIG if "config" in str(e) else ErrorCode.INVALID_TOPIC_EXCEPTION), str(e)
-            res["error_code"], res["error_message"] = int(err), msg
-            if err != ErrorCode.NONE:
-                res["num_partitions"] = res["replication_factor"] = -1
+                to_create.append((res, (name, n, rf, {k: v for k, v in configs.items() if v is not None})))
+            _set_create_result(res, err, msg)
             results.append(res)
+        # All at once: one metadata write for thousands of topics on a single broker.
+        errors = await b.create_topics([spec for _res, spec in to_create])
+        for (res, (name, *_rest)), e in zip(to_create, errors):
+            if e is None:
+                res["topic_id"] = b.topic_id(name)
+            elif isinstance(e, TopicExistsError):
+                _set_create_result(res, ErrorCode.TOPIC_ALREADY_EXISTS, str(e))
+            elif isinstance(e, OSError):  # a full disk: nothing was created
+                _set_create_result(res, ErrorCode.KAFKA_STORAGE_ERROR, str(e))
+            else:
+                _set_create_result(res, ErrorCode.INVALID_CONFIG if "config" in str(e) else ErrorCode.INVALID_TOPIC_EXCEPTION, str(e))
         return {"throttle_time_ms": 0, "topics": results}
 
     async def delete_topics(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
@@ -87,6 +91,7 @@ class TopicApis(ApiGroup):
             name = t.get("name") or b.topic_name(t.get("topic_id"))
             names.append((name, t.get("topic_id")))
         out = []
+        local: list[str] = []
         for name, topic_id in names:
             res = {"name": name, "topic_id": topic_id, "error_code": 0, "error_message": None}
             if name is None or not b.topic_exists(name):
@@ -95,9 +100,11 @@ class TopicApis(ApiGroup):
                 res["error_code"], res["error_message"] = ErrorCode.POLICY_VIOLATION, "delete.topic.enable is false"
             elif b.cluster is not None:
                 await b.cluster.delete_topic(name)  # every broker deletes its replicas when it sees it gone
-            else:
-                b.delete_local_topic(name)
+            elif name not in local:
+                local.append(name)
             out.append(res)
+        if local:
+            await b.delete_local_topics(local)
         return {"throttle_time_ms": 0, "responses": out}
 
     async def create_partitions(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
@@ -229,3 +236,10 @@ class TopicApis(ApiGroup):
                 "removing_replicas": [r for r in replicas if r not in target]})
         return {"throttle_time_ms": 0, "error_code": 0, "error_message": None,
                 "topics": [{"name": n, "partitions": ps} for n, ps in by_topic.items()]}
+
+
+def _set_create_result(res: dict[str, Any], err: ErrorCode, msg: str | None) -> None:
+    """One topic's CreateTopics result: its error, and no partition count when it failed."""
+    res["error_code"], res["error_message"] = int(err), msg
+    if err != ErrorCode.NONE:
+        res["num_partitions"] = res["replication_factor"] = -1
