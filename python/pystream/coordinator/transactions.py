@@ -5,8 +5,9 @@ A transactional id lives in partition ``partition_for_txn(id, n)`` of
 coordinator. The coordinator keeps, per id, Kafka's TransactionMetadata:
 producer id and epoch, timeout, state and the partitions of the open
 transaction. Every state change is appended to the partition (Kafka's
-TransactionLogKey/Value, see `txn_log`) and made durable before it takes
-effect; loading a partition replays it (the latest record per id wins, a
+TransactionLogKey/Value, see `txn_log`) and made as durable as an
+acknowledged record (the page cache; fsync per the log.flush.* policy; the
+in-sync replicas in a cluster) before it takes effect; loading a partition replays it (the latest record per id wins, a
 tombstone removes the id).
 
 State machine (Kafka's TransactionState, transaction protocol version 1)::
@@ -236,20 +237,18 @@ class TransactionCoordinator:
     # ----- persistence -----------------------------------------------------------------
 
     async def _persist(self, meta: TxnMetadata, value: TxnLogValue | None) -> ErrorCode:
-        """Appends the id's new state (None: a tombstone) and waits until it is durable (fsync;
-        in a cluster, also in the in-sync replicas). NOT_COORDINATOR when that fails."""
+        """Appends the id's new state (None: a tombstone) and waits until it is as durable as an
+        acknowledged record: handed to the OS (it survives the broker process; fsynced by the
+        log.flush.* policy, as the data it commits), and in a cluster on the in-sync replicas.
+        NOT_COORDINATOR when that fails."""
         p = self.partition_for(meta.transactional_id)
         epoch = self._loaded.get(p)
         key = encode_txn_key(meta.transactional_id)
         data = None if value is None else encode_txn_value(value)
-        log = self.state_log(p)
-
-        def write() -> None:  # in a worker thread: the fsync must not stall the event loop
-            log.append_batch([data], keys=[key], timestamp_ms=self._now_ms())
-            log.flush()
-
         try:
-            await asyncio.to_thread(write)
+            log = self.state_log(p)
+            log.append_batch([data], keys=[key], timestamp_ms=self._now_ms())
+            log.flush(fsync=False)  # out of the log's batch buffer into the page cache
         except Exception as e:
             logger.error("writing the state of transactional id %r failed: %s", meta.transactional_id, e)
             return ErrorCode.NOT_COORDINATOR
