@@ -106,6 +106,7 @@ class TxnIndex:
         self._entries: list[tuple[AbortedTxn, int]] = []
         self._last: list[int] = []  # last_offset of each entry, for bisect
         self._dirty: set[int] = set()  # segment bases written since the last flush
+        self._files: set[int] = set()  # segment bases with an index file (no directory listing per retention pass)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -143,6 +144,7 @@ class TxnIndex:
         base = segment_bases[max(i, 0)]
         with open(self.path(base), "ab") as f:
             f.write(ENTRY.pack(ENTRY_VERSION, *entry))
+        self._files.add(base)
         self._entries.append((entry, base))
         self._last.append(entry.last_offset)
         self._dirty.add(base)
@@ -163,12 +165,10 @@ class TxnIndex:
         live = set(segment_bases)
         if any(b not in live for _e, b in self._entries):
             self._set([(e, b) for e, b in self._entries if b in live])
-        for p in self.dir.glob(f"*{SUFFIX}"):
-            base = _base_of(p)
-            if base is None or base not in live:
-                p.unlink(missing_ok=True)
-                if base is not None:
-                    self._dirty.discard(base)
+        for base in self._files - live:
+            self.path(base).unlink(missing_ok=True)
+            self._files.discard(base)
+            self._dirty.discard(base)
 
     def load(self, segment_bases: list[int], replay_from: int) -> bool:
         """Reads the index files of the log's segments, keeping only the entries whose marker
@@ -176,6 +176,7 @@ class TxnIndex:
         rewriting files accordingly. Returns False, with everything cleared and the files
         removed, when a file is damaged: the caller must rebuild the whole index."""
         self._dirty.clear()
+        self._files.clear()
         bases = sorted(segment_bases)
         loaded: list[tuple[AbortedTxn, int]] = []
         damaged: list[str] = []
@@ -192,8 +193,10 @@ class TxnIndex:
                 damaged.append(f"{p.name}: {e}")
                 continue
             keep = [x for x in entries if x.last_offset < replay_from]
-            if len(keep) != len(entries):
+            if len(keep) != len(entries) or not keep:  # an empty file goes
                 self._rewrite(base, keep)
+            if keep:
+                self._files.add(base)
             loaded.extend((x, base) for x in keep)
         loaded.sort(key=lambda eb: eb[0].last_offset)
         if damaged or any(a[0].last_offset >= b[0].last_offset for a, b in zip(loaded, loaded[1:])):
@@ -210,6 +213,7 @@ class TxnIndex:
             p.unlink(missing_ok=True)
         self._set([])
         self._dirty.clear()
+        self._files.clear()
 
     def _set(self, entries: list[tuple[AbortedTxn, int]]) -> None:
         self._entries = entries
