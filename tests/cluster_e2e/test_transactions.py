@@ -97,3 +97,41 @@ def test_transaction_survives_a_sigkill_of_its_coordinator(cluster: Cluster, vic
     p.commit_transaction(90)
     got = _read_committed(cluster, 30)
     assert sorted(got) == sorted(b"v%d" % i for i in range(30))
+
+
+def test_a_partition_leader_asks_a_remote_coordinator_kip890(cluster: Cluster) -> None:
+    """A transactional batch to a partition led by another broker than the coordinator is checked
+    with the coordinator (AddPartitionsToTxn v4, verify-only): refused until the partition is added."""
+    from pystream.protocol.client import KafkaClient
+    from pystream.protocol.schema_data import ApiKey
+    from pystream.storage.records import ATTR_TRANSACTIONAL, Record, encode_batch
+
+    _start(cluster)
+    with KafkaClient(cluster.bootstrap, timeout=5.0) as c:
+        tid = next(t for t in (f"tx-{i}" for i in range(100))
+                   if c.find_coordinator(t, key_type=1) != cluster.leader(TOPIC, 0))
+        coord = c.connection(c.find_coordinator(tid, key_type=1))
+        init = coord.request(ApiKey.INIT_PRODUCER_ID, {"transactional_id": tid, "transaction_timeout_ms": 60000,
+                                                      "producer_id": -1, "producer_epoch": -1}, 4)
+        assert init["error_code"] == 0
+        pid, epoch = init["producer_id"], init["producer_epoch"]
+        leader = c.connection(cluster.leader(TOPIC, 0))
+
+        def produce(seq: int) -> int:
+            batch = encode_batch(0, [Record(0, 1, None, b"v%d" % seq)], producer_id=pid, producer_epoch=epoch,
+                                 base_sequence=seq, attributes_extra=ATTR_TRANSACTIONAL)
+            r = leader.request(ApiKey.PRODUCE, {"transactional_id": tid, "acks": -1, "timeout_ms": 10000, "topic_data": [
+                {"name": TOPIC, "partition_data": [{"index": 0, "records": batch}]}]}, 8)
+            return r["responses"][0]["partition_responses"][0]["error_code"]
+
+        assert produce(0) == 48  # INVALID_TXN_STATE: not in the transaction
+        add = coord.request(ApiKey.ADD_PARTITIONS_TO_TXN, {
+            "v3_and_below_transactional_id": tid, "v3_and_below_producer_id": pid, "v3_and_below_producer_epoch": epoch,
+            "v3_and_below_topics": [{"name": TOPIC, "partitions": [0]}]}, 3)
+        assert add["results_by_topic_v3_and_below"][0]["results_by_partition"][0]["partition_error_code"] == 0
+        assert produce(0) == 0
+        end = coord.request(ApiKey.END_TXN, {"transactional_id": tid, "producer_id": pid, "producer_epoch": epoch,
+                                            "committed": True}, 3)
+        assert end["error_code"] == 0
+        assert produce(1) == 48  # the transaction is over: a late write is refused
+    assert _read_committed(cluster, 1) == [b"v0"]

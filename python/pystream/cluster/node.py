@@ -87,7 +87,7 @@ class ClusterNode:
         self._pid_end = 0
         self._session_ok = True
         self._controller_id = -1
-        self._marker_conns: dict[int, BrokerConnection] = {}  # broker id -> connection for WriteTxnMarkers
+        self._txn_conns: dict[int, BrokerConnection] = {}  # broker id -> connection for WriteTxnMarkers and KIP-890 checks
 
     # ----- plumbing ------------------------------------------------------------------
 
@@ -156,9 +156,9 @@ class ClusterNode:
         for f in self.fetchers.values():
             await f.stop()
         self.fetchers.clear()
-        for conn in self._marker_conns.values():
+        for conn in self._txn_conns.values():
             await conn.close()
-        self._marker_conns.clear()
+        self._txn_conns.clear()
         for p in self.broker.partitions.values():
             self._stop_leading(p)
         try:
@@ -522,11 +522,7 @@ class ClusterNode:
                              "coordinator_epoch": coordinator_epoch,
                              "topics": [{"name": t, "partition_indexes": ps} for t, ps in topics.items()]}]}
         try:
-            conn = self._marker_conns.get(broker_id)
-            if conn is None or conn.closed:
-                b = self.view.brokers[broker_id]
-                conn = self._marker_conns[broker_id] = await BrokerConnection.connect(b.host, b.port, f"pystream-txn-{self.id}", timeout=10.0)
-            resp = await conn.request(ApiKey.WRITE_TXN_MARKERS, None, body)
+            resp = await self._txn_request(broker_id, ApiKey.WRITE_TXN_MARKERS, None, body)
         except (KeyError, OSError, KafkaConnectionError, KafkaError) as e:
             logger.info("WriteTxnMarkers to broker %d failed (%s); will retry", broker_id, e)
             return {tp: ErrorCode.NOT_LEADER_OR_FOLLOWER for tp in partitions}
@@ -538,6 +534,31 @@ class ClusterNode:
                     out[(t["name"], pr["partition_index"])] = ErrorCode(code) if code in ErrorCode._value2member_map_ \
                         else ErrorCode.UNKNOWN_SERVER_ERROR
         return out
+
+    async def verify_txn_partition(self, transactional_id: str, producer_id: int, epoch: int,
+                                   partition: tuple[str, int]) -> ErrorCode:
+        """KIP-890 part 1: asks the transactional id's coordinator (AddPartitionsToTxn v4,
+        verify-only) whether `partition` is in the producer's open transaction."""
+        c = self.txn_coordinator_for(transactional_id)
+        if c is None:
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        body = {"transactions": [{"transactional_id": transactional_id, "producer_id": producer_id, "producer_epoch": epoch,
+                                  "verify_only": True, "topics": [{"name": partition[0], "partitions": [partition[1]]}]}]}
+        try:
+            resp = await self._txn_request(c.node_id, ApiKey.ADD_PARTITIONS_TO_TXN, 4, body)
+            code = resp["results_by_transaction"][0]["topic_results"][0]["results_by_partition"][0]["partition_error_code"]
+        except (KeyError, IndexError, OSError, KafkaConnectionError, KafkaError) as e:
+            logger.info("verifying a transaction with broker %d failed (%s)", c.node_id, e)
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        return ErrorCode(code) if code in ErrorCode._value2member_map_ else ErrorCode.UNKNOWN_SERVER_ERROR
+
+    async def _txn_request(self, broker_id: int, api_key: int, version: int | None, body: dict[str, Any]) -> dict[str, Any]:
+        """One request to another broker over this node's connection to it (opened on demand)."""
+        conn = self._txn_conns.get(broker_id)
+        if conn is None or conn.closed:
+            b = self.view.brokers[broker_id]
+            conn = self._txn_conns[broker_id] = await BrokerConnection.connect(b.host, b.port, f"pystream-txn-{self.id}", timeout=10.0)
+        return await conn.request(api_key, version, body)
 
     async def ensure_offsets_topic(self) -> None:
         if OFFSETS_TOPIC in self.view.topics:

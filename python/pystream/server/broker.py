@@ -383,7 +383,7 @@ class Broker:
                 result["error_code"] = ErrorCode.MESSAGE_TOO_LARGE
                 result["error_message"] = f"batch of {size} bytes exceeds max.message.bytes={max_bytes}"
                 return result
-        if (err := self._check_transactional(topic, index, batches, transactional_id)) is not None:
+        if (err := await self._check_transactional(p, batches, transactional_id)) is not None:
             result["error_code"], result["error_message"] = err
             return result
         # Idempotence: judge every batch before anything is appended.
@@ -437,27 +437,35 @@ class Broker:
 
     produce_timeout = 30.0  # seconds an acks=all produce waits at most (the request's timeout_ms lowers it)
 
-    def _check_transactional(self, topic: str, index: int, batches: list[Any],
-                             transactional_id: str | None) -> tuple[ErrorCode, str] | None:
+    async def _check_transactional(self, p: Partition, batches: list[Any],
+                                   transactional_id: str | None) -> tuple[ErrorCode, str] | None:
         """Why a Produce's batches may not be appended for transactional reasons, or None:
         control batches come from transaction coordinators only; transactional batches need
-        the request's transactional id and, when this broker coordinates it, a partition
-        added to the producer's open transaction (KIP-890 part 1)."""
-        for (base, _last, pid, epoch, _seq, _n, _ts, attrs), _size in batches:
+        the request's transactional id and a partition added to the producer's open
+        transaction (KIP-890 part 1), asked of the coordinator (in a cluster, over the wire
+        with AddPartitionsToTxn v4 verify-only) once per producer epoch and transaction."""
+        for (_base, _last, pid, epoch, _seq, _n, _ts, attrs), _size in batches:
             if attrs & ATTR_CONTROL:
                 return ErrorCode.INVALID_RECORD, "control batches are not accepted from clients"
             if not attrs & ATTR_TRANSACTIONAL:
                 continue
             if not transactional_id:
                 return ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "transactional batches need a transactional id"
-            err = self.txns.verify(transactional_id, pid, epoch, (topic, index))
-            if err == ErrorCode.NOT_COORDINATOR:
-                return None  # coordinated by another broker: not verified here
+            if p.producer_state.verified.get(pid) == epoch:
+                continue
+            err = self.txns.verify(transactional_id, pid, epoch, (p.topic, p.index))
+            if err == ErrorCode.NOT_COORDINATOR and self.cluster is not None:
+                err = await self.cluster.verify_txn_partition(transactional_id, pid, epoch, (p.topic, p.index))
+            if err == ErrorCode.NONE:
+                p.producer_state.verified[pid] = epoch  # until the transaction's marker
+                continue
             if err == ErrorCode.PRODUCER_FENCED:
                 return ErrorCode.INVALID_PRODUCER_EPOCH, f"producer epoch {epoch} is fenced"
-            if err != ErrorCode.NONE:
+            if err in (ErrorCode.INVALID_TXN_STATE, ErrorCode.INVALID_PRODUCER_ID_MAPPING, ErrorCode.INVALID_PRODUCER_EPOCH):
                 msg = "Partition was not added to the transaction" if err == ErrorCode.INVALID_TXN_STATE else err.name
                 return err, msg
+            # The coordinator is away or busy: retriable (Kafka answers NOT_ENOUGH_REPLICAS too).
+            return ErrorCode.NOT_ENOUGH_REPLICAS, f"transaction not verified with its coordinator: {err.name}"
         return None
 
     # ----- transactions --------------------------------------------------------------

@@ -77,6 +77,9 @@ class ProducerState:
         self.producers: dict[int, ProducerEntry] = {}
         # Producer id -> offset of the first batch of its open transaction (Kafka's ongoingTxns).
         self.ongoing: dict[int, int] = {}
+        # Producer id -> epoch whose open transaction the coordinator confirmed holds this
+        # partition (KIP-890's verification guard): its next batches are not asked again.
+        self.verified: dict[int, int] = {}
         self.txn_index = TxnIndex(directory)
 
     def check(self, producer_id: int, epoch: int, first_seq: int, record_count: int) -> tuple[SequenceCheck, int]:
@@ -117,6 +120,7 @@ class ProducerState:
         """Rebuilds the state: the snapshot when it is usable, then every batch after it."""
         self.producers.clear()
         self.ongoing.clear()
+        self.verified.clear()
         start = log.start_offset
         try:
             snap = json.loads(self.path.read_text())
@@ -183,6 +187,7 @@ class ProducerState:
         transaction, takes on the marker's epoch (a fencing abort bumps it), and indexes an
         aborted transaction. Returns the index entry written, if any."""
         first = self.ongoing.pop(producer_id, None)
+        self.verified.pop(producer_id, None)
         entry = self.producers.get(producer_id)
         if entry is None:
             self.producers[producer_id] = ProducerEntry(epoch)
