@@ -372,3 +372,39 @@ def test_consume_transform_produce_is_exactly_once_across_a_broker_sigkill(broke
     counts = Counter(out)
     assert set(counts) == {b"out-%d" % i for i in range(n)}
     assert all(c == 1 for c in counts.values()), [v for v, c in counts.items() if c > 1][:10]
+
+
+def test_kafka_python_transactional_producer(broker):
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka import TopicPartition as KPTopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    topic = unique_topic("kp-txn")
+    create_topic(broker.bootstrap, topic)
+    p = KafkaProducer(bootstrap_servers=broker.bootstrap, transactional_id=unique_topic("kp-tid"))
+    try:
+        p.init_transactions()
+        p.begin_transaction()
+        p.send(topic, b"c1")
+        p.send(topic, b"c2")
+        p.send_offsets_to_transaction({KPTopicPartition(topic, 0): OffsetAndMetadata(5, "", -1)}, "kp-group")
+        p.commit_transaction()
+        p.begin_transaction()
+        p.send(topic, b"aborted")
+        p.flush()
+        p.abort_transaction()
+    finally:
+        p.close()
+    got = {}
+    for iso in (READ_COMMITTED, READ_UNCOMMITTED):
+        c = KafkaConsumer(bootstrap_servers=broker.bootstrap, isolation_level=iso, auto_offset_reset="earliest",
+                          consumer_timeout_ms=3000)
+        c.assign([KPTopicPartition(topic, 0)])
+        got[iso] = [m.value for m in c]
+        c.close()
+    assert got == {READ_COMMITTED: [b"c1", b"c2"], READ_UNCOMMITTED: [b"c1", b"c2", b"aborted"]}
+    c = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id="kp-group")
+    try:
+        assert c.committed(KPTopicPartition(topic, 0)) == 5
+    finally:
+        c.close()
