@@ -364,7 +364,7 @@ def test_consume_transform_produce_is_exactly_once_across_a_broker_sigkill(broke
                 # Rewind to what the group committed: the aborted transaction's input comes again.
                 committed = consumer.committed(consumer.assignment(), 30)
                 for tp in committed:
-                    consumer.seek(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else 0))
+                    consumer.seek(TopicPartition(tp.topic, tp.partition, max(tp.offset, 0)))
     finally:
         consumer.close()
     assert killed.is_set()

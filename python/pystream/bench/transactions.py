@@ -157,9 +157,9 @@ def summary(r: TxnBenchResult) -> str:
     idem, txn = max(r.idempotent_records_per_s), max(r.transactional_records_per_s)
     return "\n".join([
         f"idempotent producer: {report.fmt_rate(idem)} records/s (best of {len(r.idempotent_records_per_s)})",
-        f"transactional producer, {r.config['txn_size']:,} records per transaction: {report.fmt_rate(txn)} records/s "
-        f"(best), {txn / r.config['txn_size']:.0f} transactions/s; {r.ratio:.0%} of the idempotent producer "
-        f"(median of {len(r.transactional_records_per_s)} interleaved pairs)",
+        (f"transactional producer, {r.config['txn_size']:,} records per transaction: {report.fmt_rate(txn)} records/s "
+         f"(best), {txn / r.config['txn_size']:.0f} transactions/s; {r.ratio:.0%} of the idempotent producer "
+         f"(median of {len(r.transactional_records_per_s)} interleaved pairs)"),
         f"commit_transaction: p50 {r.commit_ms_p50:.1f} ms, p99 {r.commit_ms_p99:.1f} ms",
         f"check: a read_committed consumer read back all {r.read_committed_records:,} records of the last transactional run",
     ])

@@ -53,11 +53,11 @@ from pystream.coordinator.txn_log import (
     encode_txn_value,
     partition_for_txn,
 )
-from pystream.errors import CorruptRecordError
+from pystream.errors import CorruptRecordError, PystreamError
 from pystream.protocol.error_codes import ErrorCode
 from pystream.storage.log import Log
 
-__all__ = ["TransactionCoordinator", "TxnMetadata", "TxnConfig"]
+__all__ = ["TransactionCoordinator", "TxnConfig", "TxnMetadata"]
 
 logger = logging.getLogger("pystream.coordinator")
 
@@ -249,7 +249,7 @@ class TransactionCoordinator:
             log = self.state_log(p)
             log.append_batch([data], keys=[key], timestamp_ms=self._now_ms())
             log.flush(fsync=False)  # out of the log's batch buffer into the page cache
-        except Exception as e:
+        except (OSError, PystreamError) as e:  # a full disk, a log closed under us, a partition gone
             logger.error("writing the state of transactional id %r failed: %s", meta.transactional_id, e)
             return ErrorCode.NOT_COORDINATOR
         if self.replicated is not None and not await self.replicated(p):
@@ -279,7 +279,7 @@ class TransactionCoordinator:
             if meta.completion is not None and not meta.completion.done():
                 try:
                     await asyncio.wait_for(asyncio.shield(meta.completion), left)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     return False
                 except asyncio.CancelledError:
                     if meta.completion.cancelled():

@@ -27,6 +27,7 @@ rebuilt from the log's markers when the partition opens.
 from __future__ import annotations
 
 import bisect
+import itertools
 import logging
 import os
 import struct
@@ -199,7 +200,7 @@ class TxnIndex:
                 self._files.add(base)
             loaded.extend((x, base) for x in keep)
         loaded.sort(key=lambda eb: eb[0].last_offset)
-        if damaged or any(a[0].last_offset >= b[0].last_offset for a, b in zip(loaded, loaded[1:])):
+        if damaged or any(a[0].last_offset >= b[0].last_offset for a, b in itertools.pairwise(loaded)):
             logger.warning("%s: transaction index damaged (%s); rebuilding it from the log", self.dir,
                            "; ".join(damaged) or "entries out of order")
             self.reset()

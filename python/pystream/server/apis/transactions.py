@@ -106,7 +106,6 @@ class TransactionApis(ApiGroup):
         """Offsets committed inside a transaction: written to the group's offsets partition now,
         visible when the transaction commits (its COMMIT marker reaches that partition)."""
         b = self.broker
-        v = hdr.api_version
         group, txn_id, pid, epoch = req["group_id"], req["transactional_id"], req["producer_id"], req["producer_epoch"]
         err: ErrorCode | None = None
         if b.cluster is not None and not b.cluster.is_coordinator(group):
