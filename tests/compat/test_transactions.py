@@ -408,3 +408,71 @@ def test_kafka_python_transactional_producer(broker):
         assert c.committed(KPTopicPartition(topic, 0)) == 5
     finally:
         c.close()
+
+
+def test_offsets_committed_in_a_transaction_wait_for_its_outcome(broker):
+    """TxnOffsetCommit: pending (OffsetFetch require_stable answers UNSTABLE_OFFSET_COMMIT) until the
+    marker; applied on commit, dropped on abort, and replayed the same way after a restart. KIP-447's
+    generation check refuses a stale member."""
+    topic, group = unique_topic("txo"), unique_topic("txo-group")
+    create_topic(broker.bootstrap, topic)
+
+    def session(c: RawClient, tid: str) -> tuple[int, int]:
+        assert c.request(ApiKey.FIND_COORDINATOR, 3, {"key": tid, "key_type": 1})["error_code"] == 0
+        r = c.request(ApiKey.INIT_PRODUCER_ID, 4, {"transactional_id": tid, "transaction_timeout_ms": 60000,
+                                                    "producer_id": -1, "producer_epoch": -1})
+        assert r["error_code"] == 0
+        return r["producer_id"], r["producer_epoch"]
+
+    def commit_offset(c: RawClient, tid: str, pid: int, epoch: int, offset: int, generation: int = -1, member: str = "") -> int:
+        assert c.request(ApiKey.ADD_OFFSETS_TO_TXN, 3, {"transactional_id": tid, "producer_id": pid, "producer_epoch": epoch,
+                                                         "group_id": group})["error_code"] == 0
+        r = c.request(ApiKey.TXN_OFFSET_COMMIT, 3, {
+            "transactional_id": tid, "group_id": group, "producer_id": pid, "producer_epoch": epoch,
+            "generation_id": generation, "member_id": member, "group_instance_id": None,
+            "topics": [{"name": topic, "partitions": [{"partition_index": 0, "committed_offset": offset,
+                                                        "committed_leader_epoch": -1, "committed_metadata": ""}]}]})
+        return r["topics"][0]["partitions"][0]["error_code"]
+
+    def fetch(c: RawClient) -> tuple[int, int]:
+        r = c.request(ApiKey.OFFSET_FETCH, 7, {"group_id": group, "topics": [{"name": topic, "partition_indexes": [0]}],
+                                               "require_stable": True})
+        p = r["topics"][0]["partitions"][0]
+        return p["error_code"], p["committed_offset"]
+
+    def end(c: RawClient, tid: str, pid: int, epoch: int, commit: bool) -> None:
+        assert c.request(ApiKey.END_TXN, 3, {"transactional_id": tid, "producer_id": pid, "producer_epoch": epoch,
+                                             "committed": commit})["error_code"] == 0
+
+    tid = unique_topic("tid")
+    with RawClient(broker.host, broker.port) as c:
+        pid, epoch = session(c, tid)
+        assert commit_offset(c, tid, pid, epoch, 10) == 0
+        assert fetch(c) == (ErrorCode.UNSTABLE_OFFSET_COMMIT, -1)
+        end(c, tid, pid, epoch, commit=True)
+        assert fetch(c) == (0, 10)
+        assert commit_offset(c, tid, pid, epoch, 20) == 0
+        end(c, tid, pid, epoch, commit=False)
+        assert fetch(c) == (0, 10)  # the aborted commit is gone
+        assert commit_offset(c, tid, pid, epoch, 30) == 0  # left pending across a restart
+    broker.restart()
+    with RawClient(broker.host, broker.port) as c:
+        assert fetch(c) == (ErrorCode.UNSTABLE_OFFSET_COMMIT, -1)
+        end(c, tid, pid, epoch, commit=True)
+        assert fetch(c) == (0, 30)
+    # KIP-447: with the group formed, a commit from another generation or an unknown member is refused.
+    member = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group, "enable.auto.commit": False,
+                       "session.timeout.ms": 6000})
+    try:
+        member.subscribe([topic])
+        deadline = time.monotonic() + 30
+        while not member.assignment() and time.monotonic() < deadline:
+            member.poll(0.2)
+        assert member.assignment(), "the consumer never joined its group"
+        with RawClient(broker.host, broker.port) as c:
+            pid, epoch = session(c, tid)
+            assert commit_offset(c, tid, pid, epoch, 40, generation=999) == ErrorCode.ILLEGAL_GENERATION
+            assert commit_offset(c, tid, pid, epoch, 40, member="nobody") == ErrorCode.UNKNOWN_MEMBER_ID
+            assert commit_offset(c, tid, pid, epoch, 40) == 0  # no member, no generation: not checked (pre-KIP-447 clients)
+    finally:
+        member.close()
