@@ -115,7 +115,9 @@ def bench(
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=int, default=9092, show_default=True, help="Port to listen on (0: any free port).")
-@click.option("--data-dir", type=click.Path(file_okay=False), default="./pystream-data", show_default=True, help="Where the logs live.")
+@click.option("--data-dir", default=None, metavar="DIR[,DIR...]",
+              help="Where the logs live (overrides log.dirs; several comma-separated directories share the partitions) "
+                   "[default: log.dirs or log.dir from --config, else ./pystream-data].")
 @click.option("--broker-id", type=int, default=None, help="This broker's id in a cluster (broker.id) [default: 0].")
 @click.option("--zookeeper", default=None, metavar="HOST:PORT[/CHROOT]",
               help="Join the cluster coordinated by this ZooKeeper (zookeeper.connect); without it, a single broker.")
@@ -123,13 +125,17 @@ def bench(
               help="A server.properties file with Kafka's key names (num.partitions, log.segment.bytes, ...).")
 @click.option("--override", "overrides", multiple=True, metavar="KEY=VALUE", help="A config key set on the command line (repeatable).")
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]), default="INFO", show_default=True)
-def serve(host: str, port: int, data_dir: str, broker_id: int | None, zookeeper: str | None, config_file: str | None,
+def serve(host: str, port: int, data_dir: str | None, broker_id: int | None, zookeeper: str | None, config_file: str | None,
           overrides: tuple[str, ...], log_level: str) -> None:
-    """Run a Kafka-compatible broker (kcat, confluent-kafka, kafka-python and aiokafka work unchanged)."""
+    """Run a Kafka-compatible broker (kcat, confluent-kafka, kafka-python and aiokafka work unchanged).
+
+    Every broker config Kafka defines is accepted; one it does not act on, or an unknown key, is a
+    WARNING at start; a bad value is an error (exit status 1), as are a port in use and a log
+    directory that cannot be written or is held by a running broker: nothing is written then."""
     import logging
 
     from pystream.server.config import BrokerConfig, ConfigError, load_properties
-    from pystream.serve import run
+    from pystream.serve import StartupError, run
 
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
@@ -145,12 +151,13 @@ def serve(host: str, port: int, data_dir: str, broker_id: int | None, zookeeper:
             props["zookeeper.connect"] = zookeeper
         config = BrokerConfig.from_sources(host, port, data_dir, props)
     except (ConfigError, OSError) as e:
-        raise click.ClickException(str(e)) from None
+        where = f"{config_file} or --override" if config_file else "--override"
+        raise click.ClickException(f"{e} (fix it in {where})") from None
     from pystream.errors import LogDirectoryError
 
     try:
         run(config)
-    except LogDirectoryError as e:  # a damaged or locked data directory: one line saying what to do
+    except (StartupError, LogDirectoryError) as e:  # one line saying what to do; nothing written
         raise click.ClickException(str(e)) from None
 
 

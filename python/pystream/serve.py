@@ -1,6 +1,10 @@
 """Running a broker (`pystream serve`): the composition root.
 
-Builds the `Broker` over its data directory, makes it a cluster node when
+Checks first, writing nothing: the log directories can be created or written
+and no running broker holds them, and the listening port can be bound (it is
+bound then, and listened on only once the broker serves). A failed check is a
+`StartupError`: one line saying what is wrong and what to do. Then it builds
+the `Broker` over its log directories, makes it a cluster node when
 zookeeper.connect is set (the only place that joins `pystream.server` and
 `pystream.cluster`), listens, and serves until SIGTERM/SIGINT; then shuts
 down cleanly.
@@ -9,18 +13,49 @@ down cleanly.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import resource
 import signal
+import socket
 from pathlib import Path
 
+from pystream.errors import LogDirectoryError
 from pystream.server.apis import Apis
 from pystream.server.broker import Broker
 from pystream.server.config import BrokerConfig
 from pystream.server.connection import KafkaListener
+from pystream.storage.manager import check_log_dirs
 
 logger = logging.getLogger("pystream.server")
 FDS_PER_PARTITION = 4  # an open partition log: its directory lock, .log, .index and .timeindex
+
+
+class StartupError(Exception):
+    """The broker cannot start; the message is one line saying why and what to do."""
+
+
+def bind_listener(host: str, port: int, what: str = "--port") -> socket.socket:
+    """A socket bound to host:port, not yet listening (serve listens once the broker is ready);
+    `what` names the option that sets the port, for the error message."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise StartupError(f"cannot listen on {host}:{port}: unknown host ({e.strerror}); check --host") from None
+    family, type_, proto, _name, addr = infos[0]
+    sock = socket.socket(family, type_, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+    except OSError as e:
+        sock.close()
+        what = {
+            errno.EADDRINUSE: f"the port is already in use (another broker or program holds it): stop it or choose another {what}",
+            errno.EACCES: f"permission denied (ports below 1024 need privileges): choose another {what}",
+            errno.EADDRNOTAVAIL: "no such address on this machine: check --host",
+        }.get(e.errno or 0, f"{e.strerror or e}")
+        raise StartupError(f"cannot listen on {host}:{port}: {what}") from None
+    return sock
 
 
 def _raise_fd_limit() -> int:
@@ -44,23 +79,43 @@ def _raise_fd_limit() -> int:
 
 
 async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
-    """Serves until `stop` is set or SIGTERM/SIGINT arrives; then flushes and writes clean-shutdown markers."""
+    """Serves until `stop` is set or SIGTERM/SIGINT arrives; then flushes and writes clean-shutdown markers.
+    Raises StartupError, having written nothing, when a start-up check fails."""
     fd_limit = _raise_fd_limit()
-    broker = Broker(config)
+    for warning in config.warnings:
+        logger.warning("%s", warning)
+    try:
+        check_log_dirs(config.log_dirs)
+    except LogDirectoryError as e:
+        raise StartupError(str(e)) from None
+    if config.get("metrics.port") > 0:  # the metrics server binds later: make sure it will be able to
+        bind_listener(config.get("metrics.host"), config.get("metrics.port"), what="--override metrics.port").close()
+    sock = bind_listener(config.host, config.port)
+    try:
+        broker = Broker(config)
+    except LogDirectoryError as e:
+        sock.close()
+        raise StartupError(str(e)) from None
+    except BaseException:
+        sock.close()
+        raise
     partitions = sum(broker.store.list_topics(include_internal=True).values())
     if FDS_PER_PARTITION * partitions > fd_limit:
         logger.warning("%d partitions need about %d file descriptors when all are open, but the limit is %d: "
                        "raise it (ulimit -n) or produce requests to some partitions will fail with KAFKA_STORAGE_ERROR",
                        partitions, FDS_PER_PARTITION * partitions, fd_limit)
     if config.get("zookeeper.connect"):
+        from pystream.cluster.dynamic_config import ZkDynamicConfigStore
         from pystream.cluster.node import ClusterNode
 
-        broker.attach_cluster(ClusterNode(broker, config.get("zookeeper.connect")))
+        node = ClusterNode(broker, config.get("zookeeper.connect"))
+        broker.attach_cluster(node)
+        broker.use_dynamic_store(ZkDynamicConfigStore(node.zk, broker.node_id))  # Kafka's /config/brokers/<id>
     listener = KafkaListener(Apis(broker), config.get("socket.request.max.bytes"), config.get("queued.max.request.bytes"),
                              config.get("connections.max.idle.ms"))
-    server = await asyncio.start_server(listener.handle, config.host, config.port, limit=1 << 20, backlog=1024)
     if config.port == 0:
-        broker.advertised_port = server.sockets[0].getsockname()[1]
+        broker.advertised_port = sock.getsockname()[1]
+    server = await asyncio.start_server(listener.handle, sock=sock, limit=1 << 20, backlog=1024)
     await broker.start()
     metrics_server = None
     if config.get("metrics.port") >= 0:
@@ -75,7 +130,8 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass  # not the main thread
-    logger.info("pystream broker %d listening on %s:%d, data in %s", broker.node_id, config.host, broker.advertised_port, config.data_dir)
+    logger.info("pystream broker %d listening on %s:%d, data in %s", broker.node_id, config.host, broker.advertised_port,
+                ", ".join(map(str, config.log_dirs)))
     if ready is not None:
         ready.set()
     try:

@@ -5,10 +5,16 @@
 //! While a segment is active its index files are preallocated to
 //! `segment.index.bytes` and mapped whole (as Kafka does); `trim` cuts them
 //! to their entries when the segment rolls or the log closes.
+//!
+//! The preallocation is sparse. Writing through the mapping into a page that
+//! the filesystem has not allocated yet would raise SIGBUS on a full disk, so
+//! pages are reserved (fallocate(2)) before entries are written into them:
+//! a full disk then fails `push` with ENOSPC instead of killing the process.
 
 use crate::error::{IoContext, Result};
 use memmap2::{MmapMut, MmapOptions};
 use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 pub struct IndexFile {
@@ -18,9 +24,19 @@ pub struct IndexFile {
     entry_size: usize,
     /// Entries in use; bytes past `entries * entry_size` are preallocation.
     entries: usize,
+    /// The file did not hold a whole number of entries when opened (the
+    /// partial entry was cut off): it was damaged, its entries are suspect.
+    pub torn: bool,
     /// Entries the current mapping can hold.
     capacity: usize,
+    /// Bytes from the start of the file known to be allocated on disk (see
+    /// `reserve`); entries are only written below this mark.
+    reserved: usize,
 }
+
+/// Bytes reserved at a time ahead of the entries being written (one page:
+/// thousands of partitions each with an active index must not take much disk).
+const RESERVE_CHUNK: usize = 4096;
 
 impl IndexFile {
     /// Opens (creating if missing) with the entries the file holds.
@@ -42,7 +58,9 @@ impl IndexFile {
             map: None,
             entry_size,
             entries: len / entry_size,
+            torn: !len.is_multiple_of(entry_size),
             capacity: 0,
+            reserved: len / entry_size * entry_size,
         };
         idx.remap(idx.entries)?;
         Ok(idx)
@@ -55,6 +73,7 @@ impl IndexFile {
             .set_len(bytes as u64)
             .ctx(|| format!("cannot resize index {}", self.path.display()))?;
         self.capacity = capacity_entries;
+        self.reserved = self.reserved.min(bytes);
         if bytes > 0 {
             // SAFETY: the file is ours (the log holds its directory lock); we never
             // shrink it while this mapping lives (remap drops the mapping first).
@@ -85,6 +104,25 @@ impl IndexFile {
     pub fn len(&self) -> usize {
         self.entries
     }
+    /// Bytes of the file (a whole number of entries unless the file is damaged).
+    pub fn file_len(&self) -> Result<u64> {
+        Ok(self
+            .file
+            .metadata()
+            .ctx(|| format!("cannot stat {}", self.path.display()))?
+            .len())
+    }
+    /// Whether the file has a hole (unallocated blocks) before `end`: reading
+    /// it through the mapping could then fault, so its entries are not trusted.
+    pub fn has_hole_before(&self, end: u64) -> bool {
+        use std::os::unix::io::AsRawFd;
+        if end == 0 {
+            return false;
+        }
+        // SAFETY: lseek(2) on a descriptor we own.
+        let hole = unsafe { libc::lseek(self.file.as_raw_fd(), 0, libc::SEEK_HOLE) };
+        hole >= 0 && (hole as u64) < end
+    }
     pub fn is_full(&self) -> bool {
         self.entries >= self.capacity
     }
@@ -99,6 +137,35 @@ impl IndexFile {
         &m[i * self.entry_size..(i + 1) * self.entry_size]
     }
 
+    /// Makes sure the file's blocks up to `end` are allocated, so that writing
+    /// there through the mapping cannot fault on a full disk.
+    fn reserve(&mut self, end: usize) -> Result<()> {
+        let from = self.reserved.max(self.entries * self.entry_size);
+        let to = (end.div_ceil(RESERVE_CHUNK) * RESERVE_CHUNK).min(self.capacity * self.entry_size);
+        if to <= from {
+            self.reserved = self.reserved.max(end);
+            return Ok(());
+        }
+        use std::os::unix::io::AsRawFd;
+        let fd = self.file.as_raw_fd();
+        // SAFETY: plain fallocate(2) on a descriptor we own, inside the file's size.
+        let r = unsafe { libc::fallocate(fd, 0, from as libc::off_t, (to - from) as libc::off_t) };
+        if r != 0 {
+            let err = std::io::Error::last_os_error();
+            let unsupported = matches!(err.raw_os_error(), Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS));
+            if !unsupported {
+                return Err(err).ctx(|| format!("cannot allocate index space in {}", self.path.display()));
+            }
+            // No fallocate here: writing zeros allocates the blocks just as well
+            // (the range holds no live entry).
+            self.file
+                .write_all_at(&vec![0u8; to - from], from as u64)
+                .ctx(|| format!("cannot allocate index space in {}", self.path.display()))?;
+        }
+        self.reserved = to;
+        Ok(())
+    }
+
     /// Appends an entry; grows the mapping if the index was not made active.
     pub fn push(&mut self, bytes: &[u8]) -> Result<()> {
         debug_assert_eq!(bytes.len(), self.entry_size);
@@ -107,6 +174,9 @@ impl IndexFile {
             self.remap(cap)?;
         }
         let at = self.entries * self.entry_size;
+        if at + self.entry_size > self.reserved {
+            self.reserve(at + self.entry_size)?;
+        }
         self.map.as_mut().unwrap()[at..at + self.entry_size].copy_from_slice(bytes);
         self.entries += 1;
         Ok(())
@@ -114,6 +184,8 @@ impl IndexFile {
 
     pub fn truncate_entries(&mut self, n: usize) {
         self.entries = self.entries.min(n);
+        // What lies past the kept entries may be a hole: reserve it again before use.
+        self.reserved = self.reserved.min(self.entries * self.entry_size);
     }
 
     /// Index of the last entry whose key is `<= target`, given `key(i)`, by binary search.

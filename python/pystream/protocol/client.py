@@ -789,6 +789,21 @@ class KafkaClient:
                 out.append(d)
         return out
 
+    def consumer_group_describe(self, groups: Iterable[str]) -> list[dict[str, Any]]:
+        """ConsumerGroupDescribe (groups of KIP-848's consumer protocol), each at its coordinator:
+        DescribedGroup dicts with their error code (GROUP_ID_NOT_FOUND: not such a group); members
+        carry `assignment` ({topic: [partitions]})."""
+        out = []
+        for g in groups:
+            resp = self._coordinator_call(
+                g, ApiKey.CONSUMER_GROUP_DESCRIBE, {"group_ids": [g], "include_authorized_operations": False},
+                lambda r: ((x["error_code"], x["error_message"]) for x in r["groups"] if x["error_code"] in _COORDINATOR_ERRORS))
+            for d in resp["groups"]:
+                for m in d["members"]:
+                    m["assignment"] = {tp["topic_name"]: sorted(tp["partitions"]) for tp in m["assignment"]["topic_partitions"]}
+                out.append(d)
+        return out
+
     def offset_fetch(self, group: str, partitions: Iterable[tuple[str, int]] | None = None) -> dict[tuple[str, int], int]:
         """Committed offsets of `group`: {(topic, partition): offset} (all of them when
         partitions=None; partitions without a committed offset are left out)."""

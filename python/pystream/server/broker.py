@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pystream._core import peek_batches
+from pystream._core import decode_records, peek_batches, stamp_log_append_time
+from pystream.coordinator.assignors import assignor_names
 from pystream.coordinator.group import GroupCoordinator
 from pystream.coordinator.offsets import OFFSETS_TOPIC, open_offset_store
 from pystream.coordinator.transactions import TransactionCoordinator, TxnConfig
@@ -31,8 +32,11 @@ from pystream.protocol.error_codes import ErrorCode
 from pystream.server.broker_files import ProducerIdAllocator, load_or_create_meta
 from pystream.server.cluster_link import ClusterLink
 from pystream.server.config import BrokerConfig
+from pystream.server.dynamic_config import DEFAULT_ENTITY, DynamicConfigStore, FileDynamicConfigStore
+from pystream.server.fetch_session import FetchSessionCache
 from pystream.server.metrics import BrokerMetrics
 from pystream.server.partition import Partition
+from pystream.storage.config_def import LONG_MAX
 from pystream.storage.log import Log
 from pystream.storage.manager import LogManager
 from pystream.storage.producer_state import ProducerState, SequenceCheck
@@ -59,20 +63,32 @@ class Broker:
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
         self.node_id: int = config.get("broker.id")
-        config.data_dir.mkdir(parents=True, exist_ok=True)
         # The broker decides on auto-creation itself (it knows the request's wishes).
-        self.store = LogManager(config.data_dir, auto_create_topics=False, num_partitions=config.get("num.partitions"),
-                                **config.log_kwargs())
-        self.cluster_id = load_or_create_meta(config.data_dir, self.node_id)
+        self.store = LogManager(config.log_dirs, auto_create_topics=False, num_partitions=config.get("num.partitions"),
+                                topic_defaults=config.topic_defaults(),
+                                remote_storage_system=config.get("remote.log.storage.system.enable"))
+        # Dynamic broker configs: a file in the metadata log dir (a cluster node is given a ZooKeeper store).
+        self.dynamic_store: DynamicConfigStore = FileDynamicConfigStore(self.store.data_dir)
+        self.apply_dynamic_configs(self.dynamic_store.load())  # before any partition opens
+        self.cluster_id = load_or_create_meta(self.store.data_dir, self.node_id)
         self.partitions: dict[tuple[str, int], Partition] = {}
-        self.producer_ids = ProducerIdAllocator(config.data_dir)
+        self.producer_ids = ProducerIdAllocator(self.store.data_dir)
         self.offsets = open_offset_store(self.store, config.get("offsets.topic.num.partitions"))
         self.groups = GroupCoordinator(
             self.offsets,
             initial_rebalance_delay_ms=config.get("group.initial.rebalance.delay.ms"),
             min_session_timeout_ms=config.get("group.min.session.timeout.ms"),
             max_session_timeout_ms=config.get("group.max.session.timeout.ms"),
+            partition_exists=self.partition_exists,
+            topic_partitions=self.topic_partitions,
+            topic_id=self.topic_id,
+            consumer_heartbeat_interval_ms=config.get("group.consumer.heartbeat.interval.ms"),
+            consumer_session_timeout_ms=config.get("group.consumer.session.timeout.ms"),
+            consumer_assignors=assignor_names(config.get("group.consumer.assignors")),
+            is_coordinator=self.coordinates_group,
         )
+        # KIP-227 incremental fetch sessions (the Fetch handler's cache)
+        self.fetch_sessions = FetchSessionCache(config.get("max.incremental.fetch.session.cache.slots"))
         self.advertised_host = config.host
         self.advertised_port = config.port
         self._tasks: list[asyncio.Task[None]] = []
@@ -100,6 +116,34 @@ class Broker:
         """Makes this broker a member of a cluster (before `start`)."""
         self.cluster = link
 
+    # ----- configuration -------------------------------------------------------------
+
+    def apply_dynamic_configs(self, entities: dict[str, dict[str, str]]) -> None:
+        """Takes the stored dynamic broker configs (the cluster default and this broker's) and applies
+        them at once: topics inherit the new log.* defaults, open logs are reconfigured."""
+        problems = self.config.set_dynamic(entities.get(DEFAULT_ENTITY, {}), entities.get(str(self.node_id), {}))
+        for why in problems:
+            logger.warning("stored dynamic broker config skipped: %s", why)
+        self.store.set_topic_defaults(self.config.topic_defaults())
+
+    async def reload_dynamic_configs(self) -> None:
+        """Re-reads the dynamic configs from their store (off the event loop) and applies them."""
+        self.apply_dynamic_configs(await asyncio.to_thread(self.dynamic_store.load))
+
+    async def save_dynamic_configs(self, entity: str, configs: dict[str, str]) -> None:
+        """Replaces one entity's dynamic configs durably, then applies them."""
+        await asyncio.to_thread(self.dynamic_store.save, entity, configs)
+        await self.reload_dynamic_configs()
+
+    def use_dynamic_store(self, store: DynamicConfigStore) -> None:
+        """Keeps dynamic configs in `store` (the cluster's) from `start` on, instead of the local file."""
+        self.dynamic_store = store
+
+    def topic_config(self, topic: str) -> dict[str, Any]:
+        """Every config of `topic`, typed: its override, else the broker's (dynamic, static), else Kafka's
+        default (unclean.leader.election.enable, min.insync.replicas, ...). Shared: do not modify."""
+        return self.store.effective_topic_config(topic)
+
     # ----- lifecycle ---------------------------------------------------------------
 
     async def start(self) -> None:
@@ -107,9 +151,15 @@ class Broker:
         cluster, registration with ZooKeeper."""
         if self.cluster is not None:
             await self.cluster.start()
+        if not isinstance(self.dynamic_store, FileDynamicConfigStore):  # a cluster's store, attached after __init__
+            loop_ = asyncio.get_running_loop()
+            self.dynamic_store.watch(lambda: loop_.call_soon_threadsafe(lambda: loop_.create_task(self.reload_dynamic_configs())))
+            await self.reload_dynamic_configs()
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._every(self.config.get("log.retention.check.interval.ms") / 1000, self._retention)))
-        self._tasks.append(loop.create_task(self._every(self.config.get("log.flush.scheduler.interval.ms") / 1000, self._flush_policy)))
+        # Kafka's default interval (Long.MAX) never checks: pystream checks at least every second.
+        flush_check_s = min(self.config.get("log.flush.scheduler.interval.ms"), 1000) / 1000
+        self._tasks.append(loop.create_task(self._every(flush_check_s, self._flush_policy)))
         self._tasks.append(loop.create_task(self._every(0.1, self.groups.tick)))
         self._tasks.append(loop.create_task(self._every(0.5, self.txns.tick)))
 
@@ -249,10 +299,10 @@ class Broker:
         return self.store.topic_id(topic)
 
     def topic_name(self, topic_id: uuid.UUID | None) -> str | None:
-        if topic_id is None:
+        if topic_id is None or topic_id.int == 0:
             return None
-        for name in self.store.list_topics(include_internal=True):
-            if self.store.topic_id(name) == topic_id:
+        for name in self.topic_partitions():
+            if self.topic_id(name) == topic_id:
                 return name
         return None
 
@@ -262,6 +312,15 @@ class Broker:
 
     def topic_exists(self, topic: str) -> bool:
         return self.topic_partition_count(topic) is not None
+
+    def coordinates_group(self, group_id: str) -> bool:
+        """This broker coordinates the group: always on a single broker; in a cluster when it
+        leads the group's __consumer_offsets partition."""
+        return self.cluster is None or self.cluster.is_coordinator(group_id)
+
+    def partition_exists(self, topic: str, index: int) -> bool:
+        """Whether the cluster (or the local store) has this partition."""
+        return 0 <= index < (self.topic_partition_count(topic) or 0)
 
     def topic_partition_count(self, topic: str) -> int | None:
         """Partitions of `topic` as the cluster (or the local store) knows it; None: no such topic."""
@@ -279,12 +338,20 @@ class Broker:
         """Creates a topic (ValueError: bad name, config or replication factor)."""
         if self.cluster is not None:
             validate_topic_name(name)
-            normalize_topic_config(config)
+            normalize_topic_config(config, remote_storage_system=self.store.remote_storage_system)
             await self.cluster.create_topic(name, partitions, replication_factor, config)
             return
         if replication_factor != 1:
             raise ValueError(f"replication factor {replication_factor} is larger than the 1 available broker")
         self.store.create_topic(name, partitions=partitions, config=config)
+
+    async def alter_topic_config(self, name: str, changes: dict[str, Any]) -> None:
+        """Sets (None: removes) validated topic config overrides: in a cluster in ZooKeeper, from
+        where every broker applies them; else in the local store."""
+        if self.cluster is not None:
+            await self.cluster.alter_topic_config(name, changes)
+        else:
+            self.store.alter_topic_config(name, changes)
 
     async def create_topics(self, specs: list[tuple[str, int, int, dict[str, Any]]]) -> list[Exception | None]:
         """Creates several topics ``(name, partitions, replication_factor, config)``; per topic
@@ -361,8 +428,8 @@ class Broker:
             result["error_code"] = err
             return result
         ls = p.leader_state
-        topic_config = self.store.topic_config(topic)  # one copy of the topic's overrides per request
-        min_isr = int(topic_config.get("min.insync.replicas", self.config.get("min.insync.replicas")))
+        topic_config = self.topic_config(topic)  # shared and cached: read once per partition request
+        min_isr = topic_config["min.insync.replicas"]
         if acks == -1 and ls is not None and not ls.min_isr_ok(min_isr):
             result["error_code"] = ErrorCode.NOT_ENOUGH_REPLICAS
             result["error_message"] = f"the ISR {sorted(ls.isr)} is smaller than min.insync.replicas={min_isr}"
@@ -377,11 +444,21 @@ class Broker:
             result["error_code"] = ErrorCode.CORRUPT_MESSAGE
             result["error_message"] = str(e)
             return result
-        max_bytes = topic_config.get("max.message.bytes", self.config.get("message.max.bytes"))
+        max_bytes = topic_config["max.message.bytes"]
         for _summary, size in batches:
             if size > max_bytes:
                 result["error_code"] = ErrorCode.MESSAGE_TOO_LARGE
                 result["error_message"] = f"batch of {size} bytes exceeds max.message.bytes={max_bytes}"
+                return result
+        now_ms = int(time.time() * 1000)
+        log_append_time = topic_config["message.timestamp.type"] == "LogAppendTime"
+        if not log_append_time:
+            bad = _timestamp_error(topic_config, records, batches, now_ms)
+            if bad is not None:
+                index, message = bad
+                result["error_code"] = ErrorCode.INVALID_TIMESTAMP
+                result["error_message"] = message
+                result["record_errors"] = [{"batch_index": index, "batch_index_error_message": message}]
                 return result
         if (err := await self._check_transactional(p, batches, transactional_id)) is not None:
             result["error_code"], result["error_message"] = err
@@ -400,6 +477,9 @@ class Broker:
                 result["error_code"] = _SEQUENCE_ERRORS[verdict]
                 return result
         try:
+            if log_append_time:  # Kafka stamps maxTimestamp and the timestamp-type bit (CRC recomputed)
+                records = stamp_log_append_time(records, now_ms)
+                result["log_append_time_ms"] = now_ms
             base_offset = p.log.append_raw(records)
         except CorruptRecordError as e:
             logger.warning("produce to %s-%d: %s", topic, index, e)
@@ -451,7 +531,7 @@ class Broker:
                 continue
             if not transactional_id:
                 return ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "transactional batches need a transactional id"
-            if p.producer_state.verified.get(pid) == epoch:
+            if p.producer_state.verified.get(pid) == epoch or not self.config.get("transaction.partition.verification.enable"):
                 continue
             err = self.txns.verify(transactional_id, pid, epoch, (p.topic, p.index))
             if err == ErrorCode.NOT_COORDINATOR and self.cluster is not None:
@@ -558,36 +638,41 @@ class Broker:
     # ----- fetch -------------------------------------------------------------------------
 
     def read_partition(self, topic: str, index: int, offset: int, max_bytes: int, isolation_level: int = 0) -> dict[str, Any]:
-        """One partition of a Fetch response (records as a zero-copy memoryview). read_committed
-        (isolation level 1) reads up to the last stable offset and lists the aborted
-        transactions of what it returns."""
+        """One partition of a Fetch response (records as a zero-copy memoryview). A partition
+        in error carries empty records and -1 offsets, as Kafka's (never null records:
+        librdkafka rejects the whole response then). read_committed (isolation level 1) reads
+        up to the last stable offset and lists the aborted transactions of what it returns."""
         out = empty_fetch_partition(index)
-        out["records"] = b""
         p, err = self.leader_partition(topic, index)
         if p is None:
             out["error_code"] = err
-            out["records"] = None
             return out
         hw = p.high_watermark
         lso = p.last_stable_offset
-        out["high_watermark"], out["last_stable_offset"] = hw, lso
-        out["log_start_offset"] = p.log.start_offset
         limit = lso if isolation_level == READ_COMMITTED else hw
+        aborted = None
         try:
             if offset < limit and max_bytes > 0:
-                out["records"] = records = p.log.read(offset, max_bytes, limit)
+                records = p.log.read(offset, max_bytes, limit)
                 self.metrics.fetched(topic, len(records))
                 if isolation_level == READ_COMMITTED:
-                    out["aborted_transactions"] = self._aborted_in(p, offset, records)
+                    aborted = self._aborted_in(p, offset, records)
             elif not p.log.start_offset <= offset <= hw:
                 raise OffsetOutOfRangeError(f"offset {offset} outside [{p.log.start_offset}, {hw}]")
+            else:
+                records = b""
         except OffsetOutOfRangeError:
             out["error_code"] = ErrorCode.OFFSET_OUT_OF_RANGE
-            out["records"] = None
+            return out
         except (OSError, CorruptRecordError) as e:  # a damaged segment: the others are still served
             logger.error("fetch from %s-%d at offset %d: %s", topic, index, offset, e)
             out["error_code"] = ErrorCode.KAFKA_STORAGE_ERROR if isinstance(e, OSError) else ErrorCode.CORRUPT_MESSAGE
-            out["records"] = None
+            return out
+        out["high_watermark"], out["last_stable_offset"] = hw, lso
+        out["log_start_offset"] = p.log.start_offset
+        out["records"] = records
+        if isolation_level == READ_COMMITTED:
+            out["aborted_transactions"] = aborted or []
         return out
 
     @staticmethod
@@ -655,7 +740,25 @@ _OPEN_FAILURE_LOG_INTERVAL = 60.0
 _INLINE_OPENS = 16
 
 
+def _timestamp_error(config: dict[str, Any], records: Any, batches: list[Any], now_ms: int) -> tuple[int, str] | None:
+    """(record index, message) of the first record whose CreateTime timestamp is out of the topic's
+    message.timestamp.before/after.max.ms (difference.max.ms for either not set), or None."""
+    diff = config["message.timestamp.difference.max.ms"]
+    before = config["message.timestamp.before.max.ms"]
+    after = config["message.timestamp.after.max.ms"]
+    before, after = (diff if before == LONG_MAX else before), (diff if after == LONG_MAX else after)
+    if before == LONG_MAX and (after == LONG_MAX or all(s[6] - now_ms <= after for s, _size in batches)):
+        return None  # nothing can be too old, and no batch's max timestamp is too new
+    lo, hi = now_ms - before, now_ms + after
+    for i, rec in enumerate(decode_records(records)):
+        if rec.timestamp >= 0 and not lo <= rec.timestamp <= hi:
+            return i, (f"Timestamp {rec.timestamp} of record {i} is out of range: it must be within [{lo}, {hi}] "
+                       f"(message.timestamp.before.max.ms={before}, message.timestamp.after.max.ms={after})")
+    return None
+
+
 def empty_fetch_partition(index: int) -> dict[str, Any]:
-    """One partition of a Fetch response with nothing in it yet (records None)."""
+    """One partition of a Fetch response with nothing in it yet: offsets unknown (-1) and
+    empty records, what Kafka answers for a partition in error."""
     return {"partition_index": index, "error_code": 0, "high_watermark": -1, "last_stable_offset": -1,
-            "log_start_offset": -1, "aborted_transactions": None, "preferred_read_replica": -1, "records": None}
+            "log_start_offset": -1, "aborted_transactions": None, "preferred_read_replica": -1, "records": b""}

@@ -15,15 +15,20 @@ last stable offset, and it owns the partition's aborted-transaction index
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
 from pystream._core import PartitionLog
+from pystream.errors import CorruptRecordError
 from pystream.storage.records import ATTR_CONTROL, ATTR_TRANSACTIONAL
 from pystream.storage.txn_index import ABORT, AbortedTxn, TxnIndex, read_marker_type
+
+logger = logging.getLogger("pystream.storage")
 
 SNAPSHOT_FILE = "producer-state.json"
 NO_PRODUCER_ID = -1
@@ -117,39 +122,98 @@ class ProducerState:
     # --- persistence -------------------------------------------------------------
 
     def load(self, log: PartitionLog) -> None:
-        """Rebuilds the state: the snapshot when it is usable, then every batch after it."""
+        """Rebuilds the state: the snapshot when it is usable, then every batch after it.
+
+        The snapshot is untrusted input: one that cannot be read, has the wrong
+        shape or values out of range is set aside with a warning and the state
+        is rebuilt from the log's batch headers instead (as Kafka rebuilds
+        producer state from the segments). A damaged batch met on the way ends
+        the replay of its segment, with a warning; loading never raises for bad
+        files, so no request fails for them later."""
         self.producers.clear()
         self.ongoing.clear()
         self.verified.clear()
         start = log.start_offset
-        try:
-            snap = json.loads(self.path.read_text())
-            if start <= snap["offset"] <= log.end_offset:
-                for pid, (epoch, batches) in snap["producers"].items():
-                    entry = self.producers[int(pid)] = ProducerEntry(epoch)
-                    entry.batches.extend(BatchMetadata(*b) for b in batches)
-                self.ongoing = {int(pid): int(first) for pid, first in snap.get("ongoing", {}).items()}
-                start = snap["offset"]
-        except (OSError, ValueError, KeyError, TypeError):
-            self.producers.clear()
-            self.ongoing.clear()
+        snap = self._read_snapshot(log)
+        if snap is not None:
+            start, self.producers, self.ongoing = snap
         if not self.txn_index.load(_segment_bases(log), start):
             # A damaged transaction index: rebuild it (and everything else) from the whole log.
             self.producers.clear()
             self.ongoing.clear()
             start = log.start_offset
-        if start < log.end_offset:
-            for base, last, pid, epoch, first_seq, count, _max_ts, attrs in log.scan_batches(start):
-                if base >= start:
-                    self.update(pid, epoch, first_seq, count, base, last)
-                    if attrs & ATTR_CONTROL:
-                        self.end_txn(log, pid, epoch, base, read_marker_type(log, base) == ABORT)
-                    elif attrs & ATTR_TRANSACTIONAL:
-                        self.begin_txn(pid, base)
+        end = log.end_offset
+        while start < end:
+            try:
+                for base, last, pid, epoch, first_seq, count, _max_ts, attrs in log.scan_batches(start):
+                    if base >= start:
+                        self.update(pid, epoch, first_seq, count, base, last)
+                        if attrs & ATTR_CONTROL:
+                            self.end_txn(log, pid, epoch, base, read_marker_type(log, base) == ABORT)
+                        elif attrs & ATTR_TRANSACTIONAL:
+                            self.begin_txn(pid, base)
+                break
+            except CorruptRecordError as e:
+                # Replay what follows the damaged batch's segment (its records are unreadable anyway).
+                later = [base for base, _size in log.segments() if base > (e.offset if e.offset is not None else start)]
+                logger.warning("producer state of %s: %s; %s", log.path, e,
+                               f"replaying from offset {later[0]}" if later else "nothing after it to replay")
+                if not later:
+                    break
+                start = later[0]
 
-    def save(self, end_offset: int) -> None:
-        """Writes a snapshot valid at `end_offset` (atomically: temp file, fsync, rename)."""
-        self.txn_index.flush()  # the index entries below the snapshot's offset must be durable
+    def _read_snapshot(self, log: PartitionLog) -> tuple[int, dict[int, ProducerEntry], dict[int, int]] | None:
+        """(offset, producers, open transactions) of a well-formed snapshot valid for `log`, else
+        None (with a warning)."""
+        try:
+            text = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            self._set_aside(f"cannot be read ({e})")
+            return None
+        try:
+            snap = json.loads(text)
+            offset = snap["offset"]
+            _check_int(offset, 0, 2**63 - 1)
+            producers: dict[int, ProducerEntry] = {}
+            if not isinstance(snap["producers"], dict):
+                raise TypeError("producers is not an object")
+            for pid, (epoch, batches) in snap["producers"].items():
+                entry = producers[_check_int(int(pid), 0, 2**63 - 1)] = ProducerEntry(_check_int(epoch, 0, 2**15 - 1))
+                if not isinstance(batches, list) or len(batches) > BATCHES_REMEMBERED:
+                    raise TypeError("batches is not a list of at most five")
+                for b in batches:
+                    first_seq, last_seq, first_offset, last_offset = b
+                    for v in (first_seq, last_seq):
+                        _check_int(v, 0, INT32_MAX)
+                    _check_int(first_offset, 0, offset)
+                    _check_int(last_offset, first_offset, offset)
+                    entry.batches.append(BatchMetadata(first_seq, last_seq, first_offset, last_offset))
+            ongoing = {_check_int(int(pid), 0, 2**63 - 1): _check_int(first, 0, offset)
+                       for pid, first in snap.get("ongoing", {}).items()}
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:  # JSONDecodeError is a ValueError
+            self._set_aside(f"is not a producer-state snapshot ({type(e).__name__}: {e})")
+            return None
+        if not log.start_offset <= offset <= log.end_offset:
+            return None  # stale (the log was truncated or deleted past it): rebuilt from the log
+        return offset, producers, ongoing
+
+    def _set_aside(self, why: str) -> None:
+        logger.warning("producer state snapshot %s %s; rebuilding it from the log", self.path, why)
+        try:
+            if self.path.is_dir() and not self.path.is_symlink():
+                shutil.rmtree(self.path)
+            else:
+                self.path.unlink(missing_ok=True)
+        except OSError as e:
+            logger.warning("cannot remove %s: %s", self.path, e)
+
+    def save(self, end_offset: int) -> bool:
+        """Writes a snapshot valid at `end_offset` (atomically: temp file, fsync,
+        rename). Without room for it (a full disk) the previous snapshot stays,
+        with a warning, and False is returned: `load` replays the batches after
+        it from the log, so nothing is lost."""
         data = {
             "offset": end_offset,
             "producers": {
@@ -159,11 +223,21 @@ class ProducerState:
             "ongoing": {str(pid): first for pid, first in self.ongoing.items()},
         }
         tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        try:
+            self.txn_index.flush()  # the index entries below the snapshot's offset must be durable
+            with open(tmp, "w") as f:
+                json.dump(data, f)
+                f.flush()
+                os.fsync(f.fileno())
+            if self.path.is_dir() and not self.path.is_symlink():
+                shutil.rmtree(self.path)  # something put a directory where the snapshot goes
+            os.replace(tmp, self.path)
+        except OSError as e:
+            logger.warning("cannot write producer state snapshot %s (%s); the log is replayed from the previous one",
+                           self.path, e)
+            tmp.unlink(missing_ok=True)
+            return False
+        return True
 
     # --- transactions ------------------------------------------------------------
 
@@ -200,6 +274,15 @@ class ProducerState:
         aborted_txn = AbortedTxn(producer_id, first, marker_offset, lso)
         self.txn_index.append(aborted_txn, _segment_bases(log))
         return aborted_txn
+
+
+def _check_int(v: object, low: int, high: int) -> int:
+    """`v` when it is an int (not a bool) in [low, high]; ValueError/TypeError otherwise."""
+    if type(v) is not int:
+        raise TypeError(f"{v!r} is not an integer")
+    if not low <= v <= high:
+        raise ValueError(f"{v} is outside [{low}, {high}]")
+    return v
 
 
 def _segment_bases(log: PartitionLog) -> list[int]:

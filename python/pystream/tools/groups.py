@@ -20,6 +20,8 @@ def describe(client: KafkaClient, group: str) -> dict[str, Any]:
     """{group, state, protocol_type, protocol, members: [...], offsets: [{topic, partition, committed,
     log_end, lag, member}]} (lag is None without a committed offset)."""
     d = client.describe_groups([group])[0]
+    if d["group_state"] in ("Dead", ""):
+        d = _consumer_group(client, group) or d  # DescribeGroups does not describe KIP-848 groups
     committed = client.offset_fetch(group)
     if d["group_state"] in ("Dead", "") and not committed and not d["members"]:
         raise ToolError(f"consumer group {group!r} does not exist")
@@ -45,6 +47,22 @@ def describe(client: KafkaClient, group: str) -> dict[str, Any]:
                         "member": owner.get(tp)})
     return {"group": group, "state": d["group_state"], "protocol_type": d["protocol_type"],
             "protocol": d["protocol_data"], "members": members, "offsets": offsets}
+
+
+def _consumer_group(client: KafkaClient, group: str) -> dict[str, Any] | None:
+    """A group of the consumer protocol (KIP-848) in DescribeGroups' shape (the protocol is its
+    assignor); None when it is not one, or the broker does not know the API."""
+    try:
+        d = client.consumer_group_describe([group])[0]
+    except KafkaError as e:
+        if e.code == 35:  # UNSUPPORTED_VERSION: a broker without the consumer protocol
+            return None
+        raise
+    if d["error_code"]:
+        return None
+    return {"group_state": d["group_state"], "protocol_type": "consumer", "protocol_data": d["assignor_name"],
+            "members": [{"member_id": m["member_id"], "client_id": m["client_id"], "client_host": m["client_host"],
+                         "group_instance_id": m["instance_id"], "assignment": m["assignment"]} for m in d["members"]]}
 
 
 def render_list(rows: list[dict[str, Any]]) -> Any:

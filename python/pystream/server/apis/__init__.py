@@ -2,13 +2,16 @@
 
 `Apis` is the dispatch table the listener uses: API key -> handler. Each
 module's `ApiGroup` serves a few related keys (metadata, produce, fetch,
-topics, groups, transactions); `common.SUPPORTED_VERSIONS` is the one list of the versions
-served, which ApiVersions advertises and the listener enforces.
+topics, groups, admin, transactions); `common.SUPPORTED_VERSIONS` is the one
+list of the versions served, which ApiVersions advertises and the listener
+enforces.
 """
 
 from __future__ import annotations
 
+from pystream.server.apis.admin import AdminApis
 from pystream.server.apis.common import CLIENT_HOST, SUPPORTED_VERSIONS, Handler
+from pystream.server.apis.configs import ConfigApis
 from pystream.server.apis.fetch import FetchApis
 from pystream.server.apis.groups import GroupApis
 from pystream.server.apis.metadata import MetadataApis
@@ -19,7 +22,7 @@ from pystream.server.broker import Broker
 
 __all__ = ["CLIENT_HOST", "SUPPORTED_VERSIONS", "Apis"]
 
-API_GROUPS = (MetadataApis, ProduceApis, FetchApis, TopicApis, GroupApis, TransactionApis)
+API_GROUPS = (MetadataApis, ProduceApis, FetchApis, TopicApis, ConfigApis, GroupApis, AdminApis, TransactionApis)
 
 
 class Apis:

@@ -1,4 +1,5 @@
-"""Consumer groups and committed offsets; the `GroupCoordinator` does the work, these check that this broker is the coordinator."""
+"""Consumer groups and committed offsets; the `GroupCoordinator` does the work (its `consumer`
+part for the consumer group protocol of KIP-848), these check that this broker is the coordinator."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from pystream.protocol.codec import RequestHeader
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
-from pystream.server.apis.common import CLIENT_HOST, ApiGroup, Handler
+from pystream.server.apis.common import CLIENT_HOST, AclResourceType, ApiGroup, Handler, requested_operations
 from pystream.server.apis.transactions import mark_unstable_offsets
 
 
@@ -23,12 +24,14 @@ class GroupApis(ApiGroup):
             ApiKey.LIST_GROUPS: self.list_groups,
             ApiKey.DESCRIBE_GROUPS: self.describe_groups,
             ApiKey.DELETE_GROUPS: self.delete_groups,
+            ApiKey.OFFSET_DELETE: self.offset_delete,
+            ApiKey.CONSUMER_GROUP_HEARTBEAT: self.consumer_group_heartbeat,
+            ApiKey.CONSUMER_GROUP_DESCRIBE: self.consumer_group_describe,
         }
 
     def _not_coordinator(self, group_id: str) -> bool:
         """In a cluster, a group's requests belong to the leader of its offsets partition."""
-        c = self.broker.cluster
-        return c is not None and not c.is_coordinator(group_id)
+        return not self.broker.coordinates_group(group_id)
 
     async def join_group(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         if self._not_coordinator(req["group_id"]):
@@ -82,6 +85,13 @@ class GroupApis(ApiGroup):
         return await self.broker.groups.list_groups(req, hdr.api_version)
 
     async def describe_groups(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        resp = await self._describe_groups(req, hdr)
+        for g in resp.get("groups", []):  # KIP-430
+            g["authorized_operations"] = requested_operations(
+                bool(req.get("include_authorized_operations")) and not g.get("error_code"), AclResourceType.GROUP, g["group_id"])
+        return resp
+
+    async def _describe_groups(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         if any(self._not_coordinator(g) for g in req.get("groups", [])):
             resp = await self.broker.groups.describe_groups(
                 {**req, "groups": [g for g in req["groups"] if not self._not_coordinator(g)]}, hdr.api_version)
@@ -96,3 +106,34 @@ class GroupApis(ApiGroup):
             return {"results": [{"group_id": g, "error_code": ErrorCode.NOT_COORDINATOR if self._not_coordinator(g) else
                                  ErrorCode.NON_EMPTY_GROUP} for g in req["groups_names"]]}
         return await self.broker.groups.delete_groups(req, hdr.api_version)
+
+    async def offset_delete(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        if self._not_coordinator(req["group_id"]):
+            return {"error_code": ErrorCode.NOT_COORDINATOR, "topics": []}
+        resp = await self.broker.groups.offset_delete(req, hdr.api_version)
+        resp["throttle_time_ms"] = 0
+        return resp
+
+    async def consumer_group_heartbeat(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        if self._not_coordinator(req["group_id"]):
+            resp = {"error_code": ErrorCode.NOT_COORDINATOR, "error_message": None, "member_id": None, "member_epoch": 0,
+                    "heartbeat_interval_ms": 0, "assignment": None}
+        else:
+            resp = await self.broker.groups.consumer.heartbeat(req, hdr.api_version, hdr.client_id or "",
+                                                               client_host=f"/{CLIENT_HOST.get()}")
+            if self.broker.cluster is not None and resp["error_code"] == 0:
+                # Kafka appends the group's records with acks=all: answer once the in-sync replicas
+                # have them, so a new coordinator knows the epochs and partitions the member acts on.
+                await self.broker.cluster.offsets_replicated(req["group_id"])
+        resp["throttle_time_ms"] = 0
+        return resp
+
+    async def consumer_group_describe(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        ids = req.get("group_ids") or []
+        mine = [g for g in ids if not self._not_coordinator(g)]
+        described = {g["group_id"]: g for g in (await self.broker.groups.consumer.describe({**req, "group_ids": mine},
+                                                                                           hdr.api_version))["groups"]}
+        groups = [described.get(g) or {"error_code": ErrorCode.NOT_COORDINATOR, "error_message": None, "group_id": g,
+                                       "group_state": "", "group_epoch": 0, "assignment_epoch": 0, "assignor_name": "",
+                                       "members": []} for g in ids]
+        return {"throttle_time_ms": 0, "groups": groups}

@@ -9,19 +9,21 @@ from pystream.protocol.codec import Encoded, RequestHeader, encode_element
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
 from pystream.server.apis.common import (
-    AUTHORIZED_OPERATIONS_OMITTED,
     SUPPORTED_VERSIONS,
     ZERO_UUID,
+    AclResourceType,
     ApiGroup,
     Handler,
+    requested_operations,
 )
 from pystream.server.broker import Broker
 from pystream.server.cluster_link import NO_LEADER
 
-GROUP_KEY, TRANSACTION_KEY = 0, 1  # FindCoordinator key types
 # Metadata for every topic is built in slices of this many topics (a slice of uncached
 # topics takes ~10 ms), yielding to the event loop in between.
 _TOPICS_PER_SLICE = 1000
+# FindCoordinator key types
+COORDINATOR_GROUP, COORDINATOR_TRANSACTION = 0, 1
 
 
 class MetadataApis(ApiGroup):
@@ -69,23 +71,26 @@ class MetadataApis(ApiGroup):
                 "leader_id": info.leader, "leader_epoch": info.leader_epoch,
                 "replica_nodes": info.replicas, "isr_nodes": list(info.isr), "offline_replicas": list(info.offline)}
 
-    def _topic_metadata(self, name: str, count: int, error: ErrorCode = ErrorCode.NONE) -> dict[str, Any]:
+    def _topic_metadata(self, name: str, count: int, error: ErrorCode = ErrorCode.NONE, ops: bool = False) -> dict[str, Any]:
         b = self.broker
         return {
             "error_code": int(error), "name": name, "topic_id": b.topic_id(name) if count else ZERO_UUID,
-            "is_internal": name.startswith("__"), "topic_authorized_operations": AUTHORIZED_OPERATIONS_OMITTED,
+            "is_internal": name.startswith("__"),
+            "topic_authorized_operations": requested_operations(ops and error == ErrorCode.NONE, AclResourceType.TOPIC, name),
             "partitions": [self._partition_metadata(name, i) for i in range(count)],
         }
 
-    def _topic_entry(self, name: str, count: int, version: int, cache: dict[str, tuple[tuple[Any, ...], Encoded]]) -> Any:
+    def _topic_entry(self, name: str, count: int, version: int, cache: dict[str, tuple[tuple[Any, ...], Encoded]],
+                     ops: bool) -> Any:
         """A topic's Metadata entry (encoded ahead and cached on a single broker)."""
         b = self.broker
         if b.cluster is not None:
-            return self._topic_metadata(name, count)
-        key = (count, b.topic_id(name))
+            return self._topic_metadata(name, count, ops=ops)
+        # the principal's authorized operations are part of the entry: part of its key
+        key = (count, b.topic_id(name), requested_operations(ops, AclResourceType.TOPIC, name))
         hit = self._encoded.get(version, {}).get(name)
         if hit is None or hit[0] != key:
-            hit = (key, encode_element("MetadataResponse", version, "topics", self._topic_metadata(name, count)))
+            hit = (key, encode_element("MetadataResponse", version, "topics", self._topic_metadata(name, count, ops=ops)))
         cache[name] = hit
         return hit[1]
 
@@ -93,11 +98,12 @@ class MetadataApis(ApiGroup):
         b = self.broker
         requested = req.get("topics")
         v = hdr.api_version
+        ops = bool(req.get("include_topic_authorized_operations"))
         if requested is None or (v == 0 and not requested):
             cache: dict[str, tuple[tuple[Any, ...], Encoded]] = {}
             topics = []
             for i, (n, count) in enumerate(sorted(b.topic_partitions().items()), 1):
-                topics.append(self._topic_entry(n, count, v, cache))
+                topics.append(self._topic_entry(n, count, v, cache, ops))
                 if i % _TOPICS_PER_SLICE == 0:
                     await asyncio.sleep(0)  # thousands of topics: let other requests in between slices
             self._encoded[v] = cache  # only the topics that exist stay cached
@@ -107,8 +113,12 @@ class MetadataApis(ApiGroup):
             for t in requested:
                 name = t.get("name")
                 if name is None:
-                    topics.append(self._topic_metadata("", 0, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
-                    continue
+                    # v10+: a topic asked for by id (the consumer group protocol assigns by id).
+                    name = b.topic_name(t.get("topic_id"))
+                    if name is None:
+                        topics.append({**self._topic_metadata("", 0, ErrorCode.UNKNOWN_TOPIC_ID), "name": None,
+                                       "topic_id": t.get("topic_id") or ZERO_UUID})
+                        continue
                 count = b.topic_partition_count(name)
                 if count is None:
                     err = await b.auto_create(name) if allow else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
@@ -116,33 +126,36 @@ class MetadataApis(ApiGroup):
                     if err != ErrorCode.NONE or count is None:
                         topics.append(self._topic_metadata(name, 0, err if err != ErrorCode.NONE else ErrorCode.LEADER_NOT_AVAILABLE))
                         continue
-                topics.append(self._topic_entry(name, count, v, self._encoded.setdefault(v, {})))
+                topics.append(self._topic_entry(name, count, v, self._encoded.setdefault(v, {}), ops))
         return {"throttle_time_ms": 0, "brokers": self._brokers(), "cluster_id": b.cluster_id,
-                "controller_id": self._controller_id(), "topics": topics, "cluster_authorized_operations": AUTHORIZED_OPERATIONS_OMITTED}
+                "controller_id": self._controller_id(), "topics": topics,
+                "cluster_authorized_operations": requested_operations(bool(req.get("include_cluster_authorized_operations")),
+                                                                      AclResourceType.CLUSTER, "kafka-cluster")}
 
     async def describe_cluster(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         b = self.broker
         return {"throttle_time_ms": 0, "error_code": 0, "error_message": None, "endpoint_type": req.get("endpoint_type", 1),
                 "cluster_id": b.cluster_id, "controller_id": self._controller_id(),
                 "brokers": [{"broker_id": x["node_id"], "host": x["host"], "port": x["port"], "rack": None} for x in self._brokers()],
-                "cluster_authorized_operations": AUTHORIZED_OPERATIONS_OMITTED}
+                "cluster_authorized_operations": requested_operations(bool(req.get("include_cluster_authorized_operations")),
+                                                                      AclResourceType.CLUSTER, "kafka-cluster")}
 
     async def _coordinator(self, key: str, key_type: int) -> dict[str, Any]:
         """The broker coordinating group `key` (key type 0) or transactional id `key` (key type 1):
         this one on a single broker; in a cluster the leader of the key's partition of
         __consumer_offsets / __transaction_state."""
         b = self.broker
-        if key_type not in (GROUP_KEY, TRANSACTION_KEY):
+        if key_type not in (COORDINATOR_GROUP, COORDINATOR_TRANSACTION):
             return {"node_id": -1, "host": "", "port": -1, "error_code": ErrorCode.INVALID_REQUEST,
                     "error_message": f"unknown coordinator key type {key_type}"}
-        if key_type == TRANSACTION_KEY and not key:
+        if key_type == COORDINATOR_TRANSACTION and not key:
             return {"node_id": -1, "host": "", "port": -1, "error_code": ErrorCode.INVALID_REQUEST,
                     "error_message": "empty transactional id"}
         if b.cluster is None:
-            if key_type == TRANSACTION_KEY:
+            if key_type == COORDINATOR_TRANSACTION:
                 b.ensure_txn_state_topic()
             return {"node_id": b.node_id, "host": b.advertised_host, "port": b.advertised_port, "error_code": 0, "error_message": None}
-        if key_type == TRANSACTION_KEY:
+        if key_type == COORDINATOR_TRANSACTION:
             await b.cluster.ensure_txn_state_topic()
             c = b.cluster.txn_coordinator_for(key)
         else:

@@ -1,24 +1,17 @@
-"""Topic administration: CreateTopics, DeleteTopics, CreatePartitions, configs and partition reassignment."""
+"""Topic administration: CreateTopics, DeleteTopics, CreatePartitions and partition reassignment (configs: configs.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pystream.errors import TopicExistsError
+from pystream.errors import InvalidConfigError, TopicExistsError
 from pystream.protocol.codec import RequestHeader
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
-from pystream.server.apis.common import (
-    CONFIG_SOURCE_DEFAULT,
-    CONFIG_SOURCE_STATIC_BROKER,
-    CONFIG_SOURCE_TOPIC,
-    RESOURCE_BROKER,
-    RESOURCE_TOPIC,
-    ZERO_UUID,
-    ApiGroup,
-    Handler,
-)
-from pystream.storage.topic_config import TOPIC_CONFIG_KEYS, normalize_topic_config
+from pystream.server.apis.admin import replica_assignment_error
+from pystream.server.apis.common import ZERO_UUID, ApiGroup, Handler
+from pystream.server.apis.configs import topic_config_entries
+from pystream.storage.topic_config import normalize_topic_config, topic_config_error
 
 
 class TopicApis(ApiGroup):
@@ -27,22 +20,9 @@ class TopicApis(ApiGroup):
             ApiKey.CREATE_TOPICS: self.create_topics,
             ApiKey.DELETE_TOPICS: self.delete_topics,
             ApiKey.CREATE_PARTITIONS: self.create_partitions,
-            ApiKey.DESCRIBE_CONFIGS: self.describe_configs,
-            ApiKey.INCREMENTAL_ALTER_CONFIGS: self.incremental_alter_configs,
             ApiKey.ALTER_PARTITION_REASSIGNMENTS: self.alter_partition_reassignments,
             ApiKey.LIST_PARTITION_REASSIGNMENTS: self.list_partition_reassignments,
         }
-
-    def _config_error(self, configs: dict[str, str | None]) -> str | None:
-        """Why these topic configs (None values: removals) are refused, or None."""
-        for key in configs:
-            if key not in TOPIC_CONFIG_KEYS:
-                return f"unknown topic config {key!r}"
-        try:
-            normalize_topic_config({k: v for k, v in configs.items() if v is not None})
-        except ValueError as e:
-            return str(e)
-        return None
 
     async def create_topics(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         b = self.broker
@@ -53,23 +33,31 @@ class TopicApis(ApiGroup):
             name = t["name"]
             n = t["num_partitions"] if t["num_partitions"] != -1 else b.config.get("num.partitions")
             rf = t["replication_factor"] if t["replication_factor"] != -1 else b.config.get("default.replication.factor")
+            assigned, amsg = self._assignment(t)
+            if assigned:
+                n, rf = len(assigned), len(next(iter(assigned.values())))
             configs = {c["name"]: c["value"] for c in t.get("configs", [])}
             res: dict[str, Any] = {"name": name, "topic_id": ZERO_UUID, "error_code": 0, "error_message": None,
                                    "num_partitions": n, "replication_factor": rf, "configs": None}
             err, msg = ErrorCode.NONE, None
             if b.topic_exists(name):
                 err, msg = ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists"
+            elif assigned and (t["num_partitions"] != -1 or t["replication_factor"] != -1):
+                err, msg = ErrorCode.INVALID_REQUEST, "num_partitions and replication_factor must be -1 when assignments are given"
+            elif amsg is not None:
+                err, msg = ErrorCode.INVALID_REPLICA_ASSIGNMENT, amsg
             elif n <= 0:
                 err, msg = ErrorCode.INVALID_PARTITIONS, "number of partitions must be positive"
             elif not 1 <= rf <= live:
                 err, msg = ErrorCode.INVALID_REPLICATION_FACTOR, f"replication factor {rf} is larger than the {live} available broker(s)"
-            elif t.get("assignments"):
-                err, msg = ErrorCode.INVALID_REPLICA_ASSIGNMENT, "manual replica assignment needs a cluster"
-            elif (cmsg := self._config_error(configs)) is not None:
+            elif (cmsg := topic_config_error(configs, remote_storage_system=b.store.remote_storage_system)) is not None:
                 err, msg = ErrorCode.INVALID_CONFIG, cmsg
             elif not req.get("validate_only", False):
                 to_create.append((res, (name, n, rf, {k: v for k, v in configs.items() if v is not None})))
             _set_create_result(res, err, msg)
+            if err == ErrorCode.NONE:  # v5+: the new topic's configs, as DescribeConfigs would show them
+                overrides = normalize_topic_config(configs, remote_storage_system=b.store.remote_storage_system)
+                res["configs"] = topic_config_entries(b.config, overrides, {**b.store.default_topic_config(), **overrides})
             results.append(res)
         # All at once: one metadata write for thousands of topics on a single broker.
         errors = await b.create_topics([spec for _res, spec in to_create])
@@ -81,8 +69,26 @@ class TopicApis(ApiGroup):
             elif isinstance(e, OSError):  # a full disk: nothing was created
                 _set_create_result(res, ErrorCode.KAFKA_STORAGE_ERROR, str(e))
             else:
-                _set_create_result(res, ErrorCode.INVALID_CONFIG if "config" in str(e) else ErrorCode.INVALID_TOPIC_EXCEPTION, str(e))
+                _set_create_result(res, ErrorCode.INVALID_CONFIG if isinstance(e, InvalidConfigError) else ErrorCode.INVALID_TOPIC_EXCEPTION, str(e))
         return {"throttle_time_ms": 0, "topics": results}
+
+    def _assignment(self, t: dict[str, Any]) -> tuple[dict[int, list[int]], str | None]:
+        """A CreateTopics topic's manual assignment (partition -> brokers; empty when none)
+        and why it is invalid (None: valid, or none given). In a cluster it is refused for now."""
+        assigned = {a["partition_index"]: list(a["broker_ids"]) for a in t.get("assignments") or []}
+        if not assigned:
+            return assigned, None
+        if len(assigned) != len(t["assignments"]):
+            return assigned, "a partition is assigned more than once"
+        msg = self._assignment_error(assigned, 0)
+        if msg is None and self.broker.cluster is not None:
+            msg = "manual replica assignment in a cluster is not supported yet"
+        return assigned, msg
+
+    def _assignment_error(self, assigned: dict[int, list[int]], first: int, rf: int | None = None) -> str | None:
+        b = self.broker
+        is_live = b.cluster.is_live_broker if b.cluster is not None else (lambda broker_id: broker_id == b.node_id)
+        return replica_assignment_error(assigned, is_live, first, rf)
 
     async def delete_topics(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         b = self.broker
@@ -97,7 +103,7 @@ class TopicApis(ApiGroup):
             if name is None or not b.topic_exists(name):
                 res["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if name is not None else ErrorCode.UNKNOWN_TOPIC_ID
             elif not b.config.get("delete.topic.enable"):
-                res["error_code"], res["error_message"] = ErrorCode.POLICY_VIOLATION, "delete.topic.enable is false"
+                res["error_code"], res["error_message"] = ErrorCode.TOPIC_DELETION_DISABLED, "delete.topic.enable is false"
             elif b.cluster is not None:
                 await b.cluster.delete_topic(name)  # every broker deletes its replicas when it sees it gone
             elif name not in local:
@@ -120,78 +126,16 @@ class TopicApis(ApiGroup):
                 res["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             elif count <= current:
                 res["error_code"], res["error_message"] = ErrorCode.INVALID_PARTITIONS, f"topic has {current} partitions; {count} is not more"
-            elif t.get("assignments"):
-                res["error_code"], res["error_message"] = ErrorCode.INVALID_REPLICA_ASSIGNMENT, "manual replica assignment needs a cluster"
+            elif t.get("assignments") is not None and len(t["assignments"]) != count - current:
+                res["error_code"], res["error_message"] = (ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                                                           f"{count - current} partitions added but {len(t['assignments'])} assignments given")
+            elif t.get("assignments") and (amsg := self._assignment_error(
+                    {current + j: a["broker_ids"] for j, a in enumerate(t["assignments"])}, current, 1)) is not None:
+                res["error_code"], res["error_message"] = ErrorCode.INVALID_REPLICA_ASSIGNMENT, amsg
             elif not req.get("validate_only", False):
                 b.store.create_partitions(name, count)
             out.append(res)
         return {"throttle_time_ms": 0, "results": out}
-
-    def _topic_configs(self, name: str, keys: list[str] | None) -> list[dict[str, Any]]:
-        b = self.broker
-        explicit = b.store.topic_config(name)
-        effective = {**b.config.topic_defaults(), **explicit}
-        out = []
-        for key in sorted(TOPIC_CONFIG_KEYS):
-            if keys is not None and key not in keys:
-                continue
-            value = effective.get(key)
-            out.append({"name": key, "value": None if value is None else str(value), "read_only": False,
-                        "is_default": key not in explicit, "config_source": CONFIG_SOURCE_TOPIC if key in explicit else CONFIG_SOURCE_DEFAULT,
-                        "is_sensitive": False, "synonyms": [], "config_type": 0, "documentation": None})
-        return out
-
-    async def describe_configs(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
-        b = self.broker
-        results = []
-        for r in req["resources"]:
-            rt, name, keys = r["resource_type"], r["resource_name"], r.get("configuration_keys")
-            res: dict[str, Any] = {"error_code": 0, "error_message": None, "resource_type": rt, "resource_name": name, "configs": []}
-            if rt == RESOURCE_TOPIC:
-                if b.topic_exists(name):
-                    res["configs"] = self._topic_configs(name, keys)
-                else:
-                    res["error_code"], res["error_message"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"unknown topic {name!r}"
-            elif rt == RESOURCE_BROKER:
-                res["configs"] = [{"name": k, "value": None if v is None else str(v).lower() if isinstance(v, bool) else str(v),
-                                   "read_only": True, "is_default": False, "config_source": CONFIG_SOURCE_STATIC_BROKER,
-                                   "is_sensitive": False, "synonyms": [], "config_type": 0, "documentation": None}
-                                  for k, v in sorted(b.config.values.items()) if keys is None or k in keys]
-            else:
-                res["error_code"], res["error_message"] = ErrorCode.INVALID_REQUEST, f"resource type {rt} is not supported"
-            results.append(res)
-        return {"throttle_time_ms": 0, "results": results}
-
-    async def incremental_alter_configs(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
-        b = self.broker
-        out = []
-        for r in req["resources"]:
-            rt, name = r["resource_type"], r["resource_name"]
-            res = {"error_code": 0, "error_message": None, "resource_type": rt, "resource_name": name}
-            changes: dict[str, str | None] = {}
-            for c in r["configs"]:
-                op = c["config_operation"]
-                if op == 0:
-                    changes[c["name"]] = c["value"]
-                elif op == 1:
-                    changes[c["name"]] = None
-                else:
-                    res["error_code"], res["error_message"] = ErrorCode.INVALID_CONFIG, f"{c['name']}: APPEND/SUBTRACT apply to list configs only"
-            if res["error_code"]:
-                pass
-            elif rt != RESOURCE_TOPIC:
-                res["error_code"], res["error_message"] = ErrorCode.INVALID_REQUEST, "only topic configs can be altered"
-            elif not b.topic_exists(name):
-                res["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-            elif (msg := self._config_error(changes)) is not None:
-                res["error_code"], res["error_message"] = ErrorCode.INVALID_CONFIG, msg
-            elif not req.get("validate_only", False):
-                try:
-                    b.store.alter_topic_config(name, changes)
-                except ValueError as e:
-                    res["error_code"], res["error_message"] = ErrorCode.INVALID_CONFIG, str(e)
-            out.append(res)
-        return {"throttle_time_ms": 0, "responses": out}
 
     async def alter_partition_reassignments(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         b = self.broker
@@ -243,3 +187,4 @@ def _set_create_result(res: dict[str, Any], err: ErrorCode, msg: str | None) -> 
     res["error_code"], res["error_message"] = int(err), msg
     if err != ErrorCode.NONE:
         res["num_partitions"] = res["replication_factor"] = -1
+        res["configs"] = None
