@@ -270,7 +270,8 @@ class LogManager:
                 logger.warning("topic %s: dropping stored config %s=%r (not a Kafka topic config)", topic, key, value)
                 continue
             try:
-                out[key] = spec.parse(_LEGACY_VALUES.get((key, value), value))
+                legacy = _LEGACY_VALUES.get((key, value)) if not isinstance(value, list) else None  # lists are unhashable
+                out[key] = spec.parse(value if legacy is None else legacy)
             except InvalidConfigError as e:
                 logger.warning("topic %s: dropping stored config: %s", topic, e)
         return out
