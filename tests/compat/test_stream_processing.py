@@ -3,8 +3,9 @@ and Faust (an agent with a Table), their applications in stream_apps/ run unchan
 SIGKILLed mid-stream and restarted: state comes back from the changelog topics and, under
 exactly-once, nothing is counted twice.
 
-They need compacted changelog topics: until topic configs accept cleanup.policy=compact the tests
-skip (saying so); they do not need the cleaner itself (nothing is compacted during a test).
+They need compacted changelog topics (a broker refusing cleanup.policy=compact makes them skip, saying
+so), not the cleaner itself: nothing needs compacting during a test. Quix Streams is installed with
+`pip install --no-deps quixstreams` (it pins an older confluent-kafka); without it its tests skip.
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ def wait_for(cond: Callable[[], Any], timeout: float, what: str, app: App) -> An
 
 
 def _quix(broker: Any, tmp_path: Path, apps: Callable[..., App], guarantee: str, kill: bool) -> dict[str, list[int]]:
-    pytest.importorskip("quixstreams")
+    pytest.importorskip("quixstreams", reason="pip install --no-deps quixstreams (see pyproject.toml)")
     src, dst, group = unique_topic("words"), unique_topic("counts"), unique_topic("quix")
     state = tmp_path / "state"
     app = apps("quix_window_count.py", [broker.bootstrap, group, str(state), src, dst, guarantee], tmp_path / "quix.log")
