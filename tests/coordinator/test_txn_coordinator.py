@@ -177,7 +177,7 @@ def test_prepared_transaction_completes_after_a_restart(env: Env) -> None:
         env.markers.fail.clear()
         env.markers.calls.clear()
         c = env.restart()
-        c.maintain_ownership()  # loading resumes the completion
+        c.maintain_ownership(max_loads=None)  # loading resumes the completion
         for _ in range(100):
             if c.metadata("tx").state is TxnStatus.COMPLETE_COMMIT:
                 break
@@ -204,7 +204,7 @@ def test_timed_out_transactions_are_aborted_and_idle_ids_expire(env: Env) -> Non
         assert await c.end_txn("tx", pid, epoch, commit=True) == E.PRODUCER_FENCED  # the zombie is fenced
         await c.close()
         c = env.restart(id_expiration_ms=60000)
-        c.maintain_ownership()
+        c.maintain_ownership(max_loads=None)
         assert await c.expire_ids() == 0
         env.clock.advance_ms(61000)
         assert await c.expire_ids() == 1

@@ -74,6 +74,7 @@ _WAIT_FOR_COMPLETION_S = 5.0
 # Marker errors after which a partition is dropped from the transaction instead of retried.
 _FINAL_MARKER_ERRORS = {ErrorCode.NONE, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.INVALID_PRODUCER_EPOCH}
 _PREPARED = {TxnStatus.PREPARE_COMMIT, TxnStatus.PREPARE_ABORT}
+_LOADS_PER_TICK = 5  # partitions loaded per maintenance pass (the others at the next ones)
 _IDLE = {TxnStatus.EMPTY, TxnStatus.COMPLETE_COMMIT, TxnStatus.COMPLETE_ABORT}
 
 
@@ -507,8 +508,8 @@ class TransactionCoordinator:
         return out
 
     def list(self, states: Iterable[str] = (), producer_ids: Iterable[int] = (), min_duration_ms: int = -1) -> tuple[list[str], list[dict[str, Any]]]:
-        """ListTransactions: (unknown state filters, the matching transactions) of the loaded partitions."""
-        self.maintain_ownership()
+        """ListTransactions: (unknown state filters, the matching transactions) of the partitions owned."""
+        self.maintain_ownership(max_loads=None)
         names = {s.display: s for s in TxnStatus}
         wanted = set(states)
         unknown = sorted(s for s in wanted if s not in names)
@@ -527,15 +528,18 @@ class TransactionCoordinator:
 
     # ----- time-driven work ----------------------------------------------------------------
 
-    def maintain_ownership(self) -> None:
-        """Loads the partitions this broker has come to own and drops those it lost."""
+    def maintain_ownership(self, max_loads: int | None = _LOADS_PER_TICK) -> None:
+        """Drops the partitions this broker lost and loads (at most `max_loads` at a time: each
+        opens and replays a log on the event loop) those it has come to own."""
         for p in range(self.num_partitions):
             epoch = self.owns(p)
             if epoch is None:
                 if p in self._loaded:
                     self.unload_partition(p)
-            elif self._loaded.get(p) != epoch:
+            elif self._loaded.get(p) != epoch and (max_loads is None or max_loads > 0):
                 self.load_partition(p, epoch)
+                if max_loads is not None:
+                    max_loads -= 1
 
     async def tick(self) -> None:
         """Partition ownership, then (each at its interval) aborting timed-out transactions and
