@@ -19,7 +19,7 @@ import time
 from collections import Counter
 
 import pytest
-from compat_helpers import RawClient, create_topic, unique_topic
+from compat_helpers import RawClient, create_topic, read_records, unique_topic
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from pystream.protocol.error_codes import ErrorCode
@@ -41,31 +41,8 @@ def read_all(bootstrap: str, topic: str, isolation: str, expect: int | None = No
              partitions: int = 1) -> list[bytes]:
     """Every value of `topic` visible at `isolation`: until `expect` values arrived, or until
     the partitions' ends (as the consumer sees them) were reached."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_topic("reader"), "isolation.level": isolation,
-                  "enable.auto.commit": False, "enable.partition.eof": True, "auto.offset.reset": "earliest"})
-    c.assign([TopicPartition(topic, i, 0) for i in range(partitions)])
-    out: list[bytes] = []
-    eof: set[int] = set()
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            m = c.poll(0.2)
-            if m is None:
-                continue
-            if m.error():
-                if m.error().code() == KafkaError._PARTITION_EOF:
-                    eof.add(m.partition())
-                    if expect is None and len(eof) == partitions:
-                        return out
-                    continue
-                raise KafkaException(m.error())
-            out.append(m.value())
-            if expect is not None and len(out) >= expect:
-                return out
-    finally:
-        c.close()
-    if expect is not None:
-        raise AssertionError(f"read {len(out)} of {expect} values of {topic} at {isolation}: {out[:20]}")
+    out = [v for _k, v in read_records(bootstrap, topic, isolation, partitions, expect, timeout)]
+    assert expect is None or len(out) >= expect, f"read {len(out)} of {expect} values of {topic} at {isolation}: {out[:20]}"
     return out
 
 
