@@ -59,6 +59,7 @@ class PartitionLog:
         flush_ms: int | None = None,
         batch_size: int = 16384,
         compression_type: str = "none",
+        lock_dir: bool = True,
     ) -> None: ...
     def reconfigure(
         self,

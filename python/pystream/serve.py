@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import resource
 import signal
 import socket
@@ -28,7 +29,7 @@ from pystream.server.connection import KafkaListener
 from pystream.storage.manager import check_log_dirs
 
 logger = logging.getLogger("pystream.server")
-FDS_PER_PARTITION = 4  # an open partition log: its directory lock, .log, .index and .timeindex
+FDS_PER_PARTITION = 1  # an open partition log holds its active .log file (indexes are mapped, not held open)
 
 
 class StartupError(Exception):
@@ -78,9 +79,30 @@ def _raise_fd_limit() -> int:
     return soft
 
 
-async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
+PID_FILE = "pystream.pid"
+
+
+def _write_pid_file(path: Path) -> None:
+    """This process's id in `path` (replaced atomically: a script never reads half a number)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{os.getpid()}\n")
+    os.replace(tmp, path)
+
+
+def _remove_pid_file(path: Path) -> None:
+    """Removes `path` if it still names this process (another broker may have taken it over)."""
+    try:
+        if path.read_text().strip() == str(os.getpid()):
+            path.unlink()
+    except OSError:
+        pass
+
+
+async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None,
+                pid_file: Path | None = None) -> None:
     """Serves until `stop` is set or SIGTERM/SIGINT arrives; then flushes and writes clean-shutdown markers.
-    Raises StartupError, having written nothing, when a start-up check fails."""
+    Raises StartupError, having written nothing, when a start-up check fails. Once listening it writes its
+    process id to `pid_file` (default <first log dir>/pystream.pid), removed at a clean shutdown."""
     fd_limit = _raise_fd_limit()
     for warning in config.warnings:
         logger.warning("%s", warning)
@@ -132,11 +154,14 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
             pass  # not the main thread
     logger.info("pystream broker %d listening on %s:%d, data in %s", broker.node_id, config.host, broker.advertised_port,
                 ", ".join(map(str, config.log_dirs)))
+    pid_path = pid_file or Path(config.data_dir) / PID_FILE
+    _write_pid_file(pid_path)
     if ready is not None:
         ready.set()
     try:
         await stop.wait()
     finally:
+        _remove_pid_file(pid_path)
         logger.info("shutting down")
         server.close()
         if metrics_server is not None:
@@ -146,11 +171,11 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
         logger.info("clean shutdown complete")
 
 
-def run(config: BrokerConfig) -> None:
+def run(config: BrokerConfig, pid_file: Path | None = None) -> None:
     """Blocking entry point of `pystream serve` (uvloop when installed)."""
     try:
         import uvloop  # type: ignore[import-not-found]
 
-        uvloop.run(serve(config))
+        uvloop.run(serve(config, pid_file=pid_file))
     except ImportError:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, pid_file=pid_file))

@@ -52,6 +52,10 @@ pub struct LogConfig {
     pub flush_ms: Option<i64>,
     pub batch_size: usize,
     pub compression: Codec,
+    /// Hold a flock on the directory's `.lock` while open, so a second writer is refused.
+    /// Off when an owner that locks the whole data directory (the LogManager) opens its
+    /// logs: one file descriptor less per partition.
+    pub lock_dir: bool,
 }
 
 impl Default for LogConfig {
@@ -67,6 +71,7 @@ impl Default for LogConfig {
             flush_ms: None,
             batch_size: 16384,
             compression: Codec::None,
+            lock_dir: true,
         }
     }
 }
@@ -182,7 +187,7 @@ pub struct PartitionLog {
     unflushed: u64,
     last_flush_ms: i64,
     pub leader_epoch: i32,
-    _lock: File,
+    _lock: Option<File>,
     /// What opening found and cut; the Python layer logs these.
     pub recovery_notes: Vec<String>,
     /// Warnings of later calls (a checkpoint not written, a read that could
@@ -289,19 +294,24 @@ impl PartitionLog {
             )));
         }
         fs::create_dir_all(dir).ctx(|| format!("cannot create log directory {}", dir.display()))?;
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(LOCK_FILE))
-            .ctx(|| format!("cannot create lock file in {}", dir.display()))?;
-        // SAFETY: plain flock(2) on a descriptor we own.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            return Err(LogError::Directory(format!(
-                "{} is locked: another writer has this log open",
-                dir.display()
-            )));
-        }
+        let lock = if config.lock_dir {
+            let lock = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(dir.join(LOCK_FILE))
+                .ctx(|| format!("cannot create lock file in {}", dir.display()))?;
+            // SAFETY: plain flock(2) on a descriptor we own.
+            if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                return Err(LogError::Directory(format!(
+                    "{} is locked: another writer has this log open",
+                    dir.display()
+                )));
+            }
+            Some(lock)
+        } else {
+            None
+        };
 
         let mut bases = Vec::new();
         let mut strangers = Vec::new();

@@ -584,7 +584,7 @@ impl PyPartitionLog {
     #[pyo3(signature = (
         path, *, segment_bytes=1<<30, segment_ms=604_800_000, index_interval_bytes=4096,
         segment_index_bytes=10_485_760, retention_ms=604_800_000, retention_bytes=-1,
-        flush_messages=None, flush_ms=None, batch_size=16384, compression_type="none"
+        flush_messages=None, flush_ms=None, batch_size=16384, compression_type="none", lock_dir=true
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -600,8 +600,10 @@ impl PyPartitionLog {
         flush_ms: Option<i64>,
         batch_size: usize,
         compression_type: &str,
+        lock_dir: bool,
     ) -> PyResult<Self> {
         let config = LogConfig {
+            lock_dir,
             segment_bytes,
             segment_ms,
             index_interval_bytes,

@@ -373,9 +373,14 @@ class Broker:
         results = iter(created)
         return [bad[i] if i in bad else (r if isinstance(r := next(results), Exception) else None) for i in range(len(specs))]
 
-    async def auto_create(self, topic: str) -> ErrorCode:
-        """Creates a topic on first use when auto.create.topics.enable is set."""
-        if not self.config.get("auto.create.topics.enable"):
+    async def auto_create(self, topic: str, allowed: bool = True) -> ErrorCode:
+        """Creates a topic on first use when the request `allowed` it and auto.create.topics.enable
+        is set. An illegal name is INVALID_TOPIC_EXCEPTION either way (as Kafka's Metadata answers)."""
+        try:
+            validate_topic_name(topic)
+        except ValueError:
+            return ErrorCode.INVALID_TOPIC_EXCEPTION
+        if not (allowed and self.config.get("auto.create.topics.enable")):
             return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         rf = 1
         if self.cluster is not None:

@@ -215,6 +215,7 @@ class LogManager:
             self.data_dir = self._metadata_dir()
             self._topics = self._load_metadata()
             self._where = self._find_partitions()  # (topic, partition) -> its log dir
+            self._creating: set[str] = set()  # topics whose directories are being made (create_topics)
         except BaseException:
             self._release_locks()
             raise
@@ -310,18 +311,22 @@ class LogManager:
                 where[key] = d
         return where
 
-    def _next_log_dir(self) -> Path:
-        """Kafka's rule for a new partition: the log dir holding the fewest partitions (ties: the earlier)."""
+    def _dir_counts(self) -> dict[Path, int]:
         counts = dict.fromkeys(self.dirs, 0)
         for d in self._where.values():
             counts[d] = counts.get(d, 0) + 1
-        return min(self.dirs, key=lambda d: counts[d])
+        return counts
+
+    def _next_log_dir(self, counts: dict[Path, int] | None = None) -> Path:
+        """Kafka's rule for a new partition: the log dir holding the fewest partitions (ties: the
+        earlier). With `counts` (from `_dir_counts`, kept up to date by the caller) it is O(dirs)."""
+        counts = self._dir_counts() if counts is None else counts
+        d = min(self.dirs, key=lambda d: counts[d])
+        counts[d] += 1
+        return d
 
     def _new_partition_dir(self, topic: str, partition: int) -> None:
-        for d in self.dirs:  # left by a deletion interrupted by a crash: not part of any topic
-            stale = d / f"{topic}-{partition}"
-            if stale.exists():
-                shutil.rmtree(stale)
+        self._clear_stale(f"{topic}-{partition}")
         d = self._next_log_dir()
         (d / f"{topic}-{partition}").mkdir()
         self._where[(topic, partition)] = d
@@ -356,48 +361,68 @@ class LogManager:
         (the commit point of all of them). Per topic: its description, or the exception
         (ValueError, TopicExistsError, InvalidConfigError) that refused it; the others are created
         anyway. When the directories or the metadata cannot be written (a full disk), none is
-        created and each gets the LogDirectoryError (an OSError)."""
+        created and each gets the LogDirectoryError (an OSError).
+
+        The directories are made outside the manager's lock (thousands take seconds on a busy
+        disk, and readers of other topics must not wait); the topics appear at the commit."""
         results: list[TopicDescription | Exception] = []
-        added: list[tuple[str, int]] = []
+        planned: list[tuple[str, _TopicMeta, list[Path]]] = []
         with self._lock:
             self._check_open()
-            try:
-                self._create_topics_locked(specs, results, added)
-                if added:
+            counts = self._dir_counts()
+            for name, partitions, config in specs:
+                try:
+                    validate_topic_name(name)
+                    n = self.num_partitions if partitions is None else partitions
+                    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                        raise ValueError(f"partitions must be an int >= 1, got {partitions!r}")
+                    cfg = normalize_topic_config(config, remote_storage_system=self.remote_storage_system)
+                    if name in self._topics or name in self._creating:
+                        raise TopicExistsError(f"topic {name!r} already exists")
+                except (ValueError, TypeError) as e:
+                    results.append(e)
+                    continue
+                self._creating.add(name)
+                paths = []
+                for p in range(n):
+                    d = self._where[(name, p)] = self._next_log_dir(counts)
+                    paths.append(d / f"{name}-{p}")
+                planned.append((name, _TopicMeta(n, cfg), paths))
+                results.append(TopicDescription(name, n, dict(cfg), is_internal_topic(name)))
+        try:
+            for name, _meta, paths in planned:
+                for path in paths:
+                    self._clear_stale(path.name)
+                    path.mkdir()
+            with self._lock:
+                self._check_open()
+                for name, meta, _paths in planned:
+                    self._topics[name] = meta
+                if planned:
                     self._save_metadata()
-            except OSError as e:
-                # Nothing of this call is kept: the topics are forgotten and their directories removed.
-                for name, n in added:
+        except OSError as e:
+            # Nothing of this call is kept: the topics are forgotten and their directories removed.
+            with self._lock:
+                for name, meta, paths in planned:
                     self._topics.pop(name, None)
-                    for p in range(n):
-                        d = self._where.pop((name, p), None)
-                        if d is not None:
-                            shutil.rmtree(d / f"{name}-{p}", ignore_errors=True)
-                error = LogDirectoryError(f"cannot create topics in {', '.join(map(str, self.dirs))}: {e}")
-                error.errno = e.errno
-                results = [r if isinstance(r, Exception) else error for r in results]
-                results += [error] * (len(specs) - len(results))
+                    for p, path in enumerate(paths):
+                        self._where.pop((name, p), None)
+                        shutil.rmtree(path, ignore_errors=True)
+            error = LogDirectoryError(f"cannot create topics in {', '.join(map(str, self.dirs))}: {e}")
+            error.errno = e.errno
+            results = [r if isinstance(r, Exception) else error for r in results]
+        finally:
+            with self._lock:
+                self._creating.difference_update(name for name, _m, _p in planned)
         self.notify_change()
         return results
 
-    def _create_topics_locked(self, specs: Sequence[tuple[str, int | None, Mapping[str, Any] | None]],
-                              results: list[TopicDescription | Exception], added: list[tuple[str, int]]) -> None:
-        for name, partitions, config in specs:
-            try:
-                validate_topic_name(name)
-                n = self.num_partitions if partitions is None else partitions
-                if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-                    raise ValueError(f"partitions must be an int >= 1, got {partitions!r}")
-                cfg = normalize_topic_config(config, remote_storage_system=self.remote_storage_system)
-                if name in self._topics:
-                    raise TopicExistsError(f"topic {name!r} already exists")
-            except (ValueError, TypeError) as e:
-                results.append(e)
-                continue
-            self._topics[name] = _TopicMeta(n, cfg)
-            added.append((name, n))
-            self._make_partition_dirs(name, range(n))
-            results.append(TopicDescription(name, n, dict(cfg), is_internal_topic(name)))
+    def _clear_stale(self, dirname: str) -> None:
+        """Removes a partition directory left by a deletion interrupted by a crash (not part of any topic)."""
+        for d in self.dirs:
+            stale = d / dirname
+            if stale.exists():
+                shutil.rmtree(stale)
 
     def _make_partition_dirs(self, name: str, partitions: Iterable[int]) -> None:
         for p in partitions:
@@ -583,7 +608,8 @@ class LogManager:
                 raise UnknownPartitionError(f"topic {topic!r} has no partition {partition!r} (it has {t.partitions})")
             log = self._logs.get((topic, partition))
             if log is None:
-                log = Log.open(self._partition_dir(topic, partition), **self._log_kwargs(topic))
+                # The manager holds every log dir's lock: no per-partition lock (one descriptor less each).
+                log = Log.open(self._partition_dir(topic, partition), lock_dir=False, **self._log_kwargs(topic))
                 self._logs[(topic, partition)] = log
             return log
 
@@ -611,9 +637,9 @@ class LogManager:
             return 0
 
     def open_logs(self) -> list[tuple[str, int, Log]]:
-        """(topic, partition, log) of every partition log opened so far."""
-        with self._lock:
-            return [(t, p, log) for (t, p), log in self._logs.items()]
+        """(topic, partition, log) of every partition log opened so far (a snapshot: list() of a
+        dict is atomic under the GIL, so no lock is taken and no caller waits on a long one)."""
+        return [(t, p, log) for (t, p), log in list(self._logs.items())]
 
     # --- retention and the flush policy (called periodically by the owner) ---
 

@@ -24,6 +24,10 @@ CLIENT_HOST: contextvars.ContextVar[str] = contextvars.ContextVar("client_host",
 # The principal of the client whose request is being handled (the listener sets it once
 # it authenticates a client; without authentication every client is User:ANONYMOUS).
 CLIENT_PRINCIPAL: contextvars.ContextVar[str] = contextvars.ContextVar("client_principal", default="User:ANONYMOUS")
+# A request naming thousands of partitions (a producer or consumer of 10,000) is handled in
+# slices of this many, yielding to the event loop in between (no handler holds it for long).
+PARTITIONS_PER_SLICE = 256
+
 # KIP-430: "authorized operations were not asked for / are not known".
 AUTHORIZED_OPERATIONS_OMITTED = -2147483648
 

@@ -9,7 +9,7 @@ from typing import Any
 from pystream.protocol.codec import RequestHeader
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
-from pystream.server.apis.common import ApiGroup, Handler
+from pystream.server.apis.common import PARTITIONS_PER_SLICE, ApiGroup, Handler
 from pystream.server.fetch_session import CachedPartition
 
 
@@ -41,6 +41,8 @@ class FetchApis(ApiGroup):
             read: list[dict[str, Any] | None] = []
             quiet = ctx.cached if replica_id < 0 else None  # (a follower's read has side effects: never skipped)
             for k, (topic, fp) in enumerate(ctx.partitions):
+                if k and k % PARTITIONS_PER_SLICE == 0:
+                    await asyncio.sleep(0)  # thousands of partitions: others' requests in between
                 if quiet is not None and self._no_news(topic, fp, quiet[k]):
                     read.append(None)  # an incremental fetch leaves it out anyway
                     continue

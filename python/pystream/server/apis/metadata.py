@@ -121,7 +121,7 @@ class MetadataApis(ApiGroup):
                         continue
                 count = b.topic_partition_count(name)
                 if count is None:
-                    err = await b.auto_create(name) if allow else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                    err = await b.auto_create(name, allow)
                     count = b.topic_partition_count(name)
                     if err != ErrorCode.NONE or count is None:
                         topics.append(self._topic_metadata(name, 0, err if err != ErrorCode.NONE else ErrorCode.LEADER_NOT_AVAILABLE))

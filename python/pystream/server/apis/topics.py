@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from typing import Any
 
 from pystream.errors import InvalidConfigError, TopicExistsError
-from pystream.protocol.codec import RequestHeader
+from pystream.protocol.codec import RequestHeader, encode_element
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
 from pystream.server.apis.admin import replica_assignment_error
@@ -29,7 +31,12 @@ class TopicApis(ApiGroup):
         results = []
         to_create: list[tuple[dict[str, Any], tuple[str, int, int, dict[str, Any]]]] = []
         live = await b.cluster.live_broker_count() if b.cluster is not None else 1
-        for t in req["topics"]:
+        # v5+ answers every new topic's configs: most topics share their overrides (often none),
+        # so each distinct set is built and encoded once, and reused (10,000 topics in one request).
+        entries_for: dict[frozenset[tuple[str, Any]], list[Any]] = {}
+        for i, t in enumerate(req["topics"], 1):
+            if i % _TOPICS_PER_SLICE == 0:
+                await asyncio.sleep(0)  # thousands of topics: let other requests in between slices
             name = t["name"]
             n = t["num_partitions"] if t["num_partitions"] != -1 else b.config.get("num.partitions")
             rf = t["replication_factor"] if t["replication_factor"] != -1 else b.config.get("default.replication.factor")
@@ -55,9 +62,14 @@ class TopicApis(ApiGroup):
             elif not req.get("validate_only", False):
                 to_create.append((res, (name, n, rf, {k: v for k, v in configs.items() if v is not None})))
             _set_create_result(res, err, msg)
-            if err == ErrorCode.NONE:  # v5+: the new topic's configs, as DescribeConfigs would show them
+            if err == ErrorCode.NONE and hdr.api_version >= 5:  # the new topic's configs, as DescribeConfigs shows them
                 overrides = normalize_topic_config(configs, remote_storage_system=b.store.remote_storage_system)
-                res["configs"] = topic_config_entries(b.config, overrides, {**b.store.default_topic_config(), **overrides})
+                key = frozenset((k, str(v)) for k, v in overrides.items())
+                if key not in entries_for:
+                    entries = topic_config_entries(b.config, overrides, {**b.store.default_topic_config(), **overrides})
+                    entries_for[key] = [encode_element("CreateTopicsResponse", hdr.api_version, "topics.configs", e)
+                                        for e in entries]
+                res["configs"] = entries_for[key]
             results.append(res)
         # All at once: one metadata write for thousands of topics on a single broker.
         errors = await b.create_topics([spec for _res, spec in to_create])
@@ -180,6 +192,9 @@ class TopicApis(ApiGroup):
                 "removing_replicas": [r for r in replicas if r not in target]})
         return {"throttle_time_ms": 0, "error_code": 0, "error_message": None,
                 "topics": [{"name": n, "partitions": ps} for n, ps in by_topic.items()]}
+
+
+_TOPICS_PER_SLICE = 1000
 
 
 def _set_create_result(res: dict[str, Any], err: ErrorCode, msg: str | None) -> None:
