@@ -73,3 +73,7 @@ class NoOffsetForPartitionError(PystreamError):
 
 class InvalidConfigError(PystreamError, ValueError):
     """A config key or value Kafka refuses (Kafka: INVALID_CONFIG); the message names the key and why."""
+
+
+class InvalidRecordError(PystreamError, ValueError):
+    """A record the topic refuses, such as one without a key for a compacted topic (Kafka: INVALID_RECORD)."""

@@ -137,8 +137,11 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
                              config.get("connections.max.idle.ms"))
     if config.port == 0:
         broker.advertised_port = sock.getsockname()[1]
-    server = await asyncio.start_server(listener.handle, sock=sock, limit=1 << 20, backlog=1024)
+    # Serving once started: a client never meets a cluster member that has not read the
+    # cluster's metadata yet (the port is bound already, for the registration).
+    server = await asyncio.start_server(listener.handle, sock=sock, limit=1 << 20, backlog=1024, start_serving=False)
     await broker.start()
+    await server.start_serving()
     metrics_server = None
     if config.get("metrics.port") >= 0:
         from pystream.server.metrics_http import start_metrics_server
@@ -160,6 +163,7 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
         ready.set()
     try:
         await stop.wait()
+        await broker.prepare_shutdown()
     finally:
         _remove_pid_file(pid_path)
         logger.info("shutting down")

@@ -24,7 +24,6 @@ from enum import IntEnum
 
 from pystream.coordinator.offsets import partition_for_group
 from pystream.errors import CorruptRecordError
-from pystream.storage.topic_config import normalize_topic_config
 
 __all__ = [
     "TXN_STATE_TOPIC",
@@ -73,14 +72,8 @@ class TxnLogValue:
 
 def txn_state_topic_config(segment_bytes: int) -> dict[str, int | str | None]:
     """The config of ``__transaction_state``: compacted, as in Kafka (the latest state of each
-    id is all that matters), with retention off so no state is ever deleted by age."""
-    config: dict[str, int | str | None] = {"segment.bytes": segment_bytes, "retention.ms": -1}
-    try:
-        normalize_topic_config({"cleanup.policy": "compact"})
-        config["cleanup.policy"] = "compact"
-    except ValueError:
-        pass  # topic configs without compaction yet: the topic keeps every record
-    return config
+    id is all that matters; an expired id's tombstone goes with its last record)."""
+    return {"segment.bytes": segment_bytes, "cleanup.policy": "compact"}
 
 
 def partition_for_txn(transactional_id: str, num_partitions: int) -> int:
