@@ -453,3 +453,68 @@ def test_offsets_committed_in_a_transaction_wait_for_its_outcome(broker):
             assert commit_offset(c, tid, pid, epoch, 40) == 0  # no member, no generation: not checked (pre-KIP-447 clients)
     finally:
         member.close()
+
+
+@pytest.mark.deadline(120)
+def test_transactions_on_a_compacted_topic(broker_factory):
+    """The log cleaner removes aborted records and cleans only below the last stable offset: an
+    open transaction's records stay until it ends; read_committed readers see the committed
+    latest value of every key throughout."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+    from stream_helpers import COMPACTING_BROKER
+
+    from pystream.storage.cleaner import CHECKPOINT_FILE, read_checkpoint
+
+    broker = broker_factory(**COMPACTING_BROKER)
+    topic = unique_topic("ctxn")
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1, config={"cleanup.policy": "compact"})])[topic].result(15)
+    keys = [b"k%d" % i for i in range(40)]
+    tp = txn_producer(broker.bootstrap, unique_topic("tid"))
+    plain = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 5})
+
+    def txn(value: bytes, commit: bool | None) -> None:
+        tp.begin_transaction()
+        for k in keys:
+            tp.produce(topic, value * 100, key=k)
+        assert tp.flush(10) == 0
+        if commit is True:
+            tp.commit_transaction(30)
+        elif commit is False:
+            tp.abort_transaction(30)
+
+    def filler(n: int = 300) -> None:  # other keys: segments roll (16 KiB) and become cleanable
+        for i in range(n):
+            plain.produce(topic, b"f" * 100, key=b"f%d" % (i % 20))
+        assert plain.flush(10) == 0
+
+    def cleaned_to() -> int:
+        return read_checkpoint(broker.data_dir / CHECKPOINT_FILE).get((topic, 0), 0)
+
+    def latest(isolation: str) -> dict[bytes, bytes]:
+        return {k: v[:1] for k, v in read_records(broker.bootstrap, topic, isolation) if k in keys}
+
+    txn(b"a", commit=True)
+    txn(b"b", commit=False)
+    txn(b"c", commit=True)
+    filler()
+    deadline = time.monotonic() + 30
+    while cleaned_to() == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert cleaned_to() > 0, "the cleaner never ran"
+    assert latest(READ_COMMITTED) == {k: b"c" for k in keys}
+    assert b"b" not in {v for v in latest(READ_UNCOMMITTED).values()}  # aborted records removed or superseded
+    # A transaction left open: the cleaner must not go past its first offset.
+    txn(b"d", commit=None)
+    before = cleaned_to()
+    filler()
+    err, lso = list_offset(broker.bootstrap, topic, 1)  # the first offset of the open transaction
+    assert err == 0 and lso < list_offset(broker.bootstrap, topic, 0)[1]
+    deadline = time.monotonic() + 10
+    while cleaned_to() == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert before < cleaned_to() <= lso, (before, cleaned_to(), lso)  # cleaned again, not past the open transaction
+    assert latest(READ_COMMITTED) == {k: b"c" for k in keys}
+    tp.commit_transaction(30)
+    filler()
+    assert latest(READ_COMMITTED) == {k: b"d" for k in keys}
