@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import struct
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pystream.protocol import codec
@@ -96,8 +98,16 @@ class KafkaListener:
     async def dispatch(self, frame: bytes, peer: Any, started: float | None = None) -> list[Any] | None:
         """Decodes, handles and encodes one request; `started` (perf_counter) is when its
         first byte arrived, for the request metrics."""
+        # A request of thousands of partitions takes tens of ms to decode and its response to
+        # encode (pure Python): that work runs in a thread, so the event loop gets the GIL back
+        # every few ms and other connections are served in between.
+        heavy = len(frame) >= HEAVY_REQUEST_BYTES
         try:
-            header, body = codec.decode_request(frame, allow_trailing=True)
+            if heavy:
+                header, body = await asyncio.get_running_loop().run_in_executor(
+                    _codec_pool(), functools.partial(codec.decode_request, frame, allow_trailing=True))
+            else:
+                header, body = codec.decode_request(frame, allow_trailing=True)
         except codec.UnsupportedVersionError as e:
             if e.api_key == ApiKey.API_VERSIONS:
                 return self._api_versions_fallback(e.correlation_id)
@@ -113,7 +123,13 @@ class KafkaListener:
             raise CloseConnection(f"unsupported API key {key} version {version}")
         handling = time.perf_counter()
         response = await self.apis.handlers[key](body, header)
-        chunks = None if response is None else codec.encode_response(key, version, header.correlation_id, response)
+        if response is None:
+            chunks = None
+        elif heavy or key == ApiKey.FETCH and len(frame) >= HEAVY_REQUEST_BYTES // 8:
+            chunks = await asyncio.get_running_loop().run_in_executor(
+                _codec_pool(), codec.encode_response, key, version, header.correlation_id, response)
+        else:
+            chunks = codec.encode_response(key, version, header.correlation_id, response)
         if started is not None:
             self.apis.broker.metrics.request_done(key, (handling - started) * 1000, (time.perf_counter() - started) * 1000)
         return chunks
@@ -138,3 +154,16 @@ async def _read_body(reader: asyncio.StreamReader, size: int) -> bytes:
         chunks.append(chunk)
         left -= len(chunk)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+# Requests at least this large (a Produce to thousands of partitions) are decoded and answered
+# off the event loop; so are Fetch requests an eighth of it (thousands of partitions named).
+HEAVY_REQUEST_BYTES = 256 * 1024
+_CODEC_POOL: ThreadPoolExecutor | None = None
+
+
+def _codec_pool() -> ThreadPoolExecutor:
+    global _CODEC_POOL
+    if _CODEC_POOL is None:
+        _CODEC_POOL = ThreadPoolExecutor(2, thread_name_prefix="codec")
+    return _CODEC_POOL
