@@ -104,5 +104,5 @@ def test_kafka_server_properties_joins_the_cluster_with_only_warnings(cluster: C
     warned = sorted(line.split(": config ", 1)[1].split("=")[0] for line in serving_log if " WARNING pystream.server: config " in line)
     assert [line for line in serving_log if " WARNING " in line and ": config " not in line] == [], text
     assert warned == sorted(["num.network.threads", "num.io.threads", "socket.send.buffer.bytes", "socket.receive.buffer.bytes",
-                             "num.recovery.threads.per.data.dir", "transaction.state.log.replication.factor",
+                             "num.recovery.threads.per.data.dir",
                              "transaction.state.log.min.isr", "zookeeper.connection.timeout.ms"]), text

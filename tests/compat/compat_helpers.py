@@ -161,6 +161,37 @@ class LogCollector(logging.Handler):
         return [x for x in self.lines if "parse failure" in x.lower() or "MessageSetSize" in x]
 
 
+def read_records(bootstrap: str, topic: str, isolation: str = "read_committed", partitions: int = 1,
+                 expect: int | None = None, timeout: float = 20.0) -> list[tuple[bytes | None, bytes | None]]:
+    """(key, value) of the records of `topic` a confluent-kafka consumer at `isolation`
+    ("read_committed" or "read_uncommitted") reads from the start: until `expect` records
+    arrived, else until every partition's end (as that consumer sees it), or `timeout`."""
+    from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_topic("reader"), "isolation.level": isolation,
+                  "enable.auto.commit": False, "enable.partition.eof": True, "auto.offset.reset": "earliest"})
+    c.assign([TopicPartition(topic, i, 0) for i in range(partitions)])
+    out: list[tuple[bytes | None, bytes | None]] = []
+    eof: set[int] = set()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and (expect is None or len(out) < expect):
+            m = c.poll(0.2)
+            if m is None:
+                continue
+            if m.error():
+                if m.error().code() != KafkaError._PARTITION_EOF:
+                    raise KafkaException(m.error())
+                eof.add(m.partition())
+                if expect is None and len(eof) == partitions:
+                    break
+                continue
+            out.append((m.key(), m.value()))
+    finally:
+        c.close()
+    return out
+
+
 def kcat_path() -> str:
     path = shutil.which("kcat")
     if path is None:

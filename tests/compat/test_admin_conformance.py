@@ -1,16 +1,15 @@
 """Admin APIs as Kafka answers them, with real clients against a real broker (issue 9):
 DescribeLogDirs, manual replica assignment, authorized operations (KIP-430), and errors
-a client treats as final."""
+a client treats as final. (The transactional requests this file saw refused are served
+since transactions landed: tests/compat/test_transactions.py.)"""
 
 from __future__ import annotations
 
 import shutil
-import time
 
 import pytest
 from compat_helpers import RawClient, create_topic, unique_topic
 from confluent_kafka import Producer
-from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
 
 
@@ -194,88 +193,6 @@ def test_authorized_operations_omitted_unless_asked_raw(module_broker):
 
 
 # ---------------------------------------------------------------------------- final errors, with a message
-
-TXN_REASON = "transactions are not supported"
-
-
-def test_transactional_producer_fails_fast_confluent(broker):
-    """librdkafka treats TRANSACTIONAL_ID_AUTHORIZATION_FAILED on FindCoordinator as fatal:
-    init_transactions() fails at once with the broker's reason (it retried INVALID_REQUEST
-    until its timeout)."""
-    from confluent_kafka import KafkaException
-
-    p = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": unique_topic("txn")})
-    t0 = time.monotonic()
-    with pytest.raises(KafkaException) as ei:
-        p.init_transactions(30)
-    elapsed = time.monotonic() - t0
-    err = ei.value.args[0]
-    assert elapsed < 10, f"init_transactions took {elapsed:.1f}s: the error was retried"
-    assert err.fatal() and TXN_REASON in err.str(), err
-    # a plain idempotent producer on the same broker is unaffected
-    q = Producer({"bootstrap.servers": broker.bootstrap, "enable.idempotence": True})
-    q.produce(unique_topic("idem"), b"x")
-    assert q.flush(20) == 0
-
-
-def test_transactional_producer_fails_fast_kafka_python(broker):
-    from kafka import KafkaProducer
-    from kafka.errors import TransactionalIdAuthorizationFailedError
-
-    p = KafkaProducer(bootstrap_servers=broker.bootstrap, transactional_id=unique_topic("txn"), max_block_ms=30000)
-    try:
-        t0 = time.monotonic()
-        with pytest.raises(TransactionalIdAuthorizationFailedError):
-            p.init_transactions()
-        assert time.monotonic() - t0 < 10
-    finally:
-        p.close(timeout=5)
-
-
-def test_transactional_producer_fails_fast_aiokafka(broker):
-    import asyncio
-
-    from aiokafka import AIOKafkaProducer
-    from aiokafka.errors import TransactionalIdAuthorizationFailed
-
-    async def run() -> float:
-        p = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, transactional_id=unique_topic("txn"))
-        t0 = time.monotonic()
-        try:
-            with pytest.raises(TransactionalIdAuthorizationFailed):
-                await asyncio.wait_for(p.start(), 30)
-        finally:
-            await p.stop()
-        return time.monotonic() - t0
-
-    assert asyncio.run(run()) < 10
-
-
-@pytest.mark.parametrize("api", ["find_coordinator", "init_producer_id", "produce"])
-def test_transactional_requests_refused_raw(module_broker, api):
-    """Each request naming a transactional id is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-    and, where the response has room for it, the reason."""
-    from pystream._core import encode_batch
-
-    txn = unique_topic("txn")
-    with RawClient(module_broker.host, module_broker.port) as rc:
-        if api == "find_coordinator":
-            r = rc.request(ApiKey.FIND_COORDINATOR, 3, {"key": txn, "key_type": 1})
-            assert r["error_code"] == ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED and TXN_REASON in r["error_message"]
-            r = rc.request(ApiKey.FIND_COORDINATOR, 4, {"coordinator_keys": [txn], "key_type": 1})
-            c = r["coordinators"][0]
-            assert c["error_code"] == ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED and TXN_REASON in c["error_message"]
-        elif api == "init_producer_id":
-            r = rc.request(ApiKey.INIT_PRODUCER_ID, 4, {"transactional_id": txn, "transaction_timeout_ms": 60000,
-                                                        "producer_id": -1, "producer_epoch": -1})
-            assert r["error_code"] == ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-        else:
-            topic = unique_topic("t")
-            create_topic(module_broker.bootstrap, topic, 1)
-            r = rc.request(ApiKey.PRODUCE, 9, {"transactional_id": txn, "acks": -1, "timeout_ms": 5000, "topic_data": [
-                {"name": topic, "partition_data": [{"index": 0, "records": encode_batch([(0, None, b"v", None)])}]}]})
-            p = r["responses"][0]["partition_responses"][0]
-            assert p["error_code"] == ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED and TXN_REASON in p["error_message"]
 
 
 def test_delete_topic_disabled_is_topic_deletion_disabled(broker_factory):

@@ -102,7 +102,7 @@ def test_kafka_server_properties_starts_with_only_warnings(tmp_path: Path) -> No
     assert "Traceback" not in log and " ERROR " not in log
     warned = [w.split(": config ", 1)[1].split("=")[0] for w in warnings_in(log)]
     assert sorted(warned) == sorted({"num.network.threads", "num.io.threads", "socket.send.buffer.bytes", "socket.receive.buffer.bytes",
-                                     "num.recovery.threads.per.data.dir", "transaction.state.log.replication.factor",
+                                     "num.recovery.threads.per.data.dir",
                                      "transaction.state.log.min.isr", "zookeeper.connection.timeout.ms"})
     assert kafka_default.exists() == existed and (b.data_dir / "topics.json").exists()
 

@@ -38,15 +38,16 @@ async def settle() -> None:
 
 
 class OffsetLogs:
-    """Opens offsets-topic partition logs under a directory, as the broker would."""
+    """Opens offsets-topic (or another internal topic's) partition logs under a directory, as the broker would."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, topic: str = "__consumer_offsets") -> None:
         self.root = root
+        self.topic = topic
         self.logs: dict[int, Log] = {}
 
     def __call__(self, p: int) -> Log:
         if p not in self.logs:
-            self.logs[p] = Log.open(self.root / f"__consumer_offsets-{p}")
+            self.logs[p] = Log.open(self.root / f"{self.topic}-{p}")
         return self.logs[p]
 
     def close(self) -> None:

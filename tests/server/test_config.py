@@ -67,8 +67,8 @@ def test_kafka_sample_server_properties_is_all_known_keys() -> None:
     assert cfg.log_dirs == [Path("/tmp/kafka-logs")]
     warned = {w.split("=")[0].removeprefix("config ") for w in cfg.warnings}
     assert warned == {"num.network.threads", "num.io.threads", "socket.send.buffer.bytes", "socket.receive.buffer.bytes",
-                      "num.recovery.threads.per.data.dir", "transaction.state.log.replication.factor",
-                      "transaction.state.log.min.isr", "zookeeper.connection.timeout.ms"}
+                      "num.recovery.threads.per.data.dir", "transaction.state.log.min.isr",
+                      "zookeeper.connection.timeout.ms"}
 
 
 def test_unknown_key_warns_with_the_nearest_known_key() -> None:

@@ -101,3 +101,15 @@ def test_log_kwargs_jitter_and_cleanup_policy() -> None:
     kw = log_kwargs({}, {"cleanup.policy": ["compact", "delete"], "retention.ms": 9, "compression.type": "producer",
                          "flush.ms": 2**63 - 1})
     assert (kw["retention_ms"], kw["compression_type"], kw["flush_ms"]) == (9, "none", None)
+
+
+def test_a_list_config_survives_a_restart(tmp_path: Path) -> None:
+    """cleanup.policy is a list: stored as one, read back as one (the compacted internal topics)."""
+    m = LogManager(tmp_path)
+    m.create_topic("t", 1, {"cleanup.policy": "compact,delete"})
+    m.close()
+    m = LogManager(tmp_path)
+    try:
+        assert m.topic_config("t")["cleanup.policy"] == ["compact", "delete"]
+    finally:
+        m.close()

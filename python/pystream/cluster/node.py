@@ -42,8 +42,10 @@ from pystream.cluster.zk import (
     call_soon_threadsafe,
 )
 from pystream.coordinator.offsets import OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIG, partition_for_group
+from pystream.coordinator.txn_log import TXN_STATE_TOPIC, partition_for_txn, txn_state_topic_config
 from pystream.errors import LogDirectoryError, TopicExistsError, UnknownTopicError
 from pystream.protocol.error_codes import ErrorCode
+from pystream.protocol.schema_data import ApiKey
 from pystream.replication.fetcher import FollowerPartition, ReplicaFetcher
 from pystream.replication.hw_checkpoint import read_hw_checkpoint, write_hw_checkpoint
 from pystream.replication.leader import (
@@ -52,6 +54,7 @@ from pystream.replication.leader import (
     diverging_epoch,
     offset_for_leader_epoch,
 )
+from pystream.replication.connection import BrokerConnection, KafkaConnectionError, KafkaError
 from pystream.replication.leader_epoch import LeaderEpochCache
 from pystream.server.broker import Broker, empty_fetch_partition
 from pystream.server.cluster_link import BrokerEndpoint, PartitionInfo
@@ -106,6 +109,7 @@ class ClusterNode:
         self._watches: dict[str, Watch] = {}  # znode path -> watch (topics, their configs, states)
         self._hw_checkpoint = read_hw_checkpoint(broker.config.data_dir)
         self._background: set[asyncio.Task[None]] = set()
+        self._txn_conns: dict[int, BrokerConnection] = {}  # broker id -> connection for WriteTxnMarkers and KIP-890 checks
 
     # ----- plumbing ------------------------------------------------------------------
 
@@ -221,6 +225,9 @@ class ClusterNode:
         self.fetchers.clear()
         for key in list(self.broker.partitions):
             self._stop_following(key)
+        for conn in self._txn_conns.values():
+            await conn.close()
+        self._txn_conns.clear()
         for p in self.broker.partitions.values():
             self._stop_leading(p)
         self._save_hw_checkpoint()
@@ -389,7 +396,7 @@ class ClusterNode:
             if name != OFFSETS_TOPIC:  # (its local config is the broker's own: OFFSETS_TOPIC_CONFIG)
                 self._apply_topic_config(name, config)
         for name in list(local):
-            if name not in self.view.topics and name != OFFSETS_TOPIC:
+            if name not in self.view.topics and name not in (OFFSETS_TOPIC, TXN_STATE_TOPIC):
                 await self._delete_local_topic(name)
         if not self._session_ok:
             return
@@ -757,6 +764,73 @@ class ClusterNode:
         part.leader_state.high_watermark(end)
         part.notify_append()  # wake the followers' parked fetches: they carry the commit over
         return await part.leader_state.wait_for_hw(end, timeout)
+
+    def txn_coordinator_for(self, transactional_id: str) -> BrokerEndpoint | None:
+        n = len(self.view.topics[TXN_STATE_TOPIC].partitions) if TXN_STATE_TOPIC in self.view.topics else 0
+        if n == 0:
+            return None
+        leader = self.view.brokers.get(self.leader_of(TXN_STATE_TOPIC, partition_for_txn(transactional_id, n)))
+        return None if leader is None else _endpoint(leader)
+
+    async def ensure_txn_state_topic(self) -> None:
+        if TXN_STATE_TOPIC in self.view.topics:
+            return
+        cfg = self.broker.config
+        rf = min(cfg.get("transaction.state.log.replication.factor"), max(1, len(await self.live_brokers())))
+        config = txn_state_topic_config(cfg.get("transaction.state.log.segment.bytes"))
+        try:
+            await self.create_topic(TXN_STATE_TOPIC, self.broker.txns.num_partitions, rf, config, wait=False)
+        except TopicExistsError:
+            pass
+
+    async def write_txn_markers(self, broker_id: int, producer_id: int, epoch: int, commit: bool, coordinator_epoch: int,
+                                partitions: list[tuple[str, int]]) -> dict[tuple[str, int], ErrorCode]:
+        """Sends WriteTxnMarkers to the leader `broker_id` of `partitions`; an error per partition
+        (NOT_LEADER_OR_FOLLOWER, retried by the coordinator, when the broker cannot be reached)."""
+        topics: dict[str, list[int]] = {}
+        for t, p in partitions:
+            topics.setdefault(t, []).append(p)
+        body = {"markers": [{"producer_id": producer_id, "producer_epoch": epoch, "transaction_result": commit,
+                             "coordinator_epoch": coordinator_epoch,
+                             "topics": [{"name": t, "partition_indexes": ps} for t, ps in topics.items()]}]}
+        try:
+            resp = await self._txn_request(broker_id, ApiKey.WRITE_TXN_MARKERS, None, body)
+        except (KeyError, OSError, KafkaConnectionError, KafkaError) as e:
+            logger.info("WriteTxnMarkers to broker %d failed (%s); will retry", broker_id, e)
+            return {tp: ErrorCode.NOT_LEADER_OR_FOLLOWER for tp in partitions}
+        out = {tp: ErrorCode.NOT_LEADER_OR_FOLLOWER for tp in partitions}
+        for m in resp.get("markers", []):
+            for t in m["topics"]:
+                for pr in t["partitions"]:
+                    code = pr["error_code"]
+                    out[(t["name"], pr["partition_index"])] = ErrorCode(code) if code in ErrorCode._value2member_map_ \
+                        else ErrorCode.UNKNOWN_SERVER_ERROR
+        return out
+
+    async def verify_txn_partition(self, transactional_id: str, producer_id: int, epoch: int,
+                                   partition: tuple[str, int]) -> ErrorCode:
+        """KIP-890 part 1: asks the transactional id's coordinator (AddPartitionsToTxn v4,
+        verify-only) whether `partition` is in the producer's open transaction."""
+        c = self.txn_coordinator_for(transactional_id)
+        if c is None:
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        body = {"transactions": [{"transactional_id": transactional_id, "producer_id": producer_id, "producer_epoch": epoch,
+                                  "verify_only": True, "topics": [{"name": partition[0], "partitions": [partition[1]]}]}]}
+        try:
+            resp = await self._txn_request(c.node_id, ApiKey.ADD_PARTITIONS_TO_TXN, 4, body)
+            code = resp["results_by_transaction"][0]["topic_results"][0]["results_by_partition"][0]["partition_error_code"]
+        except (KeyError, IndexError, OSError, KafkaConnectionError, KafkaError) as e:
+            logger.info("verifying a transaction with broker %d failed (%s)", c.node_id, e)
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        return ErrorCode(code) if code in ErrorCode._value2member_map_ else ErrorCode.UNKNOWN_SERVER_ERROR
+
+    async def _txn_request(self, broker_id: int, api_key: int, version: int | None, body: dict[str, Any]) -> dict[str, Any]:
+        """One request to another broker over this node's connection to it (opened on demand)."""
+        conn = self._txn_conns.get(broker_id)
+        if conn is None or conn.closed:
+            b = self.view.brokers[broker_id]
+            conn = self._txn_conns[broker_id] = await BrokerConnection.connect(b.host, b.port, f"pystream-txn-{self.id}", timeout=10.0)
+        return await conn.request(api_key, version, body)
 
     async def ensure_offsets_topic(self) -> None:
         if OFFSETS_TOPIC in self.view.topics:

@@ -1091,6 +1091,27 @@ class GroupCoordinator:
         self._heartbeat(group.members[member_id])
         return None  # Stable, or PreparingRebalance (members commit while revoking)
 
+    def txn_offset_commit_error(self, group_id: str, member_id: str, generation_id: int,
+                                instance_id: Optional[str]) -> Optional[ErrorCode]:
+        """Kafka's doTxnCommitOffsets checks of a TxnOffsetCommit (KIP-447: v3+ carry the member
+        and generation; an empty member id and generation -1 are not checked). None: may proceed."""
+        if not group_id:
+            return ErrorCode.INVALID_GROUP_ID
+        if self._closed:
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        group = self._groups.get(group_id)
+        if group is None:
+            return None  # Kafka creates the group; its offsets are all it has
+        if group.is_(GroupState.DEAD):
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        if instance_id is not None and group.static_members.get(instance_id) not in (None, member_id):
+            return ErrorCode.FENCED_INSTANCE_ID
+        if member_id and not group.has(member_id):
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if generation_id >= 0 and generation_id != group.generation_id:
+            return ErrorCode.ILLEGAL_GENERATION
+        return None
+
     async def _fetch_offsets(self, group_id: str, topics: Optional[list[dict]]) -> tuple[list[dict], ErrorCode]:
         """Committed offsets of a group as response topics (-1 for partitions never committed)."""
         try:

@@ -17,7 +17,12 @@ assignments); the store replays them too and keeps them as bytes by group
 
 A group's records all live in partition ``abs(groupId.hashCode()) %
 offsets.topic.num.partitions`` (Kafka's ``GroupMetadataManager.partitionFor``,
-with Java's ``String.hashCode``). `OffsetStore` knows nothing of the embedded
+with Java's ``String.hashCode``).
+
+Offsets committed inside a transaction (TxnOffsetCommit) are written as a
+transactional batch of the producer and stay pending until the transaction's
+COMMIT marker reaches the partition (`complete_txn`); an ABORT drops them.
+Replay does the same with the markers it finds in the log. `OffsetStore` knows nothing of the embedded
 store: it is handed a function returning the partition log of the offsets
 topic, so the broker can give it its own logs.
 """
@@ -34,6 +39,8 @@ from pystream.coordinator.records import group_of_key
 from pystream.errors import CorruptRecordError, TopicExistsError
 from pystream.storage.log import Log
 from pystream.storage.manager import LogManager
+from pystream.storage.records import ATTR_CONTROL, ATTR_TRANSACTIONAL, Record, encode_batch
+from pystream.storage.txn_index import COMMIT, read_marker_type
 
 __all__ = [
     "DEFAULT_OFFSETS_TOPIC_PARTITIONS",
@@ -202,6 +209,8 @@ class OffsetStore:
         self._records: dict[str, dict[bytes, bytes]] = {}
         # Called with a partition number when `unload_partition` forgets it.
         self.unload_listeners: list[Callable[[int], None]] = []
+        # offsets partition -> producer id -> group -> offsets of its open transaction
+        self._pending: dict[int, dict[int, dict[str, dict[tuple[str, int], OffsetAndMetadata]]]] = {}
 
     def partition_for(self, group: str) -> int:
         """The offsets-topic partition that holds `group`'s records."""
@@ -213,15 +222,36 @@ class OffsetStore:
             if p in self._loaded:
                 return
             log = self._partition_log(p)
+            self._pending.pop(p, None)
             pos = log.start_offset
             while pos < log.end_offset:
-                records = log.records(pos, max_records=_REPLAY_CHUNK)
-                if not records:
+                batches = log.scan_batches(pos, _REPLAY_CHUNK)
+                if not batches:
                     break
-                for rec in records:
-                    self._apply(rec.key, rec.value)
-                pos = records[-1].offset + 1
+                for base, last, pid, _epoch, _seq, _n, _ts, attrs in batches:
+                    if attrs & (ATTR_TRANSACTIONAL | ATTR_CONTROL):
+                        self._replay_records(log, pos, base)  # the plain commits before it
+                        if attrs & ATTR_CONTROL:
+                            self._complete(p, pid, read_marker_type(log, base) == COMMIT)
+                        else:
+                            for rec in log.records(base, max_offset=last + 1):
+                                self._apply_pending(p, pid, rec.key, rec.value)
+                        pos = last + 1
+                end = batches[-1][1] + 1
+                self._replay_records(log, pos, end)
+                pos = max(pos, end)
             self._loaded.add(p)
+
+    def _replay_records(self, log: Log, start: int, end: int) -> None:
+        """Applies the (non-transactional) records in [start, end)."""
+        pos = start
+        while pos < end:
+            records = log.records(pos, max_records=_REPLAY_CHUNK, max_offset=end)
+            if not records:
+                break
+            for rec in records:
+                self._apply(rec.key, rec.value)
+            pos = records[-1].offset + 1
 
     def load_all(self) -> None:
         """Replays every partition of the offsets topic."""
@@ -235,6 +265,7 @@ class OffsetStore:
             for table in (self._offsets, self._records):
                 for group in [g for g in table if self.partition_for(g) == p]:
                     del table[group]
+            self._pending.pop(p, None)
             self._loaded.discard(p)
         for listener in list(self.unload_listeners):
             listener(p)
@@ -387,6 +418,53 @@ class OffsetStore:
             for p in wanted:
                 self.load_partition(p)
             return sorted(g for g in set(self._offsets) | set(self._records) if self.partition_for(g) in wanted)
+
+    # --- transactional commits (TxnOffsetCommit) ------------------------------------------
+
+    def commit_transactional(self, group: str, producer_id: int, producer_epoch: int,
+                             offsets: Mapping[tuple[str, int], OffsetAndMetadata], *, commit_timestamp_ms: int | None = None) -> None:
+        """Writes offsets committed inside the producer's transaction (a transactional batch,
+        fsynced); they become the group's committed offsets when the transaction commits."""
+        now = int(time.time() * 1000) if commit_timestamp_ms is None else commit_timestamp_ms
+        records = [Record(0, now, encode_offset_key(group, t, p), encode_offset_value(om.offset, om.metadata or "", now, om.leader_epoch))
+                   for (t, p), om in offsets.items()]
+        if not records:
+            return
+        with self._lock:
+            p = self.partition_for(group)
+            self.load_partition(p)
+            log = self._partition_log(p)
+            log.append_raw(encode_batch(0, records, producer_id=producer_id, producer_epoch=producer_epoch,
+                                        attributes_extra=ATTR_TRANSACTIONAL))
+            log.flush()
+            for rec in records:
+                self._apply_pending(p, producer_id, rec.key, rec.value)
+
+    def complete_txn(self, p: int, producer_id: int, commit: bool) -> None:
+        """A transaction marker reached offsets partition `p`: the producer's pending offsets
+        there become committed (COMMIT) or are dropped (ABORT)."""
+        with self._lock:
+            if p in self._loaded:  # else the next load replays the marker
+                self._complete(p, producer_id, commit)
+
+    def has_pending(self, group: str, topic: str, partition: int) -> bool:
+        """Is an offset of `group` for topic-partition waiting for its transaction to end?"""
+        with self._lock:
+            return any((topic, partition) in by_group.get(group, {})
+                       for by_group in self._pending.get(self.partition_for(group), {}).values())
+
+    def _apply_pending(self, p: int, producer_id: int, key: bytes | None, value: bytes | None) -> None:
+        parsed = decode_offset_key(key) if key is not None and value is not None else None
+        if parsed is not None:
+            group, topic, partition = parsed
+            self._pending.setdefault(p, {}).setdefault(producer_id, {}).setdefault(group, {})[(topic, partition)] = \
+                decode_offset_value(value)
+
+    def _complete(self, p: int, producer_id: int, commit: bool) -> None:
+        by_group = self._pending.get(p, {}).pop(producer_id, {})
+        if commit:
+            for group, offsets in by_group.items():
+                self._offsets.setdefault(group, {}).update(offsets)
 
 
 def open_offset_store(manager: LogManager, num_partitions: int = DEFAULT_OFFSETS_TOPIC_PARTITIONS) -> OffsetStore:

@@ -43,6 +43,7 @@ from pystream.replication.connection import BrokerConnection, KafkaConnectionErr
 from pystream.replication.leader_epoch import UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET, LeaderEpochCache, whole_batches_length
 from pystream.storage.log import Log
 from pystream.storage.producer_state import ProducerState
+from pystream.storage.txn_index import ABORT, marker_type
 
 logger = logging.getLogger("pystream.replication")
 
@@ -139,6 +140,11 @@ class FollowerPartition:
             if h["producer_id"] >= 0 and not h["is_control"]:
                 self.producer_state.update(h["producer_id"], h["producer_epoch"], h["base_sequence"],
                                            h["record_count"], h["base_offset"], h["last_offset"])
+                if h["is_transactional"]:
+                    self.producer_state.begin_txn(h["producer_id"], h["base_offset"])
+            elif h["is_control"]:  # a transaction marker: the transaction ends here too
+                self.producer_state.end_txn(self.log, h["producer_id"], h["producer_epoch"], h["base_offset"],
+                                            aborted=marker_type(mv, h["position"]) == ABORT)
         return n - pos
 
 

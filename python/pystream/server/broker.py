@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import struct
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -25,6 +26,8 @@ from pystream._core import decode_records, peek_batches, stamp_log_append_time
 from pystream.coordinator.assignors import assignor_names
 from pystream.coordinator.group import GroupCoordinator
 from pystream.coordinator.offsets import OFFSETS_TOPIC, open_offset_store
+from pystream.coordinator.transactions import TransactionCoordinator, TxnConfig
+from pystream.coordinator.txn_log import TXN_STATE_TOPIC, txn_state_topic_config
 from pystream.errors import CorruptRecordError, LogDirectoryError, OffsetOutOfRangeError, TopicExistsError
 from pystream.protocol.error_codes import ErrorCode
 from pystream.server.broker_files import ProducerIdAllocator, load_or_create_meta
@@ -38,16 +41,21 @@ from pystream.storage.config_def import LONG_MAX
 from pystream.storage.log import Log
 from pystream.storage.manager import LogManager
 from pystream.storage.producer_state import ProducerState, SequenceCheck
+from pystream.storage.records import ATTR_CONTROL, ATTR_TRANSACTIONAL
 from pystream.storage.topic_config import is_compacted, normalize_topic_config, validate_topic_name
+from pystream.storage.txn_index import encode_marker_batch
 
 logger = logging.getLogger("pystream.server")
 
 EARLIEST, LATEST, MAX_TIMESTAMP = -2, -1, -3
+READ_COMMITTED = 1  # Fetch / ListOffsets isolation_level
 _SEQUENCE_ERRORS = {
     SequenceCheck.OUT_OF_ORDER: ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
     SequenceCheck.INVALID_EPOCH: ErrorCode.INVALID_PRODUCER_EPOCH,
     SequenceCheck.UNKNOWN_PRODUCER: ErrorCode.UNKNOWN_PRODUCER_ID,
 }
+_BATCH_PREFIX = struct.Struct(">qi")  # base offset, batch length
+_LAST_OFFSET_DELTA = struct.Struct(">i")  # at byte 23 of a batch
 
 
 class Broker:
@@ -91,6 +99,19 @@ class Broker:
         self._open_failures: dict[tuple[str, int], float] = {}  # when a partition last failed to open (logged)
         # Set by attach_cluster when zookeeper.connect is set; None: a single broker.
         self.cluster: ClusterLink | None = None
+        # The transaction coordinator of the __transaction_state partitions this broker leads.
+        txn_partitions = self.store.list_topics(include_internal=True).get(
+            TXN_STATE_TOPIC, config.get("transaction.state.log.num.partitions"))
+        self.txns = TransactionCoordinator(
+            lambda p: self.store.partition_log(TXN_STATE_TOPIC, p), txn_partitions,
+            allocate_producer_id=self.allocate_producer_id, write_markers=self.write_txn_markers,
+            owns=self._owns_txn_partition, replicated=self._txn_state_replicated,
+            partition_exists=lambda t, i: 0 <= i < self.topic_partitions().get(t, 0),
+            offsets_partition=lambda g: (OFFSETS_TOPIC, self.offsets.partition_for(g)),
+            config=TxnConfig(max_timeout_ms=config.get("transaction.max.timeout.ms"),
+                             id_expiration_ms=config.get("transactional.id.expiration.ms"),
+                             abort_interval_ms=config.get("transaction.abort.timed.out.transaction.cleanup.interval.ms"),
+                             expiration_interval_ms=config.get("transaction.remove.expired.transaction.cleanup.interval.ms")))
 
     def attach_cluster(self, link: ClusterLink) -> None:
         """Makes this broker a member of a cluster (before `start`)."""
@@ -143,6 +164,7 @@ class Broker:
         flush_check_s = min(self.config.get("log.flush.scheduler.interval.ms"), 1000) / 1000
         self._tasks.append(loop.create_task(self._every(flush_check_s, self._flush_policy)))
         self._tasks.append(loop.create_task(self._every(0.1, self.groups.tick)))
+        self._tasks.append(loop.create_task(self._every(0.5, self.txns.tick)))
         self._tasks.append(loop.create_task(self._every(self.config.get("offsets.retention.check.interval.ms") / 1000,
                                                         self._expire_offsets)))
         cleaner = self.config.cleaner_config()
@@ -163,12 +185,13 @@ class Broker:
             logger.info("expired %d committed offset(s) of groups with no member (offsets.retention.minutes)", n)
 
     def _cleanable_upper_bound(self, topic: str, index: int) -> int | None:
-        """How far the log cleaner (in its own thread) may clean a partition: its high
-        watermark (with transactions, its last stable offset); None when this broker does
-        not know it (a replica it does not lead or follow yet)."""
+        """How far the log cleaner (in its own thread) may clean a partition: its last stable
+        offset (the high watermark, or the first offset of a transaction still open: its
+        records and markers stay as they are until it ends); None when this broker does not
+        know it (a replica it does not lead or follow yet)."""
         p = self.partitions.get((topic, index))  # dict reads are atomic
         if p is not None:
-            return p.high_watermark
+            return p.last_stable_offset
         return None if self.cluster is not None else self.store.partition_log(topic, index).end_offset
 
     async def _every(self, seconds: float, work: Callable[[], Any]) -> None:
@@ -184,7 +207,12 @@ class Broker:
     # Retention and the flush policy visit every open log and may delete files or fsync: with
     # thousands of partitions that is seconds of blocking work, done in the storage threads.
     async def _retention(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._io_pool, self.store.enforce_retention)
+        deleted = await asyncio.get_running_loop().run_in_executor(self._io_pool, self.store.enforce_retention)
+        if deleted:  # the aborted-transaction indexes follow the segments that are left
+            for i, p in enumerate(list(self.partitions.values()), 1):
+                p.producer_state.txn_index.retain([base for base, _size in p.log.segments()])
+                if i % 256 == 0:
+                    await asyncio.sleep(0)
 
     async def _flush_policy(self) -> None:
         flushed = await asyncio.get_running_loop().run_in_executor(self._io_pool, self.store.flush_due)
@@ -211,6 +239,7 @@ class Broker:
             except (asyncio.CancelledError, Exception):
                 pass
         await self.groups.close()
+        await self.txns.close()
         parts = list(self.partitions.values())
         for p in parts:
             p.notify_append()
@@ -456,9 +485,12 @@ class Broker:
 
     # ----- produce -------------------------------------------------------------------
 
-    async def append_records(self, topic: str, index: int, records: Any, acks: int = 1) -> dict[str, Any]:
+    async def append_records(self, topic: str, index: int, records: Any, acks: int = 1,
+                             transactional_id: str | None = None) -> dict[str, Any]:
         """Appends a Produce request's records to one partition; the partition's response.
-        In a cluster with acks=all it waits until the in-sync replicas have them."""
+        In a cluster with acks=all it waits until the in-sync replicas have them.
+        Transactional batches must come from a producer whose open transaction holds the
+        partition (KIP-890 part 1, checked when the transaction coordinator is this broker)."""
         result: dict[str, Any] = {"index": index, "error_code": 0, "base_offset": -1, "log_append_time_ms": -1, "log_start_offset": -1}
         p, err = self.leader_partition(topic, index)
         if err == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION and not self.topic_exists(topic) and await self.auto_create(topic) == ErrorCode.NONE:
@@ -503,6 +535,9 @@ class Broker:
                 result["error_message"] = message
                 result["record_errors"] = [{"batch_index": index, "batch_index_error_message": message}]
                 return result
+        if (err := await self._check_transactional(p, batches, transactional_id)) is not None:
+            result["error_code"], result["error_message"] = err
+            return result
         # Idempotence: judge every batch before anything is appended.
         for (base, last, pid, epoch, seq, count, _ts, _attrs), _size in batches:
             if pid < 0:
@@ -535,10 +570,12 @@ class Broker:
             result["error_code"] = ErrorCode.KAFKA_STORAGE_ERROR
             return result
         next_offset = base_offset
-        for (base, last, pid, epoch, seq, count, _ts, _attrs), _size in batches:
+        for (base, last, pid, epoch, seq, count, _ts, attrs), _size in batches:
             n = last - base + 1
             if pid >= 0:
                 p.producer_state.update(pid, epoch, seq, n, next_offset, next_offset + n - 1)
+                if attrs & ATTR_TRANSACTIONAL:
+                    p.producer_state.begin_txn(pid, next_offset)
             next_offset += n
         self.metrics.produced(topic, len(records), next_offset - base_offset)
         result["base_offset"] = base_offset
@@ -564,22 +601,146 @@ class Broker:
 
     produce_timeout = 30.0  # seconds an acks=all produce waits at most (the request's timeout_ms lowers it)
 
+    async def _check_transactional(self, p: Partition, batches: list[Any],
+                                   transactional_id: str | None) -> tuple[ErrorCode, str] | None:
+        """Why a Produce's batches may not be appended for transactional reasons, or None:
+        control batches come from transaction coordinators only; transactional batches need
+        the request's transactional id and a partition added to the producer's open
+        transaction (KIP-890 part 1), asked of the coordinator (in a cluster, over the wire
+        with AddPartitionsToTxn v4 verify-only) once per producer epoch and transaction."""
+        for (_base, _last, pid, epoch, _seq, _n, _ts, attrs), _size in batches:
+            if attrs & ATTR_CONTROL:
+                return ErrorCode.INVALID_RECORD, "control batches are not accepted from clients"
+            if not attrs & ATTR_TRANSACTIONAL:
+                continue
+            if not transactional_id:
+                return ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "transactional batches need a transactional id"
+            if p.producer_state.verified.get(pid) == epoch or not self.config.get("transaction.partition.verification.enable"):
+                continue
+            err = self.txns.verify(transactional_id, pid, epoch, (p.topic, p.index))
+            if err == ErrorCode.NOT_COORDINATOR and self.cluster is not None:
+                err = await self.cluster.verify_txn_partition(transactional_id, pid, epoch, (p.topic, p.index))
+            if err == ErrorCode.NONE:
+                p.producer_state.verified[pid] = epoch  # until the transaction's marker
+                continue
+            if err == ErrorCode.PRODUCER_FENCED:
+                return ErrorCode.INVALID_PRODUCER_EPOCH, f"producer epoch {epoch} is fenced"
+            if err in (ErrorCode.INVALID_TXN_STATE, ErrorCode.INVALID_PRODUCER_ID_MAPPING, ErrorCode.INVALID_PRODUCER_EPOCH):
+                msg = "Partition was not added to the transaction" if err == ErrorCode.INVALID_TXN_STATE else err.name
+                return err, msg
+            # The coordinator is away or busy: retriable (Kafka answers NOT_ENOUGH_REPLICAS too).
+            return ErrorCode.NOT_ENOUGH_REPLICAS, f"transaction not verified with its coordinator: {err.name}"
+        return None
+
+    # ----- transactions --------------------------------------------------------------
+
+    def ensure_txn_state_topic(self) -> None:
+        """Creates ``__transaction_state`` on a single broker (the cluster creates its own)."""
+        if self.store.topic_partition_count(TXN_STATE_TOPIC) is not None:
+            return
+        config = txn_state_topic_config(self.config.get("transaction.state.log.segment.bytes"))
+        try:
+            self.store.create_topic(TXN_STATE_TOPIC, self.txns.num_partitions, config)
+        except TopicExistsError:
+            pass
+
+    def _owns_txn_partition(self, p: int) -> int | None:
+        """The coordinator epoch when this broker coordinates __transaction_state-`p`: always
+        (epoch 0) on a single broker once the topic exists; in a cluster when it leads it."""
+        if self.cluster is None:
+            return 0 if self.store.topic_partition_count(TXN_STATE_TOPIC) is not None else None
+        part = self.partitions.get((TXN_STATE_TOPIC, p))
+        return part.leader_epoch if part is not None and part.role == "leader" else None
+
+    async def _replicated(self, p: Partition, timeout: float = 10.0) -> bool:
+        """Waits until the partition's in-sync replicas have its whole log (what acks=all means);
+        at once on a single broker. Wakes the partition's parked fetches either way."""
+        p.notify_append()
+        if self.cluster is None:
+            return True
+        ls = p.leader_state
+        if ls is None:
+            return False
+        end = p.log.end_offset
+        ls.high_watermark(end)
+        return await ls.wait_for_hw(end, timeout)
+
+    async def _txn_state_replicated(self, index: int) -> bool:
+        p, _err = self.leader_partition(TXN_STATE_TOPIC, index)
+        return p is not None and await self._replicated(p)
+
+    async def write_txn_markers(self, producer_id: int, epoch: int, commit: bool, coordinator_epoch: int,
+                                partitions: list[tuple[str, int]]) -> dict[tuple[str, int], ErrorCode]:
+        """Writes a transaction's COMMIT/ABORT markers: to this broker's partitions directly, to
+        the others through their leaders (WriteTxnMarkers). An error per partition."""
+        results: dict[tuple[str, int], ErrorCode] = {}
+        remote: dict[int, list[tuple[str, int]]] = {}
+        for tp in partitions:
+            leader = self.node_id
+            if self.cluster is not None:
+                info = self.cluster.partition_info(*tp)
+                if info is None:
+                    results[tp] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                    continue
+                leader = info.leader
+            if leader == self.node_id:
+                results[tp] = await self.write_txn_marker(tp[0], tp[1], producer_id, epoch, commit, coordinator_epoch)
+            elif leader < 0:
+                results[tp] = ErrorCode.LEADER_NOT_AVAILABLE
+            else:
+                remote.setdefault(leader, []).append(tp)
+        if remote and self.cluster is not None:
+            replies = await asyncio.gather(*(self.cluster.write_txn_markers(
+                broker_id, producer_id, epoch, commit, coordinator_epoch, tps) for broker_id, tps in remote.items()))
+            for reply in replies:
+                results.update(reply)
+        return results
+
+    async def write_txn_marker(self, topic: str, index: int, producer_id: int, epoch: int, commit: bool,
+                               coordinator_epoch: int) -> ErrorCode:
+        """Appends one COMMIT/ABORT marker to a partition this broker leads and applies it
+        (producer state, aborted-transaction index, transactional offset commits); waits
+        for the in-sync replicas."""
+        p, err = self.leader_partition(topic, index)
+        if p is None:
+            return err
+        if not p.producer_state.check_marker(producer_id, epoch):
+            return ErrorCode.INVALID_PRODUCER_EPOCH
+        batch = encode_marker_batch(producer_id, epoch, commit, coordinator_epoch, int(time.time() * 1000))
+        try:
+            offset = p.log.append_raw(batch)
+        except OSError as e:
+            logger.error("transaction marker for %s-%d failed: %s", topic, index, e)
+            return ErrorCode.KAFKA_STORAGE_ERROR
+        p.producer_state.end_txn(p.log, producer_id, epoch, offset, aborted=not commit)
+        if topic == OFFSETS_TOPIC:
+            self.offsets.complete_txn(index, producer_id, commit)
+        if not await self._replicated(p):
+            return ErrorCode.NOT_ENOUGH_REPLICAS
+        return ErrorCode.NONE
+
     # ----- fetch -------------------------------------------------------------------------
 
-    def read_partition(self, topic: str, index: int, offset: int, max_bytes: int) -> dict[str, Any]:
+    def read_partition(self, topic: str, index: int, offset: int, max_bytes: int, isolation_level: int = 0) -> dict[str, Any]:
         """One partition of a Fetch response (records as a zero-copy memoryview). A partition
         in error carries empty records and -1 offsets, as Kafka's (never null records:
-        librdkafka rejects the whole response then)."""
+        librdkafka rejects the whole response then). read_committed (isolation level 1) reads
+        up to the last stable offset and lists the aborted transactions of what it returns."""
         out = empty_fetch_partition(index)
         p, err = self.leader_partition(topic, index)
         if p is None:
             out["error_code"] = err
             return out
         hw = p.high_watermark
+        lso = p.last_stable_offset
+        limit = lso if isolation_level == READ_COMMITTED else hw
+        aborted = None
         try:
-            if offset < hw and max_bytes > 0:
-                records = p.log.read(offset, max_bytes, hw)
+            if offset < limit and max_bytes > 0:
+                records = p.log.read(offset, max_bytes, limit)
                 self.metrics.fetched(topic, len(records))
+                if isolation_level == READ_COMMITTED:
+                    aborted = self._aborted_in(p, offset, records)
             elif not p.log.start_offset <= offset <= p.log.end_offset:
                 # (Kafka's range is up to the log end: a new leader's high watermark may lag the
                 # old one's for a moment, and a consumer there must wait, not reset.)
@@ -593,10 +754,26 @@ class Broker:
             logger.error("fetch from %s-%d at offset %d: %s", topic, index, offset, e)
             out["error_code"] = ErrorCode.KAFKA_STORAGE_ERROR if isinstance(e, OSError) else ErrorCode.CORRUPT_MESSAGE
             return out
-        out["high_watermark"] = out["last_stable_offset"] = hw
+        out["high_watermark"], out["last_stable_offset"] = hw, lso
         out["log_start_offset"] = p.log.start_offset
         out["records"] = records
+        if isolation_level == READ_COMMITTED:
+            out["aborted_transactions"] = aborted or []
         return out
+
+    @staticmethod
+    def _aborted_in(p: Partition, offset: int, records: Any) -> list[dict[str, int]]:
+        """The aborted transactions a read_committed fetch of `records` (read from `offset`) reports."""
+        index = p.producer_state.txn_index
+        if not len(index) or not len(records):
+            return []
+        mv = memoryview(records)
+        pos, upper = 0, offset
+        while pos + 27 <= len(mv):  # the offset after the last batch returned
+            base, length = _BATCH_PREFIX.unpack_from(mv, pos)
+            upper = base + _LAST_OFFSET_DELTA.unpack_from(mv, pos + 23)[0] + 1
+            pos += 12 + length
+        return [{"producer_id": e.producer_id, "first_offset": e.first_offset} for e in index.collect(offset, upper)]
 
     def read_for_follower(self, topic: str, fp: dict[str, Any], replica_id: int, max_bytes: int) -> dict[str, Any]:
         """One partition of a follower's Fetch (the cluster layer answers it)."""
@@ -620,15 +797,15 @@ class Broker:
         err, e, end = self.cluster.end_offset_for_epoch(p, current_epoch, epoch)
         return ErrorCode(err), e, end
 
-    def list_offset(self, topic: str, index: int, timestamp: int) -> tuple[ErrorCode, int, int]:
-        """(error, offset, timestamp) for ListOffsets."""
+    def list_offset(self, topic: str, index: int, timestamp: int, isolation_level: int = 0) -> tuple[ErrorCode, int, int]:
+        """(error, offset, timestamp) for ListOffsets; "latest" is the last stable offset for read_committed."""
         p, err = self.leader_partition(topic, index)
         if p is None:
             return err, -1, -1
         if timestamp == EARLIEST:
             return ErrorCode.NONE, p.log.start_offset, -1
         if timestamp == LATEST:
-            return ErrorCode.NONE, p.high_watermark, -1
+            return ErrorCode.NONE, p.last_stable_offset if isolation_level == READ_COMMITTED else p.high_watermark, -1
         if timestamp == MAX_TIMESTAMP:
             best = (-1, -1)
             for base, last, _pid, _ep, _seq, _n, max_ts, _a in p.log.scan_batches(p.log.start_offset):

@@ -4,8 +4,9 @@ The single-broker core (this package) never imports the cluster layer
 (`pystream.cluster`, `pystream.replication`): a broker started with
 zookeeper.connect is handed an object implementing `ClusterLink` (see
 `Broker.attach_cluster`), and every question that has a different answer in a
-cluster — which brokers exist, who leads a partition, who coordinates a group,
-what a follower's fetch returns — goes through it. The cluster layer in turn
+cluster — which brokers exist, who leads a partition, who coordinates a group
+or a transactional id, what a follower's fetch returns, how transaction markers
+reach other brokers — goes through it. The cluster layer in turn
 drives the broker's partitions through their role fields (`Partition.role`,
 `leader_state`, `follower`): the partition role changes.
 """
@@ -15,6 +16,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
+
+from pystream.protocol.error_codes import ErrorCode
 
 if TYPE_CHECKING:
     from pystream.server.partition import Partition
@@ -82,6 +85,14 @@ class ClusterLink(Protocol):
     def coordinator_for(self, group: str) -> BrokerEndpoint | None: ...
     def is_coordinator(self, group: str) -> bool: ...
     async def offsets_replicated(self, group: str) -> bool: ...
+
+    # --- transaction coordination: the leader of the id's __transaction_state partition ---
+    async def ensure_txn_state_topic(self) -> None: ...
+    def txn_coordinator_for(self, transactional_id: str) -> BrokerEndpoint | None: ...
+    async def write_txn_markers(self, broker_id: int, producer_id: int, epoch: int, commit: bool, coordinator_epoch: int,
+                                partitions: list[tuple[str, int]]) -> dict[tuple[str, int], ErrorCode]: ...
+    async def verify_txn_partition(self, transactional_id: str, producer_id: int, epoch: int,
+                                   partition: tuple[str, int]) -> ErrorCode: ...
 
     # --- replication: partition roles and the leader's side of follower fetches ---
     def hosts_replica(self, topic: str, index: int) -> bool:

@@ -158,13 +158,13 @@ request.timeout.ms                           int      30000                -    
 socket.receive.buffer.bytes                  int      102400               -                          ro  n
 socket.request.max.bytes                     int      104857600            [1,...]                    ro  y
 socket.send.buffer.bytes                     int      102400               -                          ro  n
-transaction.max.timeout.ms                   int      900000               [1,...]                    ro  n
+transaction.max.timeout.ms                   int      900000               [1,...]                    ro  y
 transaction.state.log.load.buffer.size       int      5242880              [1,...]                    ro  n
 transaction.state.log.min.isr                int      2                    [1,...]                    ro  n
-transaction.state.log.num.partitions         int      50                   [1,...]                    ro  n
-transaction.state.log.replication.factor     short    3                    [1,...]                    ro  n
-transaction.state.log.segment.bytes          int      104857600            [1,...]                    ro  n
-transactional.id.expiration.ms               int      604800000            [1,...]                    ro  n
+transaction.state.log.num.partitions         int      50                   [1,...]                    ro  y
+transaction.state.log.replication.factor     short    3                    [1,...]                    ro  y
+transaction.state.log.segment.bytes          int      104857600            [1,...]                    ro  y
+transactional.id.expiration.ms               int      604800000            [1,...]                    ro  y
 unclean.leader.election.enable               boolean  false                -                          cw  y
 zookeeper.connect                            string   null                 -                          ro  y
 zookeeper.connection.timeout.ms              int      null                 -                          ro  n
@@ -274,9 +274,9 @@ quota.window.size.seconds                    int      1                    [1,..
 replication.quota.window.num                 int      11                   [1,...]                    ro  n
 replication.quota.window.size.seconds        int      1                    [1,...]                    ro  n
 telemetry.max.bytes                          int      1048576              [1,...]                    ro  n
-transaction.abort.timed.out.transaction.cleanup.interval.ms int 10000      [1,...]                    ro  n
-transaction.partition.verification.enable    boolean  true                 -                          cw  n
-transaction.remove.expired.transaction.cleanup.interval.ms int 3600000     [1,...]                    ro  n
+transaction.abort.timed.out.transaction.cleanup.interval.ms int 10000      [1,...]                    ro  y
+transaction.partition.verification.enable    boolean  true                 -                          cw  y
+transaction.remove.expired.transaction.cleanup.interval.ms int 3600000     [1,...]                    ro  y
 zookeeper.ssl.cipher.suites                  list     null                 -                          ro  n
 zookeeper.ssl.crl.enable                     boolean  false                -                          ro  n
 zookeeper.ssl.enabled.protocols              list     null                 -                          ro  n
@@ -501,6 +501,17 @@ _DOCS: dict[str, str] = {
     "connections.max.idle.ms": "A connection idle this long is closed (waiting for request memory counts as idle).",
     "metrics.port": "pystream's Prometheus endpoint port (-1: off; 0: any free port). Not a Kafka config.",
     "metrics.host": "The address of pystream's Prometheus endpoint. Not a Kafka config.",
+    "transaction.max.timeout.ms": "Largest transaction.timeout.ms a transactional producer may ask for "
+                                  "(InitProducerId answers INVALID_TRANSACTION_TIMEOUT above it).",
+    "transaction.state.log.num.partitions": "Partitions of __transaction_state when it is created.",
+    "transaction.state.log.replication.factor": "Replication factor of __transaction_state (at most the live brokers).",
+    "transaction.state.log.segment.bytes": "segment.bytes of __transaction_state.",
+    "transactional.id.expiration.ms": "A transactional id unused this long is removed by its coordinator.",
+    "transaction.abort.timed.out.transaction.cleanup.interval.ms": "How often the transaction coordinator aborts "
+                                                                   "transactions open longer than their timeout.",
+    "transaction.partition.verification.enable": "Check a transactional write against the producer's open "
+                                                 "transaction with its coordinator (KIP-890 part 1).",
+    "transaction.remove.expired.transaction.cleanup.interval.ms": "How often expired transactional ids are removed.",
 }
 
 _NOTES = {

@@ -65,6 +65,14 @@ class Partition:
         return min(self.hw_hint, self.log.end_offset)
 
     @property
+    def last_stable_offset(self) -> int:
+        """Offsets below it are readable by read_committed consumers: the high watermark, or
+        the first offset of the oldest open transaction when that is lower."""
+        hw = self.high_watermark
+        first = self.producer_state.first_unstable_offset()
+        return hw if first is None else min(hw, first)
+
+    @property
     def is_leader(self) -> bool:
         return not self.replicated or self.role == "leader"
 

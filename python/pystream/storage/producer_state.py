@@ -5,6 +5,11 @@ its last five batches, so a retried batch is recognised (and answered with its
 original offset) instead of being appended twice, and a gap in sequence
 numbers is refused. The state is rebuilt at open from a snapshot file plus the
 batch headers after it (`PartitionLog.scan_batches`), so it survives restarts.
+
+Transactions (KIP-98): the state also knows each producer's open transaction
+(the offset of its first transactional batch), which bounds the partition's
+last stable offset, and it owns the partition's aborted-transaction index
+(`TxnIndex`), fed by the ABORT markers that close transactions.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from typing import Any
 
 from pystream._core import PartitionLog
 from pystream.errors import CorruptRecordError
+from pystream.storage.records import ATTR_CONTROL, ATTR_TRANSACTIONAL
+from pystream.storage.txn_index import ABORT, AbortedTxn, TxnIndex, read_marker_type
 
 logger = logging.getLogger("pystream.storage")
 
@@ -74,6 +81,12 @@ class ProducerState:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.path = Path(directory) / SNAPSHOT_FILE
         self.producers: dict[int, ProducerEntry] = {}
+        # Producer id -> offset of the first batch of its open transaction (Kafka's ongoingTxns).
+        self.ongoing: dict[int, int] = {}
+        # Producer id -> epoch whose open transaction the coordinator confirmed holds this
+        # partition (KIP-890's verification guard): its next batches are not asked again.
+        self.verified: dict[int, int] = {}
+        self.txn_index = TxnIndex(directory)
 
     def check(self, producer_id: int, epoch: int, first_seq: int, record_count: int) -> tuple[SequenceCheck, int]:
         """Judges a batch before it is appended. Returns (verdict, first offset of the
@@ -119,18 +132,29 @@ class ProducerState:
         the replay of its segment, with a warning; loading never raises for bad
         files, so no request fails for them later."""
         self.producers.clear()
+        self.ongoing.clear()
+        self.verified.clear()
         start = log.start_offset
         snap = self._read_snapshot(log)
         if snap is not None:
-            start, self.producers = snap
+            start, self.producers, self.ongoing = snap
+        if not self.txn_index.load(_segment_bases(log), start):
+            # A damaged transaction index: rebuild it (and everything else) from the whole log.
+            self.producers.clear()
+            self.ongoing.clear()
+            start = log.start_offset
         end = log.end_offset
         while start < end:
             try:
-                for base, last, pid, epoch, first_seq, _count, _max_ts, _attrs in log.scan_batches(start):
+                for base, last, pid, epoch, first_seq, _count, _max_ts, attrs in log.scan_batches(start):
                     if base >= start:
                         # The batch's sequence range spans its offsets (Kafka: lastSequence =
                         # baseSequence + lastOffsetDelta), also when compaction removed records.
                         self.update(pid, epoch, first_seq, last - base + 1, base, last)
+                        if attrs & ATTR_CONTROL:
+                            self.end_txn(log, pid, epoch, base, read_marker_type(log, base) == ABORT)
+                        elif attrs & ATTR_TRANSACTIONAL:
+                            self.begin_txn(pid, base)
                 break
             except CorruptRecordError as e:
                 # Replay what follows the damaged batch's segment (its records are unreadable anyway).
@@ -141,8 +165,9 @@ class ProducerState:
                     break
                 start = later[0]
 
-    def _read_snapshot(self, log: PartitionLog) -> tuple[int, dict[int, ProducerEntry]] | None:
-        """(offset, producers) of a well-formed snapshot valid for `log`, else None (with a warning)."""
+    def _read_snapshot(self, log: PartitionLog) -> tuple[int, dict[int, ProducerEntry], dict[int, int]] | None:
+        """(offset, producers, open transactions) of a well-formed snapshot valid for `log`, else
+        None (with a warning)."""
         try:
             text = self.path.read_bytes()
         except FileNotFoundError:
@@ -168,12 +193,14 @@ class ProducerState:
                     _check_int(first_offset, 0, offset)
                     _check_int(last_offset, first_offset, offset)
                     entry.batches.append(BatchMetadata(first_seq, last_seq, first_offset, last_offset))
+            ongoing = {_check_int(int(pid), 0, 2**63 - 1): _check_int(first, 0, offset)
+                       for pid, first in snap.get("ongoing", {}).items()}
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:  # JSONDecodeError is a ValueError
             self._set_aside(f"is not a producer-state snapshot ({type(e).__name__}: {e})")
             return None
         if not log.start_offset <= offset <= log.end_offset:
             return None  # stale (the log was truncated or deleted past it): rebuilt from the log
-        return offset, producers
+        return offset, producers, ongoing
 
     def _set_aside(self, why: str) -> None:
         logger.warning("producer state snapshot %s %s; rebuilding it from the log", self.path, why)
@@ -201,12 +228,14 @@ class ProducerState:
                 str(pid): [e.epoch, [[b.first_seq, b.last_seq, b.first_offset, b.last_offset] for b in e.batches]]
                 for pid, e in self.producers.items()
             },
+            "ongoing": {str(pid): first for pid, first in self.ongoing.items()},
         }
 
     def write_snapshot(self, data: dict[str, Any]) -> bool:
         """Writes a `snapshot` (see `save`); touches nothing of the live state."""
         tmp = self.path.with_suffix(".tmp")
         try:
+            self.txn_index.flush()  # the index entries below the snapshot's offset must be durable
             with open(tmp, "w") as f:
                 json.dump(data, f)
                 f.flush()
@@ -221,6 +250,42 @@ class ProducerState:
             return False
         return True
 
+    # --- transactions ------------------------------------------------------------
+
+    def begin_txn(self, producer_id: int, first_offset: int) -> None:
+        """Notes a transactional batch at `first_offset`: it opens the producer's transaction
+        unless one is open already."""
+        self.ongoing.setdefault(producer_id, first_offset)
+
+    def first_unstable_offset(self) -> int | None:
+        """The first offset of the oldest open transaction (None: none open). The last stable
+        offset is the smaller of it and the high watermark."""
+        return min(self.ongoing.values(), default=None)
+
+    def check_marker(self, producer_id: int, epoch: int) -> bool:
+        """May a transaction marker of this producer epoch be written? (Not by an older epoch.)"""
+        entry = self.producers.get(producer_id)
+        return entry is None or epoch >= entry.epoch
+
+    def end_txn(self, log: PartitionLog, producer_id: int, epoch: int, marker_offset: int, aborted: bool) -> AbortedTxn | None:
+        """Applies a COMMIT/ABORT marker appended at `marker_offset`: closes the producer's
+        transaction, takes on the marker's epoch (a fencing abort bumps it), and indexes an
+        aborted transaction. Returns the index entry written, if any."""
+        first = self.ongoing.pop(producer_id, None)
+        self.verified.pop(producer_id, None)
+        entry = self.producers.get(producer_id)
+        if entry is None:
+            self.producers[producer_id] = ProducerEntry(epoch)
+        elif epoch > entry.epoch:
+            entry.epoch = epoch
+            entry.batches.clear()  # a new epoch starts its sequences at 0
+        if not aborted or first is None:
+            return None
+        lso = min(self.ongoing.values(), default=marker_offset + 1)
+        aborted_txn = AbortedTxn(producer_id, first, marker_offset, lso)
+        self.txn_index.append(aborted_txn, _segment_bases(log))
+        return aborted_txn
+
 
 def _check_int(v: object, low: int, high: int) -> int:
     """`v` when it is an int (not a bool) in [low, high]; ValueError/TypeError otherwise."""
@@ -229,3 +294,7 @@ def _check_int(v: object, low: int, high: int) -> int:
     if not low <= v <= high:
         raise ValueError(f"{v} is outside [{low}, {high}]")
     return v
+
+
+def _segment_bases(log: PartitionLog) -> list[int]:
+    return [base for base, _size in log.segments()]

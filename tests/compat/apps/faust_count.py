@@ -1,10 +1,16 @@
 """A Faust application with default settings (at-least-once, an in-memory Table whose
 state lives in its changelog topic): an agent counts the records of each key and
-writes the running count to an output topic. Run by test_faust_compaction.py.
+writes the running count to an output topic. Run by test_faust_compaction.py and
+(exactly-once) test_stream_processing.py.
 
 usage: faust_count.py BOOTSTRAP INPUT OUTPUT DATA_DIR worker [faust worker options, e.g. --web-port N]
+
+The environment variable FAUST_PROCESSING_GUARANTEE sets Faust's processing_guarantee
+(default at_least_once); the exactly-once test also wants a killed worker noticed
+quickly, so with it set the broker session is short (6 s instead of 60).
 """
 
+import os
 import sys
 
 import faust
@@ -12,7 +18,9 @@ import faust
 bootstrap, source, sink, data_dir = sys.argv[1:5]
 sys.argv = [sys.argv[0], *sys.argv[5:]]  # what remains is Faust's command line
 
-app = faust.App("faust-counter", broker=f"kafka://{bootstrap}", datadir=data_dir)
+guarantee = os.environ.get("FAUST_PROCESSING_GUARANTEE")
+extra = {"processing_guarantee": guarantee, "broker_session_timeout": 6, "broker_heartbeat_interval": 1} if guarantee else {}
+app = faust.App("faust-counter", broker=f"kafka://{bootstrap}", datadir=data_dir, **extra)
 words = app.topic(source, key_type=str, value_type=bytes, value_serializer="raw")
 out = app.topic(sink, key_type=str, value_type=int)
 counts = app.Table("word-counts", default=int, key_type=str, value_type=int)

@@ -2,8 +2,9 @@
 
 `Apis` is the dispatch table the listener uses: API key -> handler. Each
 module's `ApiGroup` serves a few related keys (metadata, produce, fetch,
-topics, groups, admin); `common.SUPPORTED_VERSIONS` is the one list of the versions
-served, which ApiVersions advertises and the listener enforces.
+topics, groups, admin, transactions); `common.SUPPORTED_VERSIONS` is the one
+list of the versions served, which ApiVersions advertises and the listener
+enforces.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from pystream.server.apis.groups import GroupApis
 from pystream.server.apis.metadata import MetadataApis
 from pystream.server.apis.produce import ProduceApis
 from pystream.server.apis.topics import TopicApis
+from pystream.server.apis.transactions import TransactionApis
 from pystream.server.broker import Broker
 
 __all__ = ["CLIENT_HOST", "SUPPORTED_VERSIONS", "Apis"]
 
-API_GROUPS = (MetadataApis, ProduceApis, FetchApis, TopicApis, ConfigApis, GroupApis, AdminApis)
+API_GROUPS = (MetadataApis, ProduceApis, FetchApis, TopicApis, ConfigApis, GroupApis, AdminApis, TransactionApis)
 
 
 class Apis:

@@ -9,7 +9,6 @@ from enum import IntEnum
 from typing import Any
 
 from pystream.protocol.codec import RequestHeader
-from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
 from pystream.server.broker import Broker
 
@@ -128,21 +127,15 @@ SUPPORTED_VERSIONS: dict[int, tuple[int, int]] = {
     ApiKey.DESCRIBE_CLUSTER: (0, 1),
     ApiKey.ALTER_PARTITION_REASSIGNMENTS: (0, 0),
     ApiKey.LIST_PARTITION_REASSIGNMENTS: (0, 0),
+    # Transactions, protocol version 1 (AddPartitionsToTxn v4+ is broker-to-broker, KIP-890).
+    ApiKey.ADD_PARTITIONS_TO_TXN: (0, 4),
+    ApiKey.ADD_OFFSETS_TO_TXN: (0, 3),
+    ApiKey.END_TXN: (0, 3),
+    ApiKey.WRITE_TXN_MARKERS: (0, 1),
+    ApiKey.TXN_OFFSET_COMMIT: (0, 3),
+    ApiKey.DESCRIBE_TRANSACTIONS: (0, 0),
+    ApiKey.LIST_TRANSACTIONS: (0, 1),
 }
-
-# ----- transactions: not supported yet. These are the answers to requests that need a
-# transaction coordinator; the transactions work replaces them. ------------------------
-
-TRANSACTIONS_UNSUPPORTED = ("transactions are not supported by this broker; unset transactional.id "
-                            "(an idempotent producer still writes each partition exactly once)")
-
-
-def transactions_refused() -> tuple[ErrorCode, str]:
-    """(error, message) for a request naming a transactional id. Clients treat
-    TRANSACTIONAL_ID_AUTHORIZATION_FAILED as fatal and show the message (librdkafka fails
-    init_transactions() at once; it retries INVALID_REQUEST and COORDINATOR_NOT_AVAILABLE
-    on FindCoordinator until its timeout)."""
-    return ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, TRANSACTIONS_UNSUPPORTED
 
 
 # DescribeConfigs / AlterConfigs resource types (config sources: server.config.ConfigSource).

@@ -24,6 +24,7 @@ class FetchApis(ApiGroup):
 
     async def fetch(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         replica_id = req.get("replica_id", -1)
+        isolation = req.get("isolation_level", 0)
         ctx = self.broker.fetch_sessions.new_context(req.get("session_id", 0), req.get("session_epoch", -1), req.get("topics", []),
                                                      req.get("forgotten_topics_data", []), privileged=replica_id >= 0)
         if ctx.error:
@@ -45,7 +46,7 @@ class FetchApis(ApiGroup):
                 if quiet is not None and self._no_news(topic, fp, quiet[k]):
                     read.append(None)  # an incremental fetch leaves it out anyway
                     continue
-                pr = self._read(topic, fp, replica_id, budget, first=total == 0)
+                pr = self._read(topic, fp, replica_id, budget, first=total == 0, isolation=isolation)
                 n = len(pr["records"])
                 total += n
                 budget -= n
@@ -71,7 +72,7 @@ class FetchApis(ApiGroup):
         return (p is not None and p.is_leader and fp["fetch_offset"] == p.high_watermark == sent.high_watermark
                 and p.log.start_offset == sent.log_start_offset)
 
-    def _read(self, topic: str, fp: dict[str, Any], replica_id: int, budget: int, first: bool) -> dict[str, Any]:
+    def _read(self, topic: str, fp: dict[str, Any], replica_id: int, budget: int, first: bool, isolation: int = 0) -> dict[str, Any]:
         """One partition of the response, within the request's remaining `budget` of bytes.
         KIP-74: while the response is still empty (`first`) the read returns at least one
         whole batch, however large; after that the limits are hard: a partition whose first
@@ -80,7 +81,7 @@ class FetchApis(ApiGroup):
         if replica_id >= 0:
             pr = self.broker.read_for_follower(topic, fp, replica_id, limit)
         else:
-            pr = self.broker.read_partition(topic, fp["partition"], fp["fetch_offset"], limit)
+            pr = self.broker.read_partition(topic, fp["partition"], fp["fetch_offset"], limit, isolation)
         if not first and len(pr["records"]) > limit:
             pr["records"] = b""  # the log read returns at least one batch: drop it
         return pr
@@ -105,7 +106,8 @@ class FetchApis(ApiGroup):
         for t in req["topics"]:
             parts = []
             for pp in t["partitions"]:
-                err, offset, ts = self.broker.list_offset(t["name"], pp["partition_index"], pp["timestamp"])
+                err, offset, ts = self.broker.list_offset(t["name"], pp["partition_index"], pp["timestamp"],
+                                                          req.get("isolation_level", 0))
                 parts.append({"partition_index": pp["partition_index"], "error_code": int(err), "timestamp": ts, "offset": offset,
                               "leader_epoch": 0 if err == ErrorCode.NONE else -1,
                               "old_style_offsets": [offset] if v == 0 and offset >= 0 else []})
@@ -138,6 +140,7 @@ class FetchApis(ApiGroup):
                     parts.append({"partition_index": pp["partition_index"], "low_watermark": -1, "error_code": ErrorCode.OFFSET_OUT_OF_RANGE})
                     continue
                 low = p.log.delete_records_before(offset)
+                p.producer_state.txn_index.retain([base for base, _size in p.log.segments()])
                 parts.append({"partition_index": pp["partition_index"], "low_watermark": low, "error_code": 0})
             topics.append({"name": t["name"], "partitions": parts})
         return {"throttle_time_ms": 0, "topics": topics}

@@ -9,6 +9,7 @@ from pystream.protocol.codec import RequestHeader
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
 from pystream.server.apis.common import CLIENT_HOST, AclResourceType, ApiGroup, Handler, requested_operations
+from pystream.server.apis.transactions import mark_unstable_offsets
 
 
 class GroupApis(ApiGroup):
@@ -76,7 +77,9 @@ class GroupApis(ApiGroup):
                                    for g in req.get("groups") or []]}
         elif self._not_coordinator(req["group_id"]):
             return {"error_code": ErrorCode.NOT_COORDINATOR, "topics": []}
-        return await self.broker.groups.offset_fetch(req, hdr.api_version)
+        resp = await self.broker.groups.offset_fetch(req, hdr.api_version)
+        mark_unstable_offsets(self.broker, req, resp, hdr.api_version)
+        return resp
 
     async def list_groups(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         return await self.broker.groups.list_groups(req, hdr.api_version)

@@ -15,7 +15,6 @@ from pystream.server.apis.common import (
     ApiGroup,
     Handler,
     requested_operations,
-    transactions_refused,
 )
 from pystream.server.broker import Broker
 from pystream.server.cluster_link import NO_LEADER
@@ -142,19 +141,26 @@ class MetadataApis(ApiGroup):
                                                                       AclResourceType.CLUSTER, "kafka-cluster")}
 
     async def _coordinator(self, key: str, key_type: int) -> dict[str, Any]:
-        """The broker coordinating group `key`: this one on a single broker; in a cluster the
-        leader of the group's __consumer_offsets partition."""
+        """The broker coordinating group `key` (key type 0) or transactional id `key` (key type 1):
+        this one on a single broker; in a cluster the leader of the key's partition of
+        __consumer_offsets / __transaction_state."""
         b = self.broker
-        if key_type == COORDINATOR_TRANSACTION:
-            err, msg = transactions_refused()
-            return {"node_id": -1, "host": "", "port": -1, "error_code": err, "error_message": msg}
-        if key_type != COORDINATOR_GROUP:
+        if key_type not in (COORDINATOR_GROUP, COORDINATOR_TRANSACTION):
             return {"node_id": -1, "host": "", "port": -1, "error_code": ErrorCode.INVALID_REQUEST,
                     "error_message": f"unknown coordinator key type {key_type}"}
+        if key_type == COORDINATOR_TRANSACTION and not key:
+            return {"node_id": -1, "host": "", "port": -1, "error_code": ErrorCode.INVALID_REQUEST,
+                    "error_message": "empty transactional id"}
         if b.cluster is None:
+            if key_type == COORDINATOR_TRANSACTION:
+                b.ensure_txn_state_topic()
             return {"node_id": b.node_id, "host": b.advertised_host, "port": b.advertised_port, "error_code": 0, "error_message": None}
-        await b.cluster.ensure_offsets_topic()
-        c = b.cluster.coordinator_for(key)
+        if key_type == COORDINATOR_TRANSACTION:
+            await b.cluster.ensure_txn_state_topic()
+            c = b.cluster.txn_coordinator_for(key)
+        else:
+            await b.cluster.ensure_offsets_topic()
+            c = b.cluster.coordinator_for(key)
         if c is None:
             return {"node_id": -1, "host": "", "port": -1, "error_code": ErrorCode.COORDINATOR_NOT_AVAILABLE, "error_message": None}
         return {"node_id": c.node_id, "host": c.host, "port": c.port, "error_code": 0, "error_message": None}

@@ -9,7 +9,7 @@ from typing import Any
 from pystream.protocol.codec import RequestHeader
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
-from pystream.server.apis.common import PARTITIONS_PER_SLICE, ApiGroup, Handler, transactions_refused
+from pystream.server.apis.common import PARTITIONS_PER_SLICE, ApiGroup, Handler
 
 logger = logging.getLogger("pystream.server")
 
@@ -23,6 +23,7 @@ class ProduceApis(ApiGroup):
 
     async def produce(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any] | None:
         acks = req.get("acks", 1)
+        txn_id = req.get("transactional_id")
         responses = []
         await self.broker.open_partitions((t["name"], pd["index"]) for t in req["topic_data"] for pd in t["partition_data"])
         if acks not in (-1, 0, 1):
@@ -34,16 +35,11 @@ class ProduceApis(ApiGroup):
                 responses.append({"name": t["name"], "partition_responses": [
                     {"index": pd["index"], "error_code": ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, "base_offset": -1}
                     for pd in t["partition_data"]]})
-        elif req.get("transactional_id"):
-            err, msg = transactions_refused()
-            for t in req["topic_data"]:
-                responses.append({"name": t["name"], "partition_responses": [
-                    {"index": pd["index"], "error_code": err, "base_offset": -1, "error_message": msg} for pd in t["partition_data"]]})
         elif self.broker.cluster is not None and acks == -1:
             # Each partition waits for its in-sync replicas: wait for all at once.
             self.broker.produce_timeout = max(0.001, req.get("timeout_ms", 30000) / 1000)
             for t in req["topic_data"]:
-                parts = await asyncio.gather(*(self.broker.append_records(t["name"], pd["index"], pd["records"], acks)
+                parts = await asyncio.gather(*(self.broker.append_records(t["name"], pd["index"], pd["records"], acks, txn_id)
                                                for pd in t["partition_data"]))
                 responses.append({"name": t["name"], "partition_responses": list(parts)})
         else:
@@ -51,7 +47,7 @@ class ProduceApis(ApiGroup):
             for t in req["topic_data"]:
                 parts = []
                 for pd in t["partition_data"]:
-                    parts.append(await self.broker.append_records(t["name"], pd["index"], pd["records"], acks))
+                    parts.append(await self.broker.append_records(t["name"], pd["index"], pd["records"], acks, txn_id))
                     done += 1
                     if done % PARTITIONS_PER_SLICE == 0:
                         await asyncio.sleep(0)  # thousands of partitions: others' requests in between
@@ -61,10 +57,17 @@ class ProduceApis(ApiGroup):
         return {"responses": responses, "throttle_time_ms": 0}
 
     async def init_producer_id(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
-        if req.get("transactional_id"):
-            err, msg = transactions_refused()
-            logger.info("InitProducerId with transactional.id %r refused: %s", req["transactional_id"], msg)
-            return {"throttle_time_ms": 0, "error_code": err, "producer_id": -1, "producer_epoch": -1}
+        b = self.broker
+        txn_id = req.get("transactional_id")
+        if txn_id is not None:
+            # The transaction coordinator of the id: epoch bump, fencing, abort of an open transaction.
+            if b.cluster is None:
+                b.ensure_txn_state_topic()
+            err, pid, epoch = await b.txns.init_producer_id(txn_id, req.get("transaction_timeout_ms", 0),
+                                                            req.get("producer_id", -1), req.get("producer_epoch", -1))
+            if err == ErrorCode.PRODUCER_FENCED and hdr.api_version < 4:
+                err = ErrorCode.INVALID_PRODUCER_EPOCH  # PRODUCER_FENCED came with v4
+            return {"throttle_time_ms": 0, "error_code": int(err), "producer_id": pid, "producer_epoch": epoch}
         pid, epoch = req.get("producer_id", -1), req.get("producer_epoch", -1)
         if pid >= 0 and epoch >= 0:
             # KIP-360: an idempotent producer bumps its own epoch after an error.
