@@ -484,10 +484,27 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+SEGMENTS_ROLLED = 20
+RSS_ANON_SEGMENTS_GOAL_MIB = 150
+
+
+def measure_segments_rss(broker: BrokerProcess, data_dir: Path, n: int, values: list[bytes], timeout: float) -> tuple[int, int]:
+    """N records into a topic whose segments hold a twentieth of them: the broker's RssAnon
+    afterwards (memory must not grow with segments rolled) and the segments on disk."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    segment_bytes = max(1 << 16, n * (len(values[0]) + 20) // SEGMENTS_ROLLED)
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap, "log_level": 0})
+    admin.create_topics([NewTopic("bench-segments", 1, 1, config={"segment.bytes": str(segment_bytes)})])["bench-segments"].result(30)
+    measure_produce(broker, "bench-segments", n, values, timeout)
+    segments = sum(1 for _ in data_dir.rglob("bench-segments-0/*.log"))
+    return broker.rss_bytes("RssAnon"), segments
+
+
 def total_steps(config: BrokerBenchConfig) -> int:
     """How many times ``run_broker_benchmark`` calls ``progress`` (nafka steps included)."""
     per_rep = 3 + (2 if config.nafka else 0)
-    return 2 + (1 if config.nafka else 0) + config.repeat * per_rep + 2
+    return 2 + (1 if config.nafka else 0) + config.repeat * per_rep + 3
 
 
 def run_broker_benchmark(config: BrokerBenchConfig, progress: report.ProgressFn | None = None) -> BrokerBenchResult:
@@ -522,6 +539,7 @@ def run_broker_benchmark(config: BrokerBenchConfig, progress: report.ProgressFn 
     latency_after: LatencyResult | None = None
     load_start = os.getloadavg()
     idle_rss = 0
+    segments_rss: tuple[int, int] | None = None
     base = Path(tempfile.mkdtemp(prefix="pystream-bench-broker-", dir=config.dir))
     brokers: list[BrokerProcess] = []
     try:
@@ -590,6 +608,8 @@ def run_broker_benchmark(config: BrokerBenchConfig, progress: report.ProgressFn 
         latency_after = measure_latency(ps, "bench-latency-after", config.latency_rate, config.latency_seconds,
                                         config.latency_warmup_s, size, config.fetch_wait_max_ms, timeout)
         step("latency after the throughput phases")
+        segments_rss = measure_segments_rss(ps, base / "pystream", n, values, timeout)
+        step(f"RssAnon after {SEGMENTS_ROLLED} segments")
     finally:
         for b in brokers:
             b.stop()
@@ -598,6 +618,11 @@ def run_broker_benchmark(config: BrokerBenchConfig, progress: report.ProgressFn 
         notes.append(f"nafka failed: {nafka_error}")
 
     rows = _rows(config, times, cpus, latency, latency_after, idle_rss, nafka_ok and not nafka_error)
+    if segments_rss is not None:
+        anon, segments = segments_rss
+        rows.append(Row("rss.segments", f"pystream broker RssAnon after {segments} segments rolled", anon / 2**20, "MiB",
+                        detail=f"{n:,} records into a topic of segment.bytes = 1/{SEGMENTS_ROLLED} of them",
+                        goal=f"<= {RSS_ANON_SEGMENTS_GOAL_MIB} MiB", passed=anon / 2**20 <= RSS_ANON_SEGMENTS_GOAL_MIB))
     cfg = asdict(config) | {"nafka_n": nafka_n, "nafka_path": nafka_path}
     machine = machine_info() | {"loadavg_start": [round(x, 2) for x in load_start],
                                 "loadavg_end": [round(x, 2) for x in os.getloadavg()]}
