@@ -43,3 +43,11 @@ class ClientClosedError(PystreamError, ValueError):
 
 class NoOffsetForPartitionError(PystreamError):
     """No committed offset and auto_offset_reset="none" (Kafka: NoOffsetForPartitionException)."""
+
+
+class SecurityConfigError(PystreamError, ValueError):
+    """A security setting (listeners, TLS, SASL, ACLs, quotas) the broker or client cannot use."""
+
+
+class AuthenticationError(PystreamError):
+    """Authentication failed (Kafka: SASL_AUTHENTICATION_FAILED, SslAuthenticationException)."""

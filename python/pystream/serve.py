@@ -2,8 +2,10 @@
 
 Builds the `Broker` over its data directory, makes it a cluster node when
 zookeeper.connect is set (the only place that joins `pystream.server` and
-`pystream.cluster`), listens, and serves until SIGTERM/SIGINT; then shuts
-down cleanly.
+`pystream.cluster`; in a cluster ACLs, SCRAM credentials and quotas live in
+ZooKeeper), opens one listener per entry of ``listeners`` (``--host/--port``:
+one PLAINTEXT listener), and serves until SIGTERM/SIGINT; then shuts down
+cleanly.
 """
 
 from __future__ import annotations
@@ -32,14 +34,24 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
     """Serves until `stop` is set or SIGTERM/SIGINT arrives; then flushes and writes clean-shutdown markers."""
     _raise_fd_limit()
     broker = Broker(config)
+    security = broker.security
     if config.get("zookeeper.connect"):
         from pystream.cluster.node import ClusterNode
+        from pystream.cluster.security_store import ZkAclStore, ZkEntityConfigStore
 
-        broker.attach_cluster(ClusterNode(broker, config.get("zookeeper.connect")))
-    listener = KafkaListener(Apis(broker), config.get("socket.request.max.bytes"))
-    server = await asyncio.start_server(listener.handle, config.host, config.port, limit=1 << 20, backlog=1024)
-    if config.port == 0:
-        broker.advertised_port = server.sockets[0].getsockname()[1]
+        security.inter_broker_security()  # a bad inter-broker setting fails now, not at the first fetch
+        node = ClusterNode(broker, config.get("zookeeper.connect"))
+        broker.attach_cluster(node)
+        security.use_stores(ZkEntityConfigStore(node.zk), ZkAclStore(node.zk))
+    await asyncio.get_running_loop().run_in_executor(None, security.start)  # ACLs, credentials, quotas
+    apis = Apis(broker)
+    listeners, servers = [], []
+    for endpoint in security.listeners.listeners:
+        listener = KafkaListener(apis, config.get("socket.request.max.bytes"), endpoint)
+        server = await listener.start()
+        listeners.append(listener)
+        servers.append(server)
+        broker.listener_bound(endpoint.name, server.sockets[0].getsockname()[1])
     await broker.start()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -48,15 +60,19 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass  # not the main thread
-    logger.info("pystream broker %d listening on %s:%d, data in %s", broker.node_id, config.host, broker.advertised_port, config.data_dir)
+    logger.info("pystream broker %d listening on %s, data in %s", broker.node_id,
+                ", ".join(f"{e.name}://{s.sockets[0].getsockname()[0]}:{s.sockets[0].getsockname()[1]} ({e.protocol})"
+                          for e, s in zip(security.listeners.listeners, servers)), config.data_dir)
     if ready is not None:
         ready.set()
     try:
         await stop.wait()
     finally:
         logger.info("shutting down")
-        server.close()
-        await listener.close_all()  # before the broker closes its logs under them
+        for server in servers:
+            server.close()
+        for listener in listeners:
+            await listener.close_all()  # before the broker closes its logs under them
         await broker.close()
         logger.info("clean shutdown complete")
 

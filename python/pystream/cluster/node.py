@@ -100,7 +100,7 @@ class ClusterNode:
         loop = self._loop = asyncio.get_running_loop()
         b = self.broker
         b.cluster_id = await self._zk(self._cluster_id, b.cluster_id)
-        await self._zk(self.zk.register_broker, self.id, b.advertised_host, b.advertised_port)
+        await self._zk(self._register)
         kick = call_soon_threadsafe(loop, self.kick)
         lost = call_soon_threadsafe(loop, self._on_session_state)
         self.zk.on_state_change(lost)
@@ -115,6 +115,13 @@ class ClusterNode:
             loop.create_task(self._controller_loop(), name="cluster-controller"),
         ]
         self.kick()
+
+    def _register(self) -> None:
+        """/brokers/ids/<id> with every listener (host/port: the inter-broker one). Runs on the ZooKeeper thread."""
+        b = self.broker
+        protocols = {e.name: e.protocol for e in b.security.listeners.listeners}
+        endpoints = {name: (host, port, protocols[name]) for name, (host, port) in b.endpoints.items()}
+        self.zk.register_broker(self.id, b.advertised_host, b.advertised_port, endpoints=endpoints)
 
     def _controller_step(self, fn: Callable[[], object]) -> None:
         """Runs on the ZooKeeper thread."""
@@ -140,8 +147,7 @@ class ClusterNode:
         elif state == "CONNECTED" and not self._session_ok:
             self._session_ok = True
             logger.info("ZooKeeper session back: registering again")
-            b = self.broker
-            self.pool.submit(self.zk.register_broker, self.id, b.advertised_host, b.advertised_port)
+            self.pool.submit(self._register)
             self.pool.submit(self._controller_step, self.controller.elect)
             self.kick()
 
@@ -288,17 +294,20 @@ class ClusterNode:
         key = (part.topic, part.index)
         self._stop_following(key)
         hw_hint = self._stop_leading(part)
-        leader = self.view.brokers[state.leader]
+        leader_info = self.view.brokers[state.leader]
+        # The leader as reached through the inter-broker listener (TLS/SASL as that listener says).
+        host, port = leader_info.endpoints.get(self.broker.security.listeners.inter_broker, (leader_info.host, leader_info.port))
         fp = FollowerPartition(part.topic, part.index, part.log, part.producer_state, self.epoch_cache(part),
                                state.leader_epoch, high_watermark=min(hw_hint, part.log.end_offset))
         fetcher = self.fetchers.get(state.leader)
-        if fetcher is not None and (fetcher.leader_host, fetcher.leader_port) != (leader.host, leader.port):
+        if fetcher is not None and (fetcher.leader_host, fetcher.leader_port) != (host, port):
             asyncio.get_running_loop().create_task(fetcher.stop())
             fetcher = None
         if fetcher is None:
             fetcher = self.fetchers[state.leader] = ReplicaFetcher(
-                self.id, leader.host, leader.port, max_wait_ms=self.broker.config.get("replica.fetch.wait.max.ms"),
-                backoff_ms=200, max_backoff_ms=2000, on_error=self._on_fetch_error, on_append=self._on_follower_append)
+                self.id, host, port, max_wait_ms=self.broker.config.get("replica.fetch.wait.max.ms"),
+                backoff_ms=200, max_backoff_ms=2000, on_error=self._on_fetch_error, on_append=self._on_follower_append,
+                security=self.broker.security.inter_broker_security())
             fetcher.start()
         fetcher.add_partitions({key: fp})
         part.follower = fp
@@ -590,7 +599,7 @@ def _leader_state(part: Partition) -> LeaderState | None:
 
 
 def _endpoint(b: BrokerInfo) -> BrokerEndpoint:
-    return BrokerEndpoint(b.id, b.host, b.port, b.rack)
+    return BrokerEndpoint(b.id, b.host, b.port, b.rack, b.endpoints)
 
 
 def _local_config(config: dict[str, Any]) -> dict[str, Any]:

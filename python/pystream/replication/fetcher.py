@@ -41,6 +41,7 @@ from pystream.errors import PystreamError
 from pystream.protocol.schema_data import ApiKey
 from pystream.replication.connection import BrokerConnection, KafkaConnectionError, KafkaError
 from pystream.replication.leader_epoch import UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET, LeaderEpochCache, whole_batches_length
+from pystream.security.client import ClientSecurity
 from pystream.storage.log import Log
 from pystream.storage.producer_state import ProducerState
 
@@ -144,7 +145,8 @@ class ReplicaFetcher:
                  max_wait_ms: int = 500, min_bytes: int = 1, max_bytes: int = 10 * 1024 * 1024,
                  partition_max_bytes: int = 1024 * 1024, backoff_ms: int = 1000, max_backoff_ms: int = 10000,
                  request_timeout_ms: int = 30000, on_error: ErrorCallback | None = None,
-                 on_append: AppendCallback | None = None, client_id: str | None = None) -> None:
+                 on_append: AppendCallback | None = None, client_id: str | None = None,
+                 security: ClientSecurity | None = None) -> None:
         self.broker_id = broker_id
         self.leader_host, self.leader_port = leader_host, leader_port
         self.partitions: dict[TopicPartition, FollowerPartition] = {}
@@ -156,6 +158,7 @@ class ReplicaFetcher:
         self.on_error = on_error
         self.on_append = on_append
         self.client_id = client_id or f"replica-fetcher-{broker_id}"
+        self.security = security  # the inter-broker listener's TLS / SASL settings (None: PLAINTEXT)
         self.conn: BrokerConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._wakeup = asyncio.Event()
@@ -205,9 +208,12 @@ class ReplicaFetcher:
         backoff = self.backoff
         while not self._stopped:
             try:
+                if self.conn is not None and self.conn.session_expired:
+                    await self.conn.close()  # KIP-368: a fresh connection is a fresh SASL session
+                    self.conn = None
                 if self.conn is None or self.conn.closed:
                     self.conn = await BrokerConnection.connect(self.leader_host, self.leader_port, self.client_id,
-                                                               self.request_timeout)
+                                                               self.request_timeout, security=self.security)
                 if not await self.do_work():
                     await self._idle()
                 backoff = self.backoff

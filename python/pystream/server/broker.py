@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ from pystream.coordinator.group import GroupCoordinator
 from pystream.coordinator.offsets import OFFSETS_TOPIC, open_offset_store
 from pystream.errors import CorruptRecordError, OffsetOutOfRangeError, TopicExistsError
 from pystream.protocol.error_codes import ErrorCode
+from pystream.security.manager import SecurityManager
 from pystream.server.cluster_link import ClusterLink
 from pystream.server.config import BrokerConfig
 from pystream.server.partition import Partition
@@ -81,6 +83,8 @@ class Broker:
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
         self.node_id: int = config.get("broker.id")
+        # Listeners, TLS, SASL, ACLs, quotas: checked before anything is written (SecurityConfigError).
+        self.security = SecurityManager(config.values, config.data_dir, config.host, config.port)
         config.data_dir.mkdir(parents=True, exist_ok=True)
         # The broker decides on auto-creation itself (it knows the request's wishes).
         self.store = LogManager(config.data_dir, auto_create_topics=False, num_partitions=config.get("num.partitions"),
@@ -95,11 +99,27 @@ class Broker:
             min_session_timeout_ms=config.get("group.min.session.timeout.ms"),
             max_session_timeout_ms=config.get("group.max.session.timeout.ms"),
         )
-        self.advertised_host = config.host
-        self.advertised_port = config.port
+        # Listener name -> the (host, port) clients are told to use (a port 0 listener: set once bound).
+        self.endpoints: dict[str, tuple[str, int]] = {
+            e.name: (e.host or socket.getfqdn(), e.port) for e in self.security.listeners.advertised}
         self._tasks: list[asyncio.Task[None]] = []
         # Set by attach_cluster when zookeeper.connect is set; None: a single broker.
         self.cluster: ClusterLink | None = None
+
+    @property
+    def advertised_host(self) -> str:
+        """The inter-broker listener's advertised host (what a single-listener broker advertises)."""
+        return self.endpoints[self.security.listeners.inter_broker][0]
+
+    @property
+    def advertised_port(self) -> int:
+        return self.endpoints[self.security.listeners.inter_broker][1]
+
+    def listener_bound(self, name: str, port: int) -> None:
+        """A listener configured with port 0 got `port`: advertise that (unless advertised.listeners said otherwise)."""
+        host, advertised = self.endpoints[name]
+        if advertised == 0:
+            self.endpoints[name] = (host, port)
 
     def attach_cluster(self, link: ClusterLink) -> None:
         """Makes this broker a member of a cluster (before `start`)."""

@@ -52,6 +52,44 @@ BROKER_DEFAULTS: dict[str, Any] = {
     "leader.imbalance.check.interval.seconds": 300,
     "transactional.id.expiration.ms": 604800000,
     "producer.id.expiration.ms": 86400000,
+    # ----- security: listeners, TLS, SASL, ACLs, quotas (read by pystream.security; docs/security.md) -----
+    "listeners": "",                      # NAME://host:port,...; empty: one PLAINTEXT listener on --host/--port
+    "advertised.listeners": "",
+    "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+    "inter.broker.listener.name": "",
+    "security.inter.broker.protocol": "PLAINTEXT",
+    "ssl.keystore.type": "PEM",           # PEM only: JKS/PKCS12 are not read (docs/security.md: converting)
+    "ssl.keystore.location": "",
+    "ssl.keystore.password": "",
+    "ssl.key.password": "",
+    "ssl.keystore.certificate.chain": "",
+    "ssl.keystore.key": "",
+    "ssl.truststore.type": "PEM",
+    "ssl.truststore.location": "",
+    "ssl.truststore.password": "",
+    "ssl.truststore.certificates": "",
+    "ssl.client.auth": "none",
+    "ssl.enabled.protocols": "TLSv1.2,TLSv1.3",
+    "ssl.protocol": "TLSv1.3",
+    "ssl.cipher.suites": "",
+    "ssl.endpoint.identification.algorithm": "https",
+    "ssl.principal.mapping.rules": "DEFAULT",
+    "sasl.enabled.mechanisms": "GSSAPI",  # Kafka's default; pystream supports PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+    "sasl.mechanism.inter.broker.protocol": "GSSAPI",
+    "sasl.jaas.config": "",
+    "java.security.auth.login.config": "",  # a JAAS file (KafkaServer section), as the JVM property names it
+    "sasl.server.max.receive.size": 524288,
+    "connections.max.reauth.ms": 0,
+    "connection.failed.authentication.delay.ms": 100,
+    "connections.authentication.timeout.ms": 10000,  # pystream: TLS + SASL must finish within this
+    "authorizer.class.name": "",
+    "super.users": "",
+    "allow.everyone.if.no.acl.found": False,
+    "max.connections.per.ip": 2147483647,
+    "max.connections.per.ip.overrides": "",
+    "max.connections": 2147483647,
+    "quota.window.num": 11,
+    "quota.window.size.seconds": 1,
 }
 
 # Kafka's ".hours"/".minutes" spellings of the ms keys.
@@ -62,7 +100,7 @@ ALIASES: dict[str, tuple[str, int]] = {
 }
 
 # Keys a properties file may carry that this broker sets elsewhere (flags) or ignores knowingly.
-IGNORED_KEYS = {"listeners", "advertised.listeners", "log.dirs", "log.dir", "num.network.threads", "num.io.threads",
+IGNORED_KEYS = {"log.dirs", "log.dir", "num.network.threads", "num.io.threads",
                 "socket.send.buffer.bytes", "socket.receive.buffer.bytes", "num.recovery.threads.per.data.dir",
                 "transaction.state.log.replication.factor", "transaction.state.log.min.isr",
                 "zookeeper.connection.timeout.ms"}
@@ -121,6 +159,9 @@ class BrokerConfig:
 
     def set_raw(self, key: str, raw: str) -> None:
         if key in IGNORED_KEYS:
+            return
+        if key.startswith("listener.name."):  # per-listener security settings (pystream.security.listeners)
+            self.values[key] = raw.strip()
             return
         if key in ALIASES:
             target, factor = ALIASES[key]

@@ -8,17 +8,18 @@ served, which ApiVersions advertises and the listener enforces.
 
 from __future__ import annotations
 
-from pystream.server.apis.common import CLIENT_HOST, SUPPORTED_VERSIONS, Handler
+from pystream.server.apis.common import CLIENT_HOST, SESSION, SUPPORTED_VERSIONS, Handler
 from pystream.server.apis.fetch import FetchApis
 from pystream.server.apis.groups import GroupApis
 from pystream.server.apis.metadata import MetadataApis
 from pystream.server.apis.produce import ProduceApis
+from pystream.server.apis.security import SecurityApis
 from pystream.server.apis.topics import TopicApis
 from pystream.server.broker import Broker
 
-__all__ = ["CLIENT_HOST", "SUPPORTED_VERSIONS", "Apis"]
+__all__ = ["CLIENT_HOST", "SESSION", "SUPPORTED_VERSIONS", "Apis"]
 
-API_GROUPS = (MetadataApis, ProduceApis, FetchApis, TopicApis, GroupApis)
+API_GROUPS = (MetadataApis, ProduceApis, FetchApis, TopicApis, GroupApis, SecurityApis)
 
 
 class Apis:

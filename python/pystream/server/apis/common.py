@@ -9,6 +9,9 @@ from typing import Any
 
 from pystream.protocol.codec import RequestHeader
 from pystream.protocol.schema_data import ApiKey
+from pystream.security.acl import CLUSTER_NAME, AclOperation, ResourceType
+from pystream.security.authorizer import all_operations
+from pystream.security.principal import Session
 from pystream.server.broker import Broker
 
 # A handler takes the decoded request body and its header (`api_version`, `client_id`, ...),
@@ -19,6 +22,8 @@ Handler = Callable[[dict[str, Any], RequestHeader], Awaitable[dict[str, Any] | N
 ZERO_UUID = uuid.UUID(int=0)
 # The address of the client whose request is being handled (set per connection task).
 CLIENT_HOST: contextvars.ContextVar[str] = contextvars.ContextVar("client_host", default="")
+# Who is on the connection being served: principal, client address, listener (set per connection task).
+SESSION: contextvars.ContextVar[Session] = contextvars.ContextVar("session", default=Session())
 # KIP-430: "authorized operations were not asked for / are not known".
 AUTHORIZED_OPERATIONS_OMITTED = -2147483648
 
@@ -54,6 +59,16 @@ SUPPORTED_VERSIONS: dict[int, tuple[int, int]] = {
     ApiKey.DESCRIBE_CLUSTER: (0, 1),
     ApiKey.ALTER_PARTITION_REASSIGNMENTS: (0, 0),
     ApiKey.LIST_PARTITION_REASSIGNMENTS: (0, 0),
+    # security (server/apis/security.py)
+    ApiKey.SASL_HANDSHAKE: (0, 1),
+    ApiKey.SASL_AUTHENTICATE: (0, 2),
+    ApiKey.DESCRIBE_ACLS: (0, 3),
+    ApiKey.CREATE_ACLS: (0, 3),
+    ApiKey.DELETE_ACLS: (0, 3),
+    ApiKey.DESCRIBE_CLIENT_QUOTAS: (0, 1),
+    ApiKey.ALTER_CLIENT_QUOTAS: (0, 1),
+    ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS: (0, 0),
+    ApiKey.ALTER_USER_SCRAM_CREDENTIALS: (0, 0),
 }
 
 # DescribeConfigs / AlterConfigs resource types and config sources.
@@ -70,3 +85,33 @@ class ApiGroup:
     def handlers(self) -> dict[int, Handler]:
         """API key -> handler, for the keys this group serves."""
         raise NotImplementedError
+
+    def authorize(self, op: AclOperation, resource_type: ResourceType, name: str) -> bool:
+        """May the connection's principal do `op` on the resource? Always, without an authorizer."""
+        authorizer = self.broker.security.authorizer
+        if authorizer is None:
+            return True
+        s = SESSION.get()
+        return authorizer.authorize(s.principal, s.client_host, op, resource_type, name)
+
+    def may_create_topic(self, topic: str) -> bool:
+        """Create on the cluster or on the topic (Kafka's rule for CreateTopics and auto-creation)."""
+        return self.authorize(AclOperation.CREATE, ResourceType.CLUSTER, CLUSTER_NAME) or \
+            self.authorize(AclOperation.CREATE, ResourceType.TOPIC, topic)
+
+    def authorize_any(self, op: AclOperation, resource_type: ResourceType) -> bool:
+        """May the principal do `op` on some resource of this type (Kafka's authorizeByResourceType)?"""
+        authorizer = self.broker.security.authorizer
+        if authorizer is None:
+            return True
+        s = SESSION.get()
+        return authorizer.authorize_any(s.principal, s.client_host, op, resource_type)
+
+    def authorized_operations(self, resource_type: ResourceType, name: str) -> int:
+        """KIP-430 bit set of the operations the principal may do on the resource
+        (every operation of the type without an authorizer)."""
+        authorizer = self.broker.security.authorizer
+        if authorizer is None:
+            return all_operations(resource_type)
+        s = SESSION.get()
+        return authorizer.authorized_operations(s.principal, s.client_host, resource_type, name)

@@ -9,7 +9,9 @@ from typing import Any
 from pystream.protocol.codec import RequestHeader
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
+from pystream.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 from pystream.server.apis.common import ApiGroup, Handler
+from pystream.server.broker import empty_fetch_partition
 
 
 class FetchApis(ApiGroup):
@@ -21,6 +23,13 @@ class FetchApis(ApiGroup):
             ApiKey.DELETE_RECORDS: self.delete_records,
         }
 
+    def _denied_topics(self, topics: list[dict[str, Any]], replica_id: int) -> set[str]:
+        """A follower needs ClusterAction on the cluster, a consumer Read on each topic."""
+        if replica_id >= 0:
+            ok = self.authorize(AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER, CLUSTER_NAME)
+            return set() if ok else {t["topic"] for t in topics}
+        return {t["topic"] for t in topics if not self.authorize(AclOperation.READ, ResourceType.TOPIC, t["topic"])}
+
     async def fetch(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         b = self.broker
         max_wait = max(0, req.get("max_wait_ms", 0)) / 1000
@@ -28,6 +37,7 @@ class FetchApis(ApiGroup):
         deadline = time.monotonic() + max_wait
         topics = req.get("topics", [])
         replica_id = req.get("replica_id", -1)
+        denied = self._denied_topics(topics, replica_id)
         while True:
             total = 0
             budget = req.get("max_bytes", 0x7FFFFFFF)
@@ -38,7 +48,9 @@ class FetchApis(ApiGroup):
                     # KIP-74: the first non-empty partition returns at least one whole
                     # batch; once the response budget is spent the rest return none.
                     limit = min(fp["partition_max_bytes"], budget) if total == 0 else (min(fp["partition_max_bytes"], budget) if budget > 0 else 0)
-                    if replica_id >= 0:
+                    if t["topic"] in denied:
+                        pr = {**empty_fetch_partition(fp["partition"]), "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED}
+                    elif replica_id >= 0:
                         pr = b.read_for_follower(t["topic"], fp, replica_id, limit)
                     else:
                         pr = b.read_partition(t["topic"], fp["partition"], fp["fetch_offset"], limit)
@@ -72,8 +84,10 @@ class FetchApis(ApiGroup):
         topics = []
         for t in req["topics"]:
             parts = []
+            allowed = self.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, t["name"])
             for pp in t["partitions"]:
-                err, offset, ts = self.broker.list_offset(t["name"], pp["partition_index"], pp["timestamp"])
+                err, offset, ts = (self.broker.list_offset(t["name"], pp["partition_index"], pp["timestamp"]) if allowed
+                                   else (ErrorCode.TOPIC_AUTHORIZATION_FAILED, -1, -1))
                 parts.append({"partition_index": pp["partition_index"], "error_code": int(err), "timestamp": ts, "offset": offset,
                               "leader_epoch": 0 if err == ErrorCode.NONE else -1,
                               "old_style_offsets": [offset] if v == 0 and offset >= 0 else []})
@@ -83,11 +97,14 @@ class FetchApis(ApiGroup):
     async def offset_for_leader_epoch(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         b = self.broker
         topics = []
+        follower = req.get("replica_id", -1) >= 0
         for t in req["topics"]:
             parts = []
+            allowed = (self.authorize(AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER, CLUSTER_NAME) if follower
+                       else self.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, t["topic"]))
             for pp in t["partitions"]:
-                err, epoch, end = b.end_offset_for_epoch(t["topic"], pp["partition"], pp.get("current_leader_epoch", -1),
-                                                         pp["leader_epoch"])
+                err, epoch, end = (b.end_offset_for_epoch(t["topic"], pp["partition"], pp.get("current_leader_epoch", -1),
+                                                          pp["leader_epoch"]) if allowed else (ErrorCode.TOPIC_AUTHORIZATION_FAILED, -1, -1))
                 parts.append({"error_code": int(err), "partition": pp["partition"], "leader_epoch": epoch, "end_offset": end})
             topics.append({"topic": t["topic"], "partitions": parts})
         return {"throttle_time_ms": 0, "topics": topics}
@@ -96,7 +113,11 @@ class FetchApis(ApiGroup):
         topics = []
         for t in req["topics"]:
             parts = []
+            allowed = self.authorize(AclOperation.DELETE, ResourceType.TOPIC, t["name"])
             for pp in t["partitions"]:
+                if not allowed:
+                    parts.append({"partition_index": pp["partition_index"], "low_watermark": -1, "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED})
+                    continue
                 p = self.broker.partition(t["name"], pp["partition_index"])
                 if p is None:
                     parts.append({"partition_index": pp["partition_index"], "low_watermark": -1, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION})

@@ -9,11 +9,13 @@ from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
 from pystream.server.apis.common import (
     AUTHORIZED_OPERATIONS_OMITTED,
+    SESSION,
     SUPPORTED_VERSIONS,
     ZERO_UUID,
     ApiGroup,
     Handler,
 )
+from pystream.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 from pystream.server.cluster_link import NO_LEADER
 
 
@@ -31,10 +33,14 @@ class MetadataApis(ApiGroup):
                 "api_keys": [{"api_key": k, "min_version": lo, "max_version": hi} for k, (lo, hi) in sorted(SUPPORTED_VERSIONS.items())]}
 
     def _brokers(self) -> list[dict[str, Any]]:
+        """The brokers as reached through the listener of this connection (Kafka omits those without it)."""
         b = self.broker
+        listener = SESSION.get().listener
         if b.cluster is not None:
-            return [{"node_id": x.node_id, "host": x.host, "port": x.port, "rack": x.rack} for x in b.cluster.brokers()]
-        return [{"node_id": b.node_id, "host": b.advertised_host, "port": b.advertised_port, "rack": None}]
+            return [{"node_id": x.node_id, "host": a[0], "port": a[1], "rack": x.rack} for x in b.cluster.brokers()
+                    if (a := x.address(listener)) is not None]
+        host, port = b.endpoints.get(listener, (b.advertised_host, b.advertised_port))
+        return [{"node_id": b.node_id, "host": host, "port": port, "rack": None}]
 
     def _controller_id(self) -> int:
         b = self.broker
@@ -67,8 +73,10 @@ class MetadataApis(ApiGroup):
     async def metadata(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         b = self.broker
         requested = req.get("topics")
+        describe = AclOperation.DESCRIBE
         if requested is None or (hdr.api_version == 0 and not requested):
-            names = sorted(b.topic_partitions())
+            # All topics: those the principal may describe (the others are not disclosed).
+            names = [n for n in sorted(b.topic_partitions()) if self.authorize(describe, ResourceType.TOPIC, n)]
             topics = [self._topic_metadata(n) for n in names]
         else:
             allow = req.get("allow_auto_topic_creation", True)
@@ -78,36 +86,57 @@ class MetadataApis(ApiGroup):
                 if name is None:
                     topics.append(self._topic_metadata("", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
                     continue
+                if not self.authorize(describe, ResourceType.TOPIC, name):
+                    topics.append(self._topic_metadata(name, ErrorCode.TOPIC_AUTHORIZATION_FAILED))
+                    continue
                 if not b.topic_exists(name):
-                    err = await b.auto_create(name) if allow else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                    if allow and b.config.get("auto.create.topics.enable") and not self.may_create_topic(name):
+                        err = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+                    else:
+                        err = await b.auto_create(name) if allow else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                     if err != ErrorCode.NONE:
                         topics.append(self._topic_metadata(name, err))
                         continue
                 topics.append(self._topic_metadata(name))
+        if req.get("include_topic_authorized_operations"):
+            for t in topics:
+                if t["error_code"] == 0:
+                    t["topic_authorized_operations"] = self.authorized_operations(ResourceType.TOPIC, t["name"])
+        cluster_ops = (self.authorized_operations(ResourceType.CLUSTER, CLUSTER_NAME) if req.get("include_cluster_authorized_operations")
+                       else AUTHORIZED_OPERATIONS_OMITTED)
         return {"throttle_time_ms": 0, "brokers": self._brokers(), "cluster_id": b.cluster_id,
-                "controller_id": self._controller_id(), "topics": topics, "cluster_authorized_operations": AUTHORIZED_OPERATIONS_OMITTED}
+                "controller_id": self._controller_id(), "topics": topics, "cluster_authorized_operations": cluster_ops}
 
     async def describe_cluster(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         b = self.broker
         return {"throttle_time_ms": 0, "error_code": 0, "error_message": None, "endpoint_type": req.get("endpoint_type", 1),
                 "cluster_id": b.cluster_id, "controller_id": self._controller_id(),
                 "brokers": [{"broker_id": x["node_id"], "host": x["host"], "port": x["port"], "rack": None} for x in self._brokers()],
-                "cluster_authorized_operations": AUTHORIZED_OPERATIONS_OMITTED}
+                "cluster_authorized_operations": self.authorized_operations(ResourceType.CLUSTER, CLUSTER_NAME)
+                if req.get("include_cluster_authorized_operations") else AUTHORIZED_OPERATIONS_OMITTED}
 
     async def _coordinator(self, key: str, key_type: int) -> dict[str, Any]:
         """The broker coordinating group `key`: this one on a single broker; in a cluster the
         leader of the group's __consumer_offsets partition."""
         b = self.broker
+        if key_type == 0 and not self.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, key):
+            return {"node_id": -1, "host": "", "port": -1, "error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED, "error_message": None}
+        if key_type == 1 and not self.authorize(AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, key):
+            return {"node_id": -1, "host": "", "port": -1, "error_code": ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                    "error_message": None}
         if key_type != 0:
             return {"node_id": -1, "host": "", "port": -1, "error_code": ErrorCode.INVALID_REQUEST,
                     "error_message": "transaction coordinators are not supported"}
+        listener = SESSION.get().listener
         if b.cluster is None:
-            return {"node_id": b.node_id, "host": b.advertised_host, "port": b.advertised_port, "error_code": 0, "error_message": None}
+            host, port = b.endpoints.get(listener, (b.advertised_host, b.advertised_port))
+            return {"node_id": b.node_id, "host": host, "port": port, "error_code": 0, "error_message": None}
         await b.cluster.ensure_offsets_topic()
         c = b.cluster.coordinator_for(key)
-        if c is None:
+        address = c.address(listener) if c is not None else None
+        if c is None or address is None:
             return {"node_id": -1, "host": "", "port": -1, "error_code": ErrorCode.COORDINATOR_NOT_AVAILABLE, "error_message": None}
-        return {"node_id": c.node_id, "host": c.host, "port": c.port, "error_code": 0, "error_message": None}
+        return {"node_id": c.node_id, "host": address[0], "port": address[1], "error_code": 0, "error_message": None}
 
     async def find_coordinator(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         key_type = req.get("key_type", 0)

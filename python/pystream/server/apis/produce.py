@@ -9,6 +9,7 @@ from typing import Any
 from pystream.protocol.codec import RequestHeader
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
+from pystream.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 from pystream.server.apis.common import ApiGroup, Handler
 
 logger = logging.getLogger("pystream.server")
@@ -21,9 +22,29 @@ class ProduceApis(ApiGroup):
             ApiKey.INIT_PRODUCER_ID: self.init_producer_id,
         }
 
+    def _unauthorized(self, req: dict[str, Any]) -> dict[str, ErrorCode]:
+        """The topics of a Produce this principal may not write to (Kafka checks the transactional id first)."""
+        if self.broker.security.authorizer is None:
+            return {}
+        tid = req.get("transactional_id")
+        if tid and not self.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, tid):
+            return {t["name"]: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED for t in req["topic_data"]}
+        out = {t["name"]: ErrorCode.TOPIC_AUTHORIZATION_FAILED for t in req["topic_data"]
+               if not self.authorize(AclOperation.WRITE, ResourceType.TOPIC, t["name"])}
+        # Producing to a missing topic creates it here: that takes Create as well.
+        out.update({t["name"]: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION for t in req["topic_data"]
+                    if t["name"] not in out and not self.broker.topic_exists(t["name"]) and not self.may_create_topic(t["name"])})
+        return out
+
     async def produce(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any] | None:
         acks = req.get("acks", 1)
         responses = []
+        refused = self._unauthorized(req)
+        if refused:
+            responses = [{"name": t["name"], "partition_responses": [
+                {"index": pd["index"], "error_code": refused[t["name"]], "base_offset": -1} for pd in t["partition_data"]]}
+                for t in req["topic_data"] if t["name"] in refused]
+            req = {**req, "topic_data": [t for t in req["topic_data"] if t["name"] not in refused]}
         if acks not in (-1, 0, 1):
             for t in req["topic_data"]:
                 responses.append({"name": t["name"], "partition_responses": [
@@ -55,8 +76,13 @@ class ProduceApis(ApiGroup):
 
     async def init_producer_id(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         if req.get("transactional_id"):
+            if not self.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, req["transactional_id"]):
+                return {"throttle_time_ms": 0, "error_code": ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "producer_id": -1, "producer_epoch": -1}
             logger.info("InitProducerId with transactional.id %r refused: transactions are not supported", req["transactional_id"])
             return {"throttle_time_ms": 0, "error_code": ErrorCode.INVALID_REQUEST, "producer_id": -1, "producer_epoch": -1}
+        elif not (self.authorize(AclOperation.IDEMPOTENT_WRITE, ResourceType.CLUSTER, CLUSTER_NAME)
+                  or self.authorize_any(AclOperation.WRITE, ResourceType.TOPIC)):  # KIP-679: Write on any topic suffices
+            return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "producer_id": -1, "producer_epoch": -1}
         pid, epoch = req.get("producer_id", -1), req.get("producer_epoch", -1)
         if pid >= 0 and epoch >= 0:
             # KIP-360: an idempotent producer bumps its own epoch after an error.

@@ -8,6 +8,7 @@ from pystream.errors import TopicExistsError
 from pystream.protocol.codec import RequestHeader
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
+from pystream.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 from pystream.server.apis.common import (
     CONFIG_SOURCE_DEFAULT,
     CONFIG_SOURCE_STATIC_BROKER,
@@ -44,6 +45,14 @@ class TopicApis(ApiGroup):
             return str(e)
         return None
 
+    def _config_refusal(self, resource_type: int, name: str, op: AclOperation) -> ErrorCode | None:
+        """DescribeConfigs / AlterConfigs: the topic's permission, or the cluster's for a broker."""
+        if resource_type == RESOURCE_TOPIC and not self.authorize(op, ResourceType.TOPIC, name):
+            return ErrorCode.TOPIC_AUTHORIZATION_FAILED
+        if resource_type == RESOURCE_BROKER and not self.authorize(op, ResourceType.CLUSTER, CLUSTER_NAME):
+            return ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+        return None
+
     async def create_topics(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         b = self.broker
         results = []
@@ -56,7 +65,9 @@ class TopicApis(ApiGroup):
                                    "num_partitions": n, "replication_factor": rf, "configs": None}
             err, msg = ErrorCode.NONE, None
             live = await b.cluster.live_broker_count() if b.cluster is not None else 1
-            if b.topic_exists(name):
+            if not self.may_create_topic(name):
+                err, msg = ErrorCode.TOPIC_AUTHORIZATION_FAILED, "Create on the cluster or the topic is not allowed"
+            elif b.topic_exists(name):
                 err, msg = ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists"
             elif n <= 0:
                 err, msg = ErrorCode.INVALID_PARTITIONS, "number of partitions must be positive"
@@ -89,7 +100,9 @@ class TopicApis(ApiGroup):
         out = []
         for name, topic_id in names:
             res = {"name": name, "topic_id": topic_id, "error_code": 0, "error_message": None}
-            if name is None or not b.topic_exists(name):
+            if name is not None and not self.authorize(AclOperation.DELETE, ResourceType.TOPIC, name):
+                res["error_code"] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            elif name is None or not b.topic_exists(name):
                 res["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if name is not None else ErrorCode.UNKNOWN_TOPIC_ID
             elif not b.config.get("delete.topic.enable"):
                 res["error_code"], res["error_message"] = ErrorCode.POLICY_VIOLATION, "delete.topic.enable is false"
@@ -107,7 +120,9 @@ class TopicApis(ApiGroup):
             name, count = t["name"], t["count"]
             current = b.topic_partitions().get(name)
             res = {"name": name, "error_code": 0, "error_message": None}
-            if b.cluster is not None:
+            if not self.authorize(AclOperation.ALTER, ResourceType.TOPIC, name):
+                res["error_code"] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            elif b.cluster is not None:
                 res["error_code"], res["error_message"] = ErrorCode.INVALID_REQUEST, "adding partitions in a cluster is not supported yet"
             elif current is None:
                 res["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
@@ -140,7 +155,9 @@ class TopicApis(ApiGroup):
         for r in req["resources"]:
             rt, name, keys = r["resource_type"], r["resource_name"], r.get("configuration_keys")
             res: dict[str, Any] = {"error_code": 0, "error_message": None, "resource_type": rt, "resource_name": name, "configs": []}
-            if rt == RESOURCE_TOPIC:
+            if (denied := self._config_refusal(rt, name, AclOperation.DESCRIBE_CONFIGS)) is not None:
+                res["error_code"] = denied
+            elif rt == RESOURCE_TOPIC:
                 if b.topic_exists(name):
                     res["configs"] = self._topic_configs(name, keys)
                 else:
@@ -172,6 +189,8 @@ class TopicApis(ApiGroup):
                     res["error_code"], res["error_message"] = ErrorCode.INVALID_CONFIG, f"{c['name']}: APPEND/SUBTRACT apply to list configs only"
             if res["error_code"]:
                 pass
+            elif (denied := self._config_refusal(rt, name, AclOperation.ALTER_CONFIGS)) is not None:
+                res["error_code"] = denied
             elif rt != RESOURCE_TOPIC:
                 res["error_code"], res["error_message"] = ErrorCode.INVALID_REQUEST, "only topic configs can be altered"
             elif not b.topic_exists(name):
@@ -188,6 +207,8 @@ class TopicApis(ApiGroup):
 
     async def alter_partition_reassignments(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         b = self.broker
+        if not self.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):
+            return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": None, "responses": []}
         out = []
         moves: dict[tuple[str, int], list[int]] = {}
         for t in req["topics"]:
@@ -213,6 +234,8 @@ class TopicApis(ApiGroup):
 
     async def list_partition_reassignments(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         b = self.broker
+        if not self.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER, CLUSTER_NAME):
+            return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": None, "topics": []}
         if b.cluster is None:
             return {"throttle_time_ms": 0, "error_code": 0, "error_message": None, "topics": []}
         pending = await b.cluster.pending_reassignments()

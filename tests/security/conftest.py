@@ -1,0 +1,110 @@
+"""Fixtures of the security tests: real certificates (`pki`, made once per session
+with the `cryptography` package) and real `pystream serve` processes with
+several listeners (`secure_broker(...)`).
+
+A broker here always has a PLAINTEXT listener named PLAINTEXT as well (used to
+check it still serves others), unless asked otherwise.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "compat"))
+from compat_helpers import BrokerProcess, free_port  # noqa: E402
+
+from .certs import Pki, make_pki  # noqa: E402
+
+ADMIN, ADMIN_PASSWORD = "admin", "admin-secret"
+TEST_TIMEOUT = 120
+
+
+class TestTimeout(Exception):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def _test_deadline(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A SIGALRM per test turns a hang into a failure (pytest-timeout is not a dependency)."""
+    marker = request.node.get_closest_marker("deadline")
+    seconds = int(marker.args[0]) if marker else TEST_TIMEOUT
+
+    def fire(signum: int, frame: Any) -> None:
+        raise TestTimeout(f"test exceeded its {seconds}s deadline")
+
+    old = signal.signal(signal.SIGALRM, fire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "deadline(seconds): per-test wall-clock limit (SIGALRM), default 120")
+
+
+class SecureBroker(BrokerProcess):
+    """A `pystream serve` with the listeners named in `protocols` (name -> security protocol), each on a free port."""
+
+    def __init__(self, base: Path, protocols: dict[str, str], overrides: dict[str, str] | None = None) -> None:
+        self.ports = {name: free_port() for name in protocols}
+        listeners = {
+            "listeners": ",".join(f"{n}://127.0.0.1:{p}" for n, p in self.ports.items()),
+            "listener.security.protocol.map": ",".join(f"{n}:{proto}" for n, proto in protocols.items()),
+        }
+        super().__init__(base, {**listeners, **(overrides or {})})
+        self.port = next(iter(self.ports.values()))  # readiness: the first listener accepts
+
+    def addr(self, listener: str) -> str:
+        return f"127.0.0.1:{self.ports[listener]}"
+
+
+def jaas(users: dict[str, str], module: str = "org.apache.kafka.common.security.plain.PlainLoginModule") -> str:
+    opts = " ".join(f'user_{u}="{p}"' for u, p in users.items())
+    return f'{module} required username="{ADMIN}" password="{ADMIN_PASSWORD}" {opts};'
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+def tls_overrides(pki: Pki, client_auth: str = "none") -> dict[str, str]:
+    return {"ssl.keystore.location": str(pki.server.pem), "ssl.truststore.location": str(pki.ca.pem),
+            "ssl.client.auth": client_auth}
+
+
+@pytest.fixture
+def secure_broker(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """secure_broker({"SSL": "SSL", ...}, **overrides) -> a started SecureBroker (stopped at teardown)."""
+    made: list[SecureBroker] = []
+
+    def make(protocols: dict[str, str], **overrides: str) -> SecureBroker:
+        b = SecureBroker(tmp_path / f"broker{len(made)}", protocols, {k: str(v) for k, v in overrides.items()})
+        request.node.__dict__.setdefault("_pystream_brokers", []).append(b)
+        made.append(b)
+        b.start()
+        return b
+
+    try:
+        yield make
+    finally:
+        for b in made:
+            b.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed:
+        for i, b in enumerate(item.__dict__.get("_pystream_brokers", [])):
+            rep.sections.append((f"broker log {i} ({b.log_path})", b.log_tail()))
