@@ -202,7 +202,8 @@ class ScramServer:
         if not sep:
             raise self._fail("client-final message has no proof")
         attrs = _attributes(without_proof)
-        if attrs.get("r") != self._nonce:
+        # Kafka checks endsWith, not equality: librdkafka 2.0 repeats its own nonce in front.
+        if not attrs.get("r", "").endswith(self._nonce):
             raise self._fail("nonce mismatch")
         try:
             if _unb64(attrs.get("c", "")) != self._gs2.encode():

@@ -33,9 +33,10 @@ from pystream.security.sasl import SaslServer
 
 logger = logging.getLogger("pystream.server")
 
-# Failed attempts are logged once per address per LOG_INTERVAL seconds, with the count of those not logged.
+# Failed attempts are logged once per (address, user) per LOG_INTERVAL seconds, with the count of
+# those not logged: a client retrying a wrong password every 50 ms does not flood the log.
 LOG_INTERVAL = 10.0
-_last_logged: dict[str, tuple[float, int]] = {}
+_last_logged: dict[tuple[str, str | None], tuple[float, int]] = {}
 
 
 class SaslState(enum.Enum):
@@ -134,13 +135,14 @@ class Authenticator:
         self.close_after_response = True
         user = getattr(self.server, "user", None) if self.server is not None else None
         now, ip = time.monotonic(), self.session.client_host
-        last, suppressed = _last_logged.get(ip, (float("-inf"), 0))
+        key = (ip, user)
+        last, suppressed = _last_logged.get(key, (float("-inf"), 0))
         if now - last < LOG_INTERVAL:
-            _last_logged[ip] = (last, suppressed + 1)
+            _last_logged[key] = (last, suppressed + 1)
             return
         if len(_last_logged) > 10000:
             _last_logged.clear()
-        _last_logged[ip] = (now, 0)
+        _last_logged[key] = (now, 0)
         logger.warning("Failed authentication with %s (%s%s): %s%s", self.peer, self.server.mechanism if self.server else "SASL",
                        f", user {user!r}" if user else "", why,
-                       f" ({suppressed} more failed attempts from {ip} not logged)" if suppressed else "")
+                       f" ({suppressed} more such failures not logged)" if suppressed else "")
