@@ -49,7 +49,9 @@ class FetchApis(ApiGroup):
                     # batch; once the response budget is spent the rest return none.
                     limit = min(fp["partition_max_bytes"], budget) if total == 0 else (min(fp["partition_max_bytes"], budget) if budget > 0 else 0)
                     if t["topic"] in denied:
-                        pr = {**empty_fetch_partition(fp["partition"]), "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED}
+                        # Empty records, not null: librdkafka refuses a null record set even beside an error.
+                        pr = {**empty_fetch_partition(fp["partition"]), "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+                              "records": b""}
                     elif replica_id >= 0:
                         pr = b.read_for_follower(t["topic"], fp, replica_id, limit)
                     else:
