@@ -69,5 +69,5 @@ def render(rows: list[dict[str, Any]]) -> Any:
     for r in rows:
         name = ", ".join(f"{t}={'<default>' if n is None else n}" for t, n in r["entity"])
         for k, v in sorted(r["values"].items()):
-            table.add_row(name, k, f"{v:g}")
+            table.add_row(name, k, str(int(v)) if float(v).is_integer() else f"{v:g}")
     return table
