@@ -214,6 +214,10 @@ class ReplicaFetcher:
                 if self.conn is None or self.conn.closed:
                     self.conn = await BrokerConnection.connect(self.leader_host, self.leader_port, self.client_id,
                                                                self.request_timeout, security=self.security)
+                    if self.security is not None and self.security.protocol != "PLAINTEXT":
+                        logger.info("replica fetcher %s -> %s:%s: connected over %s%s", self.broker_id, self.leader_host,
+                                    self.leader_port, self.security.protocol,
+                                    f" ({self.security.mechanism} as {self.security.username})" if self.security.sasl else "")
                 if not await self.do_work():
                     await self._idle()
                 backoff = self.backoff
