@@ -476,6 +476,11 @@ _command_config_option = click.option(
          "sasl.mechanism, sasl.jaas.config, ...) [default: $PYSTREAM_COMMAND_CONFIG, which every command reads].")
 
 
+_mechanism_option = click.option(
+    "--mechanism", "-m", "mechanisms", multiple=True, default=("SCRAM-SHA-256", "SCRAM-SHA-512"), show_default=True,
+    type=click.Choice(["SCRAM-SHA-256", "SCRAM-SHA-512"], case_sensitive=False), help="Repeatable.")
+
+
 @main.group()
 def users() -> None:
     """SCRAM users (KIP-554): list, add or change a password, delete."""
@@ -502,8 +507,7 @@ def users_list(names: tuple[str, ...], bootstrap: str, command_config: str | Non
 @click.argument("name")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, envvar="PYSTREAM_USER_PASSWORD",
               help="The password [default: prompted; or $PYSTREAM_USER_PASSWORD].")
-@click.option("--mechanism", "-m", "mechanisms", multiple=True, default=("SCRAM-SHA-256", "SCRAM-SHA-512"), show_default=True,
-              type=click.Choice(["SCRAM-SHA-256", "SCRAM-SHA-512"], case_sensitive=False), help="Repeatable.")
+@_mechanism_option
 @click.option("--iterations", type=click.IntRange(4096, 16384), default=4096, show_default=True)
 @_bootstrap_option
 @_command_config_option
@@ -524,8 +528,7 @@ def users_add(name: str, password: str, mechanisms: tuple[str, ...], iterations:
 
 @users.command("delete")
 @click.argument("name")
-@click.option("--mechanism", "-m", "mechanisms", multiple=True, default=("SCRAM-SHA-256", "SCRAM-SHA-512"), show_default=True,
-              type=click.Choice(["SCRAM-SHA-256", "SCRAM-SHA-512"], case_sensitive=False), help="Repeatable.")
+@_mechanism_option
 @_bootstrap_option
 @_command_config_option
 def users_delete(name: str, mechanisms: tuple[str, ...], bootstrap: str, command_config: str | None) -> None:
@@ -544,31 +547,37 @@ def users_delete(name: str, mechanisms: tuple[str, ...], bootstrap: str, command
     _run_tool(go)
 
 
-def _acl_options(fn):  # type: ignore[no-untyped-def]
-    """kafka-acls' options, shared by acls add / list / remove."""
-    for opt in reversed([
-        click.option("--topic", "topics", multiple=True, help="Topic (repeatable; '*': every topic)."),
-        click.option("--group", "groups", multiple=True, help="Consumer group (repeatable)."),
-        click.option("--transactional-id", "transactional_ids", multiple=True, help="Transactional id (repeatable)."),
-        click.option("--cluster", is_flag=True, help="The cluster resource."),
-        click.option("--resource-pattern-type", "pattern_type", default=None,
-                     type=click.Choice(["literal", "prefixed", "any", "match"], case_sensitive=False),
-                     help="literal or prefixed (add; default literal); list/remove also take any and match."),
-        click.option("--allow-principal", "allow_principals", multiple=True, metavar="User:NAME", help="Repeatable."),
-        click.option("--deny-principal", "deny_principals", multiple=True, metavar="User:NAME", help="Repeatable."),
-        click.option("--allow-host", "allow_hosts", multiple=True, help="Host (IP) of the allow ACLs [default: *]."),
-        click.option("--deny-host", "deny_hosts", multiple=True, help="Host (IP) of the deny ACLs [default: *]."),
-        click.option("--operation", "operations", multiple=True,
-                     help="Read, Write, Create, Delete, Alter, Describe, ClusterAction, DescribeConfigs, AlterConfigs, "
-                          "IdempotentWrite, All (repeatable)."),
-        click.option("--producer", is_flag=True, help="Write, Describe, Create on the topics."),
-        click.option("--consumer", is_flag=True, help="Read, Describe on the topics; Read on the groups."),
-        click.option("--idempotent", is_flag=True, help="With --producer: IdempotentWrite on the cluster."),
-        _bootstrap_option,
-        _command_config_option,
-    ]):
-        fn = opt(fn)
-    return fn
+def _stacked(*options):  # type: ignore[no-untyped-def]
+    """One decorator applying several click options, in the order given."""
+    def apply(fn):  # type: ignore[no-untyped-def]
+        for opt in reversed(options):
+            fn = opt(fn)
+        return fn
+    return apply
+
+
+# kafka-acls' options, shared by acls add / list / remove.
+_acl_options = _stacked(
+    click.option("--topic", "topics", multiple=True, help="Topic (repeatable; '*': every topic)."),
+    click.option("--group", "groups", multiple=True, help="Consumer group (repeatable)."),
+    click.option("--transactional-id", "transactional_ids", multiple=True, help="Transactional id (repeatable)."),
+    click.option("--cluster", is_flag=True, help="The cluster resource."),
+    click.option("--resource-pattern-type", "pattern_type", default=None,
+                 type=click.Choice(["literal", "prefixed", "any", "match"], case_sensitive=False),
+                 help="literal or prefixed (add; default literal); list/remove also take any and match."),
+    click.option("--allow-principal", "allow_principals", multiple=True, metavar="User:NAME", help="Repeatable."),
+    click.option("--deny-principal", "deny_principals", multiple=True, metavar="User:NAME", help="Repeatable."),
+    click.option("--allow-host", "allow_hosts", multiple=True, help="Host (IP) of the allow ACLs [default: *]."),
+    click.option("--deny-host", "deny_hosts", multiple=True, help="Host (IP) of the deny ACLs [default: *]."),
+    click.option("--operation", "operations", multiple=True,
+                 help="Read, Write, Create, Delete, Alter, Describe, ClusterAction, DescribeConfigs, AlterConfigs, "
+                      "IdempotentWrite, All (repeatable)."),
+    click.option("--producer", is_flag=True, help="Write, Describe, Create on the topics."),
+    click.option("--consumer", is_flag=True, help="Read, Describe on the topics; Read on the groups."),
+    click.option("--idempotent", is_flag=True, help="With --producer: IdempotentWrite on the cluster."),
+    _bootstrap_option,
+    _command_config_option,
+)
 
 
 def _acl_command(action: str, **kw):  # type: ignore[no-untyped-def]
@@ -619,17 +628,14 @@ def quotas() -> None:
     """Client quotas: producer_byte_rate, consumer_byte_rate, request_percentage per user / client id."""
 
 
-def _quota_entity_options(fn):  # type: ignore[no-untyped-def]
-    for opt in reversed([
-        click.option("--user", default=None, help="User (principal name)."),
-        click.option("--user-default", is_flag=True, help="The default user entity."),
-        click.option("--client-id", default=None, help="Client id."),
-        click.option("--client-default", is_flag=True, help="The default client-id entity."),
-        _bootstrap_option,
-        _command_config_option,
-    ]):
-        fn = opt(fn)
-    return fn
+_quota_entity_options = _stacked(
+    click.option("--user", default=None, help="User (principal name)."),
+    click.option("--user-default", is_flag=True, help="The default user entity."),
+    click.option("--client-id", default=None, help="Client id."),
+    click.option("--client-default", is_flag=True, help="The default client-id entity."),
+    _bootstrap_option,
+    _command_config_option,
+)
 
 
 @quotas.command("alter")

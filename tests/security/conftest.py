@@ -8,7 +8,7 @@ check it still serves others), unless asked otherwise.
 
 from __future__ import annotations
 
-import signal
+import importlib.util
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,33 +22,16 @@ from compat_helpers import BrokerProcess, free_port  # noqa: E402
 from .certs import Pki, make_pki  # noqa: E402
 
 ADMIN, ADMIN_PASSWORD = "admin", "admin-secret"
-TEST_TIMEOUT = 120
 
-
-class TestTimeout(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def _test_deadline(request: pytest.FixtureRequest) -> Iterator[None]:
-    """A SIGALRM per test turns a hang into a failure (pytest-timeout is not a dependency)."""
-    marker = request.node.get_closest_marker("deadline")
-    seconds = int(marker.args[0]) if marker else TEST_TIMEOUT
-
-    def fire(signum: int, frame: Any) -> None:
-        raise TestTimeout(f"test exceeded its {seconds}s deadline")
-
-    old = signal.signal(signal.SIGALRM, fire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "deadline(seconds): per-test wall-clock limit (SIGALRM), default 120")
+# The compatibility tests' per-test deadline (SIGALRM, `deadline(seconds)` marker) and their
+# "broker log" report sections (brokers registered in `_pystream_brokers`), reused as they are.
+_spec = importlib.util.spec_from_file_location("_compat_conftest", Path(__file__).parents[1] / "compat" / "conftest.py")
+assert _spec is not None and _spec.loader is not None
+_compat = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_compat)
+_test_deadline = _compat._test_deadline
+pytest_configure = _compat.pytest_configure
+pytest_runtest_makereport = _compat.pytest_runtest_makereport
 
 
 class SecureBroker(BrokerProcess):
@@ -82,6 +65,13 @@ def tls_overrides(pki: Pki, client_auth: str = "none") -> dict[str, str]:
             "ssl.client.auth": client_auth}
 
 
+def started(request: pytest.FixtureRequest, broker: SecureBroker) -> SecureBroker:
+    """Starts `broker`, registered for the "broker log" section of a failing test's report."""
+    request.node.__dict__.setdefault("_pystream_brokers", []).append(broker)
+    broker.start()
+    return broker
+
+
 @pytest.fixture
 def secure_broker(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
     """secure_broker({"SSL": "SSL", ...}, **overrides) -> a started SecureBroker (stopped at teardown)."""
@@ -89,22 +79,11 @@ def secure_broker(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[An
 
     def make(protocols: dict[str, str], **overrides: str) -> SecureBroker:
         b = SecureBroker(tmp_path / f"broker{len(made)}", protocols, {k: str(v) for k, v in overrides.items()})
-        request.node.__dict__.setdefault("_pystream_brokers", []).append(b)
         made.append(b)
-        b.start()
-        return b
+        return started(request, b)
 
     try:
         yield make
     finally:
         for b in made:
             b.stop()
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
-    outcome = yield
-    rep = outcome.get_result()
-    if rep.failed:
-        for i, b in enumerate(item.__dict__.get("_pystream_brokers", [])):
-            rep.sections.append((f"broker log {i} ({b.log_path})", b.log_tail()))

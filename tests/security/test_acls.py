@@ -25,7 +25,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from .conftest import ADMIN, ADMIN_PASSWORD, SecureBroker, jaas
+from .conftest import started, ADMIN, ADMIN_PASSWORD, SecureBroker, jaas
 
 USERS = {ADMIN: ADMIN_PASSWORD, "alice": "alice-pw", "bob": "bob-pw", "eve": "eve-pw"}
 LISTENERS = {"SASL_PLAINTEXT": "SASL_PLAINTEXT"}
@@ -77,12 +77,12 @@ def consume(broker: SecureBroker, user: str, topic: str, group: str, n: int, tim
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SecureBroker, Path]]:
+def broker(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[tuple[SecureBroker, Path]]:
     tmp = tmp_path_factory.mktemp("acls")
     b = SecureBroker(tmp / "b", LISTENERS, {
         "sasl.enabled.mechanisms": "PLAIN", "sasl.jaas.config": jaas({u: p for u, p in USERS.items()}),
         "authorizer.class.name": "kafka.security.authorizer.AclAuthorizer", "super.users": f"User:{ADMIN}"})
-    b.start()
+    started(request, b)
     admin_cfg = command_config(tmp, ADMIN)
     try:
         for topic in ("orders", "payments-eu", "payments-secret", "secret"):

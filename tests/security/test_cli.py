@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from .certs import Pki
-from .conftest import ADMIN, ADMIN_PASSWORD, SecureBroker, jaas, tls_overrides
+from .conftest import started, ADMIN, ADMIN_PASSWORD, SecureBroker, jaas, tls_overrides
 
 
 def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -23,13 +23,13 @@ def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None)
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[tuple[SecureBroker, Path]]:
+def setup(tmp_path_factory: pytest.TempPathFactory, pki: Pki, request: pytest.FixtureRequest) -> Iterator[tuple[SecureBroker, Path]]:
     tmp = tmp_path_factory.mktemp("cli")
     b = SecureBroker(tmp / "b", {"SASL_SSL": "SASL_SSL"}, {
         **tls_overrides(pki), "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
         "sasl.jaas.config": jaas({ADMIN: ADMIN_PASSWORD}), "authorizer.class.name": "kafka.security.authorizer.AclAuthorizer",
         "super.users": f"User:{ADMIN}"})
-    b.start()
+    started(request, b)
     cfg = tmp / "admin.properties"
     cfg.write_text("security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n"
                    f'sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="{ADMIN}" '

@@ -22,7 +22,7 @@ from pystream.protocol.codec import encode_request
 from pystream.protocol.schema_data import ApiKey
 
 from .certs import Pki
-from .conftest import SecureBroker, jaas, tls_overrides
+from .conftest import started, SecureBroker, jaas, tls_overrides
 from .raw import Raw
 
 CASES = 120
@@ -30,12 +30,12 @@ LISTENERS = {"PLAINTEXT": "PLAINTEXT", "SASL_PLAINTEXT": "SASL_PLAINTEXT", "SSL"
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[SecureBroker]:
+def broker(tmp_path_factory: pytest.TempPathFactory, pki: Pki, request: pytest.FixtureRequest) -> Iterator[SecureBroker]:
     b = SecureBroker(tmp_path_factory.mktemp("fuzz"), LISTENERS, {
         **tls_overrides(pki, "requested"), "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
         "sasl.jaas.config": jaas({"alice": "alice-secret"}), "connections.authentication.timeout.ms": "1000",
         "sasl.server.max.receive.size": "4096", "connection.failed.authentication.delay.ms": "0"})
-    b.start()
+    started(request, b)
     try:
         yield b
     finally:

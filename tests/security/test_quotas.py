@@ -18,7 +18,7 @@ from confluent_kafka import Consumer, Producer
 from pystream.protocol.codec import decode_response, encode_request
 from pystream.protocol.schema_data import ApiKey
 
-from .conftest import SecureBroker
+from .conftest import started, SecureBroker
 from .raw import Raw
 
 QUOTA = 1 << 20  # bytes per second
@@ -33,14 +33,14 @@ def quotas_cli(broker: SecureBroker, *args: str) -> subprocess.CompletedProcess[
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
+def broker(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[SecureBroker]:
     b = SecureBroker(tmp_path_factory.mktemp("quotas"), {"PLAINTEXT": "PLAINTEXT"},
                      {**WINDOWS, "message.max.bytes": str(4 << 20)})
-    b.start()
+    started(request, b)
     try:
         for args in (["--client-id", "throttled", "--add", f"producer_byte_rate={QUOTA}"],
                      ["--client-id", "slow-reader", "--add", f"consumer_byte_rate={QUOTA}"],
-                     ["--client-id", "chatty", "--add", "request_percentage=1"]):
+                     ["--client-id", "chatty", "--add", "request_percentage=0.1"]):
             r = quotas_cli(b, "alter", *args)
             assert r.returncode == 0, r.stderr
         yield b
@@ -142,17 +142,24 @@ def test_consumer_is_throttled_to_its_fetch_quota(broker: SecureBroker) -> None:
 
 
 def test_request_quota_mutes_a_chatty_client(broker: SecureBroker) -> None:
-    throttles = []
+    """request_percentage=0.1: a client sending Metadata requests back to back spends more than 0.1% of
+    the loop's time; it gets throttle_time_ms and its next request waits that long (the connection is muted)."""
+    throttle = 0
     with Raw(broker.ports["PLAINTEXT"]) as raw:
-        for i in range(600):
+        deadline = time.monotonic() + 30
+        i = 0
+        while not throttle and time.monotonic() < deadline:
+            i += 1
             raw.sock.sendall(b"".join(bytes(x) for x in encode_request(ApiKey.METADATA, 9, i, "chatty",
                                                                         {"topics": None, "allow_auto_topic_creation": False})))
             frame = raw.recv_frame()
             assert frame is not None
-            throttles.append(decode_response(ApiKey.METADATA, 9, frame)[1]["throttle_time_ms"])
-            if sum(1 for x in throttles if x) >= 3:
-                break
-    assert any(throttles), "a client at 1% of a thread was never throttled"
+            throttle = decode_response(ApiKey.METADATA, 9, frame)[1]["throttle_time_ms"]
+        assert throttle > 0, f"a client at 0.1% of a thread was not throttled after {i} requests"
+        t0 = time.monotonic()
+        raw.sock.sendall(b"".join(bytes(x) for x in encode_request(ApiKey.API_VERSIONS, 0, i + 1, "chatty", {})))
+        assert raw.recv_frame() is not None
+        assert time.monotonic() - t0 >= 0.8 * throttle / 1000, "the throttled connection was not muted"
     with Raw(broker.ports["PLAINTEXT"]) as raw:  # another client id: not throttled
         resp = raw.request(ApiKey.METADATA, 9, {"topics": None, "allow_auto_topic_creation": False})
         assert resp is not None and resp["throttle_time_ms"] == 0

@@ -12,7 +12,6 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer
@@ -20,7 +19,7 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from pystream.protocol.schema_data import ApiKey
 
 from .certs import Pki
-from .conftest import SecureBroker, jaas, tls_overrides
+from .conftest import started, SecureBroker, jaas, tls_overrides
 from .raw import Raw
 from .test_tls import plaintext_roundtrip
 
@@ -48,9 +47,9 @@ def add_scram_users(broker: SecureBroker) -> None:
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[SecureBroker]:
+def broker(tmp_path_factory: pytest.TempPathFactory, pki: Pki, request: pytest.FixtureRequest) -> Iterator[SecureBroker]:
     b = SecureBroker(tmp_path_factory.mktemp("sasl"), LISTENERS, sasl_overrides(pki))
-    b.start()
+    started(request, b)
     try:
         add_scram_users(b)
         yield b
@@ -218,43 +217,39 @@ def test_a_handshake_never_finished_is_closed(broker: SecureBroker) -> None:
     assert "not finished within connections.authentication.timeout.ms" in broker.log_tail(100)
 
 
-def test_reauthentication_kip368(tmp_path: Path, pki: Pki) -> None:
+def test_reauthentication_kip368(secure_broker, pki: Pki) -> None:
     """connections.max.reauth.ms: librdkafka re-authenticates on its connection and keeps producing;
     a client that does not is disconnected at the end of its session."""
-    b = SecureBroker(tmp_path / "b", LISTENERS, sasl_overrides(pki, **{"connections.max.reauth.ms": "1500"}))
-    b.start()
-    try:
-        add_scram_users(b)
-        p = Producer(_confluent(b, pki, "dave", "dave-secret"))
-        delivered: list[object] = []
-        t_end = time.monotonic() + 5
-        i = 0
-        while time.monotonic() < t_end:
-            p.produce("reauth", f"{i}".encode(), on_delivery=lambda err, msg: delivered.append(err))
-            p.poll(0.05)
-            i += 1
-        p.flush(20)
-        assert len(delivered) == i and all(e is None for e in delivered)
-        with Raw(b.ports["SASL_PLAINTEXT"]) as raw:
-            assert raw.request(ApiKey.SASL_HANDSHAKE, 1, {"mechanism": "PLAIN"})["error_code"] == 0
-            resp = raw.request(ApiKey.SASL_AUTHENTICATE, 1, {"auth_bytes": b"\0alice\0alice-secret"})
-            assert resp["error_code"] == 0 and resp["session_lifetime_ms"] == 1500
-            assert raw.request(ApiKey.METADATA, 4, {"topics": None, "allow_auto_topic_creation": False}) is not None
-            # Re-authentication on the same connection, as the same principal: a fresh session.
-            assert raw.request(ApiKey.SASL_HANDSHAKE, 1, {"mechanism": "PLAIN"})["error_code"] == 0
-            assert raw.request(ApiKey.SASL_AUTHENTICATE, 1, {"auth_bytes": b"\0alice\0alice-secret"})["error_code"] == 0
-            time.sleep(1.8)
-            assert raw.request(ApiKey.METADATA, 4, {"topics": None, "allow_auto_topic_creation": False}) is None
-        assert "SASL session expired" in b.log_tail(50)
-        # pystream's own client renews its session by reconnecting.
-        from pystream.protocol.client import KafkaClient
-        from pystream.security.client import ClientSecurity
+    b = secure_broker(LISTENERS, **sasl_overrides(pki, **{"connections.max.reauth.ms": "1500"}))
+    add_scram_users(b)
+    p = Producer(_confluent(b, pki, "dave", "dave-secret"))
+    delivered: list[object] = []
+    t_end = time.monotonic() + 5
+    i = 0
+    while time.monotonic() < t_end:
+        p.produce("reauth", f"{i}".encode(), on_delivery=lambda err, msg: delivered.append(err))
+        p.poll(0.05)
+        i += 1
+    p.flush(20)
+    assert len(delivered) == i and all(e is None for e in delivered)
+    with Raw(b.ports["SASL_PLAINTEXT"]) as raw:
+        assert raw.request(ApiKey.SASL_HANDSHAKE, 1, {"mechanism": "PLAIN"})["error_code"] == 0
+        resp = raw.request(ApiKey.SASL_AUTHENTICATE, 1, {"auth_bytes": b"\0alice\0alice-secret"})
+        assert resp["error_code"] == 0 and resp["session_lifetime_ms"] == 1500
+        assert raw.request(ApiKey.METADATA, 4, {"topics": None, "allow_auto_topic_creation": False}) is not None
+        # Re-authentication on the same connection, as the same principal: a fresh session.
+        assert raw.request(ApiKey.SASL_HANDSHAKE, 1, {"mechanism": "PLAIN"})["error_code"] == 0
+        assert raw.request(ApiKey.SASL_AUTHENTICATE, 1, {"auth_bytes": b"\0alice\0alice-secret"})["error_code"] == 0
+        time.sleep(1.8)
+        assert raw.request(ApiKey.METADATA, 4, {"topics": None, "allow_auto_topic_creation": False}) is None
+    assert "SASL session expired" in b.log_tail(50)
+    # pystream's own client renews its session by reconnecting.
+    from pystream.protocol.client import KafkaClient
+    from pystream.security.client import ClientSecurity
 
-        sec = ClientSecurity.from_properties({"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-256",
-                                              "sasl.username": "carol", "sasl.password": "carol-secret"})
-        with KafkaClient(b.addr("SASL_PLAINTEXT"), security=sec) as client:
-            for _ in range(3):
-                assert client.metadata()["brokers"]
-                time.sleep(0.9)
-    finally:
-        b.stop()
+    sec = ClientSecurity.from_properties({"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-256",
+                                          "sasl.username": "carol", "sasl.password": "carol-secret"})
+    with KafkaClient(b.addr("SASL_PLAINTEXT"), security=sec) as client:
+        for _ in range(3):
+            assert client.metadata()["brokers"]
+            time.sleep(0.9)

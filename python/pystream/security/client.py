@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pystream.errors import SecurityConfigError
-from pystream.security.listeners import SECURITY_PROTOCOLS
+from pystream.security.listeners import SECURITY_PROTOCOLS, ProtocolFlags
 from pystream.security.sasl import SaslClient, check_mechanisms, new_client, parse_jaas
 from pystream.security.tls import client_context
 
@@ -27,21 +27,13 @@ __all__ = ["ClientSecurity", "PLAINTEXT"]
 
 
 @dataclass(frozen=True)
-class ClientSecurity:
+class ClientSecurity(ProtocolFlags):
     protocol: str = "PLAINTEXT"
     ssl_context: ssl.SSLContext | None = None
     check_hostname: bool = True
     mechanism: str | None = None
     username: str | None = None
     password: str | None = None
-
-    @property
-    def tls(self) -> bool:
-        return self.protocol in ("SSL", "SASL_SSL")
-
-    @property
-    def sasl(self) -> bool:
-        return self.protocol in ("SASL_PLAINTEXT", "SASL_SSL")
 
     def sasl_client(self) -> SaslClient:
         assert self.mechanism and self.username is not None and self.password is not None

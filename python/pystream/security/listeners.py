@@ -15,7 +15,7 @@ from typing import Any
 
 from pystream.errors import SecurityConfigError
 
-__all__ = ["Endpoint", "ListenerConfig", "SECURITY_PROTOCOLS", "listener_setting", "parse_list"]
+__all__ = ["Endpoint", "ListenerConfig", "ProtocolFlags", "SECURITY_PROTOCOLS", "listener_setting", "parse_list"]
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 DEFAULT_PROTOCOL_MAP = "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"
@@ -30,13 +30,9 @@ def parse_list(raw: Any) -> list[str]:
     return [s.strip() for s in str(raw).split(",") if s.strip()]
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    """One listener: its name, where it listens (host "" = every interface) and its security protocol."""
+class ProtocolFlags:
+    """`tls` and `sasl` of anything with a security `protocol` (listeners, clients)."""
 
-    name: str
-    host: str
-    port: int
     protocol: str
 
     @property
@@ -46,6 +42,16 @@ class Endpoint:
     @property
     def sasl(self) -> bool:
         return self.protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+
+
+@dataclass(frozen=True)
+class Endpoint(ProtocolFlags):
+    """One listener: its name, where it listens (host "" = every interface) and its security protocol."""
+
+    name: str
+    host: str
+    port: int
+    protocol: str
 
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
