@@ -253,3 +253,14 @@ def test_reauthentication_kip368(secure_broker, pki: Pki) -> None:
         for _ in range(3):
             assert client.metadata()["brokers"]
             time.sleep(0.9)
+
+
+def test_secrets_are_not_described(broker: SecureBroker) -> None:
+    """DescribeConfigs of the broker reports JAAS configs and key passwords as sensitive, without a value."""
+    from pystream.protocol.client import RESOURCE_BROKER, KafkaClient
+
+    with KafkaClient(broker.addr("PLAINTEXT")) as c:
+        configs = c.describe_configs("0", RESOURCE_BROKER)
+    assert configs["sasl.jaas.config"]["is_sensitive"] and configs["sasl.jaas.config"]["value"] is None
+    assert configs["ssl.key.password"]["is_sensitive"] and configs["ssl.truststore.location"]["value"]
+    assert not any("alice-secret" in str(e.get("value")) for e in configs.values())

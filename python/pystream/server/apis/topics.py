@@ -9,6 +9,7 @@ from pystream.protocol.codec import RequestHeader
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
 from pystream.security.acl import CLUSTER_NAME, AclOperation, ResourceType
+from pystream.security.config_keys import is_sensitive
 from pystream.server.apis.common import (
     CONFIG_SOURCE_DEFAULT,
     CONFIG_SOURCE_STATIC_BROKER,
@@ -163,9 +164,9 @@ class TopicApis(ApiGroup):
                 else:
                     res["error_code"], res["error_message"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"unknown topic {name!r}"
             elif rt == RESOURCE_BROKER:
-                res["configs"] = [{"name": k, "value": None if v is None else str(v).lower() if isinstance(v, bool) else str(v),
+                res["configs"] = [{"name": k, "value": None if v is None or is_sensitive(k) else str(v).lower() if isinstance(v, bool) else str(v),
                                    "read_only": True, "is_default": False, "config_source": CONFIG_SOURCE_STATIC_BROKER,
-                                   "is_sensitive": False, "synonyms": [], "config_type": 0, "documentation": None}
+                                   "is_sensitive": is_sensitive(k), "synonyms": [], "config_type": 0, "documentation": None}
                                   for k, v in sorted(b.config.values.items()) if keys is None or k in keys]
             else:
                 res["error_code"], res["error_message"] = ErrorCode.INVALID_REQUEST, f"resource type {rt} is not supported"
