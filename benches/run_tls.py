@@ -171,13 +171,14 @@ def run(n_small: int, n_large: int, repeat: int) -> dict[str, Any]:
 
 
 def table(result: dict[str, Any], markdown: bool) -> str:
-    head = ["values", "listener", "produce records/s", "MB/s", "vs PLAINTEXT", "consume records/s", "MB/s", "vs PLAINTEXT"]
+    head = ["values", "listener", "produce records/s", "MB/s", "vs PLAINTEXT", "broker CPU s/M", "consume records/s", "MB/s",
+            "vs PLAINTEXT", "broker CPU s/M"]
     lines = []
     for r in result["rows"]:
         p, c = r["produce"], r["consume"]
         lines.append([r["values"], r["listener"], f"{p['records_per_s']:,.0f}", f"{p['mb_per_s']:.1f}",
-                      f"{p['ratio_to_plaintext']:.2f}", f"{c['records_per_s']:,.0f}", f"{c['mb_per_s']:.1f}",
-                      f"{c['ratio_to_plaintext']:.2f}"])
+                      f"{p['ratio_to_plaintext']:.2f}", f"{p['broker_cpu_s_per_million']:.2f}", f"{c['records_per_s']:,.0f}",
+                      f"{c['mb_per_s']:.1f}", f"{c['ratio_to_plaintext']:.2f}", f"{c['broker_cpu_s_per_million']:.2f}"])
     if markdown:
         return "\n".join(["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)] + ["| " + " | ".join(x) + " |" for x in lines])
     widths = [max(len(str(row[i])) for row in [head] + lines) for i in range(len(head))]
@@ -187,7 +188,7 @@ def table(result: dict[str, Any], markdown: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="a tenth of the records")
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=3, help="rounds; the fastest of each is kept (default 3)")
     p.add_argument("--json", type=Path, default=RESULTS)
     p.add_argument("--markdown", action="store_true")
     args = p.parse_args(argv)

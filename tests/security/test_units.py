@@ -289,3 +289,32 @@ def test_connection_quotas() -> None:
     assert "max.connections=4" in (c.acquire("127.0.0.2") or "")
     with pytest.raises(SecurityConfigError):
         ConnectionQuotas(1, "nohost", 1)
+
+
+# ----- the manager: configuration as a broker reads it --------------------------------------
+
+def test_manager_reads_a_jaas_file_and_checks_sasl_settings(tmp_path) -> None:
+    from pystream.security.manager import SecurityManager
+
+    jaas_file = tmp_path / "kafka_server_jaas.conf"
+    jaas_file.write_text('// a Kafka JAAS file\nKafkaServer {\n  org.apache.kafka.common.security.plain.PlainLoginModule required\n'
+                         '  username="admin" password="admin-secret"\n  user_admin="admin-secret"\n  user_bob="bob-pw";\n};\n')
+    values = {"listeners": "SASL_PLAINTEXT://127.0.0.1:0", "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256",
+              "java.security.auth.login.config": str(jaas_file), "security.inter.broker.protocol": "SASL_PLAINTEXT",
+              "sasl.mechanism.inter.broker.protocol": "PLAIN"}
+    m = SecurityManager(values, tmp_path)
+    m.start()
+    server = m.sasl_server("SASL_PLAINTEXT", "PLAIN")
+    server.evaluate(b"\0bob\0bob-pw")
+    assert server.user == "bob"
+    with pytest.raises(AuthenticationError):
+        m.sasl_server("SASL_PLAINTEXT", "PLAIN").evaluate(b"\0bob\0nope")
+    ib = m.inter_broker_security()
+    assert (ib.protocol, ib.mechanism, ib.username, ib.password) == ("SASL_PLAINTEXT", "PLAIN", "admin", "admin-secret")
+    for bad, why in (({**values, "sasl.enabled.mechanisms": "GSSAPI"}, "GSSAPI"),
+                     ({**values, "authorizer.class.name": "com.example.MyAuthorizer"}, "authorizer.class.name"),
+                     ({**values, "listeners": "SSL://127.0.0.1:0"}, "ssl.keystore.location")):
+        with pytest.raises(SecurityConfigError, match=why):
+            SecurityManager(bad, tmp_path)
+    with pytest.raises(SecurityConfigError, match="not enabled on the inter-broker listener"):
+        SecurityManager({**values, "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512"}, tmp_path).inter_broker_security()
