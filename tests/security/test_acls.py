@@ -166,6 +166,8 @@ def test_administration_and_authorized_operations(broker: tuple[SecureBroker, Pa
     desc = alice_admin.describe_topics(TopicCollection(["orders"]), include_authorized_operations=True)
     ops = set(desc["orders"].result(timeout=10).authorized_operations)
     assert ops == {AclOperation.READ, AclOperation.DESCRIBE}
+    groups = alice_admin.describe_consumer_groups(["orders-app"], include_authorized_operations=True)
+    assert set(groups["orders-app"].result(timeout=10).authorized_operations) == {AclOperation.READ, AclOperation.DESCRIBE}
 
 
 def test_acls_survive_a_restart(broker: tuple[SecureBroker, Path]) -> None:

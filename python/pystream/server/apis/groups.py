@@ -117,6 +117,14 @@ class GroupApis(ApiGroup):
         return resp
 
     async def describe_groups(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        resp = await self._describe_groups(req, hdr)
+        if req.get("include_authorized_operations"):  # KIP-430
+            for g in resp.get("groups", []):
+                if not g.get("error_code"):
+                    g["authorized_operations"] = self.authorized_operations(ResourceType.GROUP, g["group_id"])
+        return resp
+
+    async def _describe_groups(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         errors = {g: err for g in req.get("groups", []) if (err := self._group_error(g, AclOperation.DESCRIBE))}
         if errors:
             resp = await self.broker.groups.describe_groups(
