@@ -37,10 +37,15 @@ LISTENERS = ("PLAINTEXT", "SSL", "SASL_SSL")
 USER, PASSWORD = "bench", "bench-secret"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def _cpu(pid: int) -> float:
@@ -53,7 +58,7 @@ def start_broker(tmp: Path) -> tuple[subprocess.Popen[bytes], dict[str, int], An
     from security.certs import make_pki  # the security tests' certificate maker
 
     pki = make_pki(tmp / "pki")
-    ports = {name: _free_port() for name in LISTENERS}
+    ports = dict(zip(LISTENERS, _free_ports(len(LISTENERS))))
     props = {
         "listeners": ",".join(f"{n}://127.0.0.1:{p}" for n, p in ports.items()),
         "ssl.keystore.location": str(pki.server.pem), "ssl.truststore.location": str(pki.ca.pem),

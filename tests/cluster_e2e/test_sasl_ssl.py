@@ -38,7 +38,10 @@ def test_sasl_ssl_cluster_replicates_and_fails_over(cluster: Cluster, tmp_path: 
     sasl_ports = {}
     for i in (1, 2, 3):
         b = cluster.add_broker(i, start=False)
-        sasl_ports[i] = free_port()
+        used = {x.port for x in cluster.brokers.values()} | set(sasl_ports.values())
+        while (port := free_port()) in used:  # a port just released may come back: keep the two listeners apart
+            pass
+        sasl_ports[i] = port
         b.overrides.update({
             "listeners": f"PLAINTEXT://127.0.0.1:{b.port},SASL_SSL://127.0.0.1:{sasl_ports[i]}",
             "inter.broker.listener.name": "SASL_SSL",

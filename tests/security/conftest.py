@@ -9,6 +9,7 @@ check it still serves others), unless asked otherwise.
 from __future__ import annotations
 
 import importlib.util
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "compat"))
-from compat_helpers import BrokerProcess, free_port  # noqa: E402
+from compat_helpers import BrokerProcess  # noqa: E402
 
 from .certs import Pki, make_pki  # noqa: E402
 
@@ -34,11 +35,23 @@ pytest_configure = _compat.pytest_configure
 pytest_runtest_makereport = _compat.pytest_runtest_makereport
 
 
+def free_ports(n: int) -> list[int]:
+    """n distinct free ports (the sockets stay bound until all are chosen, so no port comes twice)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 class SecureBroker(BrokerProcess):
     """A `pystream serve` with the listeners named in `protocols` (name -> security protocol), each on a free port."""
 
     def __init__(self, base: Path, protocols: dict[str, str], overrides: dict[str, str] | None = None) -> None:
-        self.ports = {name: free_port() for name in protocols}
+        self.ports = dict(zip(protocols, free_ports(len(protocols))))
         listeners = {
             "listeners": ",".join(f"{n}://127.0.0.1:{p}" for n, p in self.ports.items()),
             "listener.security.protocol.map": ",".join(f"{n}:{proto}" for n, proto in protocols.items()),
