@@ -148,18 +148,18 @@ def test_request_quota_mutes_a_chatty_client(broker: SecureBroker) -> None:
     with Raw(broker.ports["PLAINTEXT"]) as raw:
         deadline = time.monotonic() + 30
         i = 0
-        while not throttle and time.monotonic() < deadline:
+        while throttle < 200 and time.monotonic() < deadline:  # a throttle long enough to measure on a busy machine
             i += 1
             raw.sock.sendall(b"".join(bytes(x) for x in encode_request(ApiKey.METADATA, 9, i, "chatty",
                                                                         {"topics": None, "allow_auto_topic_creation": False})))
             frame = raw.recv_frame()
             assert frame is not None
             throttle = decode_response(ApiKey.METADATA, 9, frame)[1]["throttle_time_ms"]
-        assert throttle > 0, f"a client at 0.1% of a thread was not throttled after {i} requests"
+        assert throttle >= 200, f"a client at 0.1% of a thread was throttled {throttle} ms at most after {i} requests"
         t0 = time.monotonic()
         raw.sock.sendall(b"".join(bytes(x) for x in encode_request(ApiKey.API_VERSIONS, 0, i + 1, "chatty", {})))
         assert raw.recv_frame() is not None
-        assert time.monotonic() - t0 >= 0.8 * throttle / 1000, "the throttled connection was not muted"
+        assert time.monotonic() - t0 >= 0.5 * throttle / 1000, "the throttled connection was not muted"
     with Raw(broker.ports["PLAINTEXT"]) as raw:  # another client id: not throttled
         resp = raw.request(ApiKey.METADATA, 9, {"topics": None, "allow_auto_topic_creation": False})
         assert resp is not None and resp["throttle_time_ms"] == 0
