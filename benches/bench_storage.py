@@ -3,7 +3,7 @@
 Run: ``pytest benches/ --benchmark-only`` (add ``--benchmark-json out.json``
 to keep the numbers). Each write round opens a fresh log in a new directory
 (untimed) and the timed part ends with ``flush()`` (fsync), the same rule as
-`pystream bench`. The naive framed log of `pystream.bench` is the in-run
+`pystream bench`. The naive framed log of `pystream.bench.storage` is the in-run
 baseline for ``append_batch`` and ``append``.
 """
 
@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import pytest
 
-from pystream import bench as b
+from pystream.bench import storage as b
 from pystream._core import crc32c
 from pystream.storage.log import Log
 

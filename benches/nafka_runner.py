@@ -9,7 +9,7 @@ Two shims, both outside nafka's own code:
   nafka 0.1 needs kafka-python 2.x (it imports ``kafka.coordinator.protocol``,
   gone in kafka-python 3), while pystream's test extra installs kafka-python 3;
   the benchmark therefore keeps nafka and its kafka-python in a ``pip install
-  --target`` directory of their own (see ``pystream.bench_broker.install_nafka``).
+  --target`` directory of their own (see ``pystream.bench.broker.install_nafka``).
 - nafka calls ``sqlite3.connect(db, autocommit=True)``, new in Python 3.12. On
   older Pythons that keyword is translated to ``isolation_level=None`` (the
   pre-3.12 spelling of the same autocommit mode; nafka opens its transactions

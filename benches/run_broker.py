@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""End-to-end broker benchmark: `pystream.bench_broker` with a progress bar, table, JSON.
+"""End-to-end broker benchmark: `pystream.bench.broker` with a progress bar, table, JSON.
 
 confluent-kafka (librdkafka) producer and consumer against `pystream serve`
 and against nafka (a pure-Python broker, PyPI), with the client's own
@@ -26,8 +26,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy is imported (
 import argparse
 import sys
 from pathlib import Path
-
-from rich.console import Console
 
 RESULTS = Path(__file__).resolve().parent / "results" / "broker-latest.json"
 
@@ -58,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("the broker benchmark needs confluent-kafka: pip install confluent-kafka", file=sys.stderr)
         return 2
-    from pystream import bench_broker as bb
+    from pystream.bench import broker as bb
 
     if args.install_nafka:
         print(f"nafka installed in {bb.install_nafka(args.nafka_path)}")
@@ -76,8 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         phase_timeout_s=args.timeout,
         broker_cprofile=args.broker_cprofile,
     )
-    console = Console() if sys.stdout.isatty() else Console(width=140)
-    bb.run_and_report(config, console, json_path=args.json, markdown=args.markdown)
+    bb.run_and_report(config, json_path=args.json, markdown=args.markdown)
     return 0
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""End-to-end storage benchmark: `pystream.bench` with a progress bar, table, JSON.
+"""End-to-end storage benchmark: `pystream.bench.storage` with a progress bar, table, JSON.
 
 Writes the raw results to benches/results/storage-latest.json (committed: the
 figures in README.md and docs/benchmarks.md come from it) and prints the table,
@@ -19,9 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from rich.console import Console
-
-from pystream import bench as b
+from pystream.bench import storage as b
 
 RESULTS = Path(__file__).resolve().parent / "results" / "storage-latest.json"
 
@@ -46,13 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         engines=tuple(e for e in args.engines.split(",") if e),
         dir=args.dir,
     )
-    console = Console() if sys.stdout.isatty() else Console(width=120)
-    result = b.run_with_progress(config, console)
-    console.print(b.render_table(result))
-    b.write_json(result, args.json)
-    console.print(f"raw results written to {args.json}")
-    if args.markdown:
-        print(b.markdown_table(result))
+    b.run_and_report(config, json_path=args.json, markdown=args.markdown)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Smoke test of the broker benchmark (`pystream.bench_broker`): tiny N, every row present, numbers positive.
+"""Smoke test of the broker benchmark (`pystream.bench.broker`): tiny N, every row present, numbers positive.
 
 Starts a real `pystream serve` (and nafka, when installed apart; see
 benches/run_broker.py --install-nafka). Timings are never asserted: these
@@ -16,7 +16,8 @@ import pytest
 
 pytest.importorskip("confluent_kafka", reason="the broker benchmark drives the broker with confluent-kafka (librdkafka), not installed")
 
-from pystream import bench_broker as bb  # noqa: E402
+from pystream.bench import broker as bb  # noqa: E402
+from pystream.bench import procs  # noqa: E402
 
 PYSTREAM_ROWS = {
     "ceiling", "pystream.produce", "pystream.consume", "cpu.produce", "cpu.fetch",
@@ -80,6 +81,6 @@ def test_ceiling_and_proc_accounting() -> None:
     assert bb.measure_ceiling(2000, values) > 0
     import os
 
-    assert bb.proc_cpu_seconds(os.getpid()) > 0
-    assert bb.proc_rss_bytes(os.getpid()) > 1 << 20
+    assert procs.proc_cpu_seconds(os.getpid()) > 0
+    assert procs.proc_rss_bytes(os.getpid()) > 1 << 20
     assert bb.percentile([1, 2, 3, 4], 0.5) == 2 and bb.percentile([1, 2, 3, 4], 0.99) == 4

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from pystream import bench as b
+from pystream.bench import storage as b
 from pystream.cli import main
 
 

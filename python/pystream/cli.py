@@ -57,6 +57,9 @@ def _reexec_with_one_blas_thread() -> None:
 @click.option("--broker", "broker_bench", is_flag=True,
               help="Run the broker benchmark instead: librdkafka producer/consumer against `pystream serve` "
                    "(and nafka when installed with benches/run_broker.py --install-nafka).")
+@click.option("--cluster", "cluster_bench", is_flag=True,
+              help="Run the cluster benchmark instead: ZooKeeper and three brokers, RF=3 vs RF=1 acks=all "
+                   "throughput and failover time after a leader SIGKILL [--n default: 300,000].")
 def bench(
     n: int | None,
     value_size: int,
@@ -67,40 +70,41 @@ def bench(
     json_path: str | None,
     large_n: int,
     broker_bench: bool,
+    cluster_bench: bool,
 ) -> None:
     """Storage benchmark: pystream vs a pure-Python reference log, a naive framed log and SQLite.
 
     With --broker: the broker benchmark (produce/consume throughput against the client's own
-    ceiling and nafka, broker CPU per million records, latency at 10,000 records/s)."""
+    ceiling and nafka, broker CPU per million records, latency at 10,000 records/s).
+    With --cluster: the cluster benchmark (needs ZooKeeper)."""
     _reexec_with_one_blas_thread()
-    if broker_bench:
-        from pystream.bench_broker import BrokerBenchConfig, run_and_report
-
-        n_broker = n if n is not None else (100_000 if quick else 1_000_000)
-        run_and_report(BrokerBenchConfig(n=n_broker, value_size=value_size, repeat=repeat), json_path=json_path)
-        return
-    from rich.console import Console
-
-    from pystream import bench as b
-
     if n is None:
-        n = 100_000 if quick else 1_000_000
+        n = 100_000 if quick else (300_000 if cluster_bench else 1_000_000)
     if n < 1 or repeat < 1 or value_size < 1:
         raise click.BadParameter("--n, --repeat and --value-size must be positive")
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+    if broker_bench:
+        from pystream.bench import broker
+
+        broker.run_and_report(broker.BrokerBenchConfig(n=n, value_size=value_size, repeat=repeat, dir=directory),
+                              json_path=json_path)
+        return
+    if cluster_bench:
+        from pystream.bench import cluster, procs
+
+        if procs.zookeeper_missing():
+            raise click.ClickException(procs.zookeeper_missing())
+        cluster.run_and_report(cluster.ClusterBenchConfig(n=n, repeat=repeat, dir=directory), json_path=json_path)
+        return
+    from pystream.bench import storage as b
+
     names = tuple(e.strip() for e in engines.split(",") if e.strip())
     unknown = [e for e in names if e not in b.ENGINES]
     if unknown:
         raise click.BadParameter(f"unknown engine(s) {', '.join(unknown)}; choose from {', '.join(b.ENGINES)}", param_hint="--engines")
-    if directory:
-        Path(directory).mkdir(parents=True, exist_ok=True)
     config = b.BenchConfig(n=n, value_size=value_size, repeat=repeat, engines=names, dir=directory, large_n=large_n)
-
-    console = Console() if sys.stdout.isatty() else Console(width=120)
-    result = b.run_with_progress(config, console)
-    console.print(b.render_table(result))
-    if json_path:
-        b.write_json(result, json_path)
-        console.print(f"raw results written to {json_path}")
+    b.run_and_report(config, json_path=json_path)
 
 
 # ---------------------------------------------------------------------------
@@ -142,11 +146,12 @@ def serve(host: str, port: int, data_dir: str, broker_id: int | None, zookeeper:
         config = BrokerConfig.from_sources(host, port, data_dir, props)
     except (ConfigError, OSError) as e:
         raise click.ClickException(str(e)) from None
-    from pystream.errors import SecurityConfigError
+    from pystream.errors import LogDirectoryError, SecurityConfigError
 
     try:
         run(config)
-    except SecurityConfigError as e:  # raised before anything is written or bound
+    except (LogDirectoryError, SecurityConfigError) as e:  # a damaged or locked data directory, a security setting:
+        # one line saying what to do (security settings are checked before anything is written or bound)
         raise click.ClickException(str(e)) from None
 
 
@@ -281,7 +286,7 @@ def produce(topic: str, key_separator: str | None, partition: int | None, acks: 
 
     if batch_size < 1 or batch_bytes < 1:
         raise click.BadParameter("must be positive", param_hint="--batch-size/--batch-bytes")
-    stdin = click.get_binary_stream("stdin")
+    stdin = sys.stdin.buffer
 
     def go() -> None:
         with kafka_client(bootstrap) as client:
@@ -316,7 +321,7 @@ def consume(topic: str, from_beginning: bool, group: str | None, partitions: tup
     from pystream.tools import kafka_client
     from pystream.tools import consume as co
 
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
 
     def go() -> None:
         with kafka_client(bootstrap) as client:

@@ -5,6 +5,7 @@ lookup and a confluent-kafka "broker still serves" round trip.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import signal
 import socket
@@ -143,6 +144,21 @@ def create_topic(bootstrap: str, name: str, partitions: int = 1, timeout: float 
             return
         time.sleep(0.1)
     raise TimeoutError(f"topic {name} with {partitions} partitions not visible in metadata")
+
+
+class LogCollector(logging.Handler):
+    """Collects a client's log lines (librdkafka's through the client's `logger`, kafka-python's)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def parse_failures(self) -> list[str]:
+        """librdkafka's complaints about a response it cannot parse."""
+        return [x for x in self.lines if "parse failure" in x.lower() or "MessageSetSize" in x]
 
 
 def kcat_path() -> str:

@@ -32,7 +32,7 @@ from pystream.cluster.assignment import assign_replicas
 from pystream.cluster.controller import Controller
 from pystream.cluster.zk import NO_LEADER, BrokerInfo, ClusterStore, PartitionState, TopicInfo, call_soon_threadsafe
 from pystream.coordinator.offsets import OFFSETS_TOPIC, partition_for_group
-from pystream.errors import TopicExistsError
+from pystream.errors import LogDirectoryError, TopicExistsError
 from pystream.protocol.error_codes import ErrorCode
 from pystream.replication.fetcher import FollowerPartition, ReplicaFetcher
 from pystream.replication.leader import (
@@ -220,14 +220,18 @@ class ClusterNode:
                 for key in [k for k in b.partitions if k[0] == name]:
                     self._stop_following(key)
                     self._stop_leading(b.partitions[key])
-                b.delete_local_topic(name)
+                await b.delete_local_topics([name])
         if not self._session_ok:
             return
         for (topic, p), (state, version) in self.view.states.items():
             _version = version
             info = self.view.topics.get(topic)
             replicas = info.partitions.get(p, []) if info else []
-            part = b.partition(topic, p)
+            try:
+                part = b.partition(topic, p)
+            except LogDirectoryError as e:
+                logger.error("%s: cannot take up its role", e)
+                continue
             if part is None:
                 continue
             if self.id not in replicas:
@@ -355,9 +359,9 @@ class ClusterNode:
         watermark, and the follower's progress recorded (it may move the high watermark)."""
         index, offset = fp["partition"], fp["fetch_offset"]
         out = empty_fetch_partition(index)
-        p = self.broker.partition(topic, index)
+        p, err = self.broker.leader_partition(topic, index)
         if p is None:
-            out["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            out["error_code"] = err
             return out
         ls = _leader_state(p)
         if ls is None or not ls.is_replica(replica_id):
@@ -419,6 +423,10 @@ class ClusterNode:
                 part.isr_version = new_version
                 old = sorted(ls.isr)
                 ls.set_isr(new_isr, part.log.end_offset)
+                if len(new_isr) < len(old):
+                    self.broker.metrics.isr_shrinks += 1
+                else:
+                    self.broker.metrics.isr_expands += 1
                 logger.info("%s-%d: ISR %s -> %s", key[0], key[1], old, sorted(new_isr))
                 part.notify_append()
 
@@ -451,6 +459,10 @@ class ClusterNode:
     @property
     def controller_id(self) -> int:
         return self._controller_id
+
+    @property
+    def is_controller(self) -> bool:
+        return self.controller.active
 
     def leader_of(self, topic: str, partition: int) -> int:
         sv = self.view.states.get((topic, partition))
@@ -527,6 +539,10 @@ class ClusterNode:
 
     def topic_partitions(self) -> dict[str, int]:
         return {n: len(t.partitions) for n, t in sorted(self.view.topics.items())}
+
+    def topic_partition_count(self, name: str) -> int | None:
+        info = self.view.topics.get(name)
+        return None if info is None else len(info.partitions)
 
     def partition_info(self, topic: str, index: int) -> PartitionInfo | None:
         info = self.view.topics.get(topic)

@@ -303,6 +303,12 @@ class OffsetStore:
                 n += len(tps)
             return n
 
+    def loaded_offsets(self) -> list[tuple[str, dict[tuple[str, int], OffsetAndMetadata]]]:
+        """(group, its committed offsets) for the groups loaded so far: a copy, safe to read from
+        another thread (metrics); loads nothing."""
+        with self._lock:
+            return [(g, dict(offsets)) for g, offsets in self._offsets.items()]
+
     def groups(self) -> list[str]:
         """Every group with at least one committed offset (loads all partitions)."""
         with self._lock:

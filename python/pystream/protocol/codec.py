@@ -609,7 +609,10 @@ def _e_array(buf: bytearray, parts: list, obj: Mapping, arg: tuple) -> None:
             raise ProtocolError(f"field {name}: {e}") from e
     elif kind == "struct":
         for item in v:
-            _encode_struct(buf, parts, item, elem)
+            if type(item) is Encoded:
+                buf += item
+            else:
+                _encode_struct(buf, parts, item, elem)
     else:
         try:
             for item in v:
@@ -811,6 +814,29 @@ def decode_message(msg: Message | str, version: int, data: Buffer, pos: int = 0,
         raise ProtocolError(f"{m.name} v{version}: {len(buf) - end} trailing bytes", api_key=m.api_key,
                             api_version=version)
     return d
+
+
+class Encoded(bytes):
+    """An element of a struct array encoded beforehand (`encode_element`), written as it is:
+    a response can reuse the encoding of parts that rarely change (Metadata of 10,000 topics)."""
+
+
+def encode_element(msg: Message | str, version: int, path: str, obj: Mapping[str, Any]) -> Encoded:
+    """Encodes `obj` as one element of the struct array at `path` (dotted field names, e.g.
+    "topics" or "topics.partitions") of `msg` at `version`. Elements with records cannot be."""
+    m = _msg(msg)
+    plan = plan_for(m, version)
+    for name in path.split("."):
+        ops = [arg for fn, arg in plan.enc_ops if fn is _e_array and arg[0] == name and arg[3] == "struct"]
+        if not ops:
+            raise ProtocolError(f"{m.name} v{version} has no struct array {path!r}")
+        plan = ops[0][4]
+    buf = bytearray()
+    parts: list = []
+    _encode_struct(buf, parts, obj, plan)
+    if parts:
+        raise ProtocolError(f"{m.name} v{version} {path}: an element with records cannot be encoded ahead")
+    return Encoded(buf)
 
 
 def _decode_at(m: Message, version: int, buf: memoryview, pos: int) -> tuple[dict[str, Any], int]:

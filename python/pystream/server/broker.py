@@ -14,22 +14,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
+import time
 import uuid
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pystream._core import peek_batches
 from pystream.coordinator.group import GroupCoordinator
 from pystream.coordinator.offsets import OFFSETS_TOPIC, open_offset_store
-from pystream.errors import CorruptRecordError, OffsetOutOfRangeError, TopicExistsError
+from pystream.errors import CorruptRecordError, LogDirectoryError, OffsetOutOfRangeError, TopicExistsError
 from pystream.protocol.error_codes import ErrorCode
 from pystream.security.manager import SecurityManager
+from pystream.server.broker_files import ProducerIdAllocator, load_or_create_meta
 from pystream.server.cluster_link import ClusterLink
 from pystream.server.config import BrokerConfig
+from pystream.server.fetch_session import FetchSessionCache
+from pystream.server.metrics import BrokerMetrics
 from pystream.server.partition import Partition
+from pystream.storage.log import Log
 from pystream.storage.manager import LogManager
 from pystream.storage.producer_state import ProducerState, SequenceCheck
 from pystream.storage.topic_config import normalize_topic_config, validate_topic_name
@@ -44,39 +48,6 @@ _SEQUENCE_ERRORS = {
 }
 
 
-class ProducerIdAllocator:
-    """Hands out producer ids, persisting the end of the reserved block so ids
-    are never reused across restarts."""
-
-    BLOCK = 1000
-
-    def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / "producer-id-block"
-        try:
-            start = int(self.path.read_text().strip())
-        except (OSError, ValueError):
-            start = 0
-        self.next_id = start
-        self.block_end = start
-        self._reserve()
-
-    def _reserve(self) -> None:
-        self.block_end = self.next_id + self.BLOCK
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            f.write(f"{self.block_end}\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-
-    def allocate(self) -> int:
-        if self.next_id >= self.block_end:
-            self._reserve()
-        pid = self.next_id
-        self.next_id += 1
-        return pid
-
-
 class Broker:
     """A single Kafka-compatible broker over one data directory."""
 
@@ -89,7 +60,7 @@ class Broker:
         # The broker decides on auto-creation itself (it knows the request's wishes).
         self.store = LogManager(config.data_dir, auto_create_topics=False, num_partitions=config.get("num.partitions"),
                                 **config.log_kwargs())
-        self.cluster_id = self._load_cluster_id()
+        self.cluster_id = load_or_create_meta(config.data_dir, self.node_id)
         self.partitions: dict[tuple[str, int], Partition] = {}
         self.producer_ids = ProducerIdAllocator(config.data_dir)
         self.offsets = open_offset_store(self.store, config.get("offsets.topic.num.partitions"))
@@ -102,7 +73,13 @@ class Broker:
         # Listener name -> the (host, port) clients are told to use (a port 0 listener: set once bound).
         self.endpoints: dict[str, tuple[str, int]] = {
             e.name: (e.host or socket.getfqdn(), e.port) for e in self.security.listeners.advertised}
+        # KIP-227 incremental fetch sessions (the Fetch handler's cache)
+        self.fetch_sessions = FetchSessionCache(config.get("max.incremental.fetch.session.cache.slots"))
         self._tasks: list[asyncio.Task[None]] = []
+        # Blocking storage work that grows with the number of partitions runs here, off the loop.
+        self._io_pool = ThreadPoolExecutor(8, thread_name_prefix="storage")
+        self.metrics = BrokerMetrics()
+        self._open_failures: dict[tuple[str, int], float] = {}  # when a partition last failed to open (logged)
         # Set by attach_cluster when zookeeper.connect is set; None: a single broker.
         self.cluster: ClusterLink | None = None
 
@@ -126,19 +103,6 @@ class Broker:
         self.cluster = link
 
     # ----- lifecycle ---------------------------------------------------------------
-
-    def _load_cluster_id(self) -> str:
-        path = self.config.data_dir / "meta.properties"
-        props: dict[str, str] = {}
-        if path.exists():
-            for line in path.read_text().splitlines():
-                if "=" in line and not line.startswith("#"):
-                    k, v = line.split("=", 1)
-                    props[k.strip()] = v.strip()
-        if "cluster.id" not in props:
-            props = {"version": "0", "cluster.id": _kafka_uuid(), "broker.id": str(self.node_id)}
-            path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
-        return props["cluster.id"]
 
     async def start(self) -> None:
         """Periodic work (retention, the flush policy, group expirations) and, in a
@@ -180,28 +144,98 @@ class Broker:
             except (asyncio.CancelledError, Exception):
                 pass
         await self.groups.close()
-        for p in self.partitions.values():
-            p.log.flush()
-            p.producer_state.save(p.log.end_offset)
+        parts = list(self.partitions.values())
+        for p in parts:
             p.notify_append()
         self.partitions.clear()
-        self.store.close()
+        # Thousands of partitions: their snapshots and closes (each a few fsyncs) overlap in threads.
+        # What cannot be written (a full disk) is only logged: the logs hold every acknowledged
+        # record already, and the next start recovers them as after a crash.
+        def save_state(p: Partition) -> None:
+            try:
+                p.producer_state.save(p.log.end_offset)
+            except OSError as e:
+                logger.warning("%s-%d: producer state not saved (%s): it is rebuilt from the log at the next start",
+                               p.topic, p.index, e)
+
+        with ThreadPoolExecutor(min(32, len(parts) or 1), thread_name_prefix="close") as pool:
+            list(pool.map(save_state, parts))
+        try:
+            self.store.close()  # flushes and closes every log, writing clean-shutdown markers
+        except OSError as e:
+            logger.warning("not every log could be closed cleanly (%s): the next start recovers them", e)
+        self._io_pool.shutdown(wait=True)
 
     # ----- partitions ----------------------------------------------------------------
 
     def partition(self, topic: str, index: int) -> Partition | None:
-        """The partition, opened on first use; None when the topic or partition does not exist."""
-        key = (topic, index)
-        p = self.partitions.get(key)
+        """The partition, opened on first use; None when the topic or partition does not exist.
+        Raises LogDirectoryError (an OSError) when its files cannot be opened (e.g. no file
+        descriptors left): the request answers KAFKA_STORAGE_ERROR for it."""
+        p = self.partitions.get((topic, index))
         if p is not None:
             return p
-        count = self.store.list_topics(include_internal=True).get(topic)
-        if count is None or not 0 <= index < count:
+        if not self._local_partition_exists(topic, index):
             return None
-        log = self.store.partition_log(topic, index)
-        state = ProducerState(log.path)
-        state.load(log)
-        p = self.partitions[key] = Partition(topic, index, log, state, replicated=self.cluster is not None)
+        return self._register(topic, index, *self._open_partition(topic, index))
+
+    def leader_partition(self, topic: str, index: int) -> tuple[Partition | None, ErrorCode]:
+        """The partition when this broker may serve produce and consumer fetches of it; else
+        None and why: UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER or KAFKA_STORAGE_ERROR."""
+        try:
+            p = self.partition(topic, index)
+        except LogDirectoryError as e:
+            now = time.monotonic()
+            if now - self._open_failures.get((topic, index), -_OPEN_FAILURE_LOG_INTERVAL) >= _OPEN_FAILURE_LOG_INTERVAL:
+                self._open_failures[(topic, index)] = now  # logged once a minute per partition, not per request
+                logger.error("%s", e)
+            return None, ErrorCode.KAFKA_STORAGE_ERROR
+        if p is None:
+            return None, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        if not p.is_leader:
+            return None, ErrorCode.NOT_LEADER_OR_FOLLOWER
+        return p, ErrorCode.NONE
+
+    async def open_partitions(self, keys: Iterable[tuple[str, int]]) -> None:
+        """Opens, in threads and off the event loop, the partitions of `keys` that are not open
+        yet, when a request names many of them (a first produce to thousands of partitions);
+        a few are opened inline by `partition`. Partitions that fail to open are left for
+        `partition` to report."""
+        todo = list(dict.fromkeys(k for k in keys if k not in self.partitions and self._local_partition_exists(*k)))
+        if len(todo) <= _INLINE_OPENS:
+            return
+        loop = asyncio.get_running_loop()
+
+        def open_or_none(key: tuple[str, int]) -> tuple[Log, ProducerState] | None:
+            try:
+                return self._open_partition(*key)
+            except OSError:
+                return None
+
+        opened = await asyncio.gather(*(loop.run_in_executor(self._io_pool, open_or_none, k) for k in todo))
+        for key, files in zip(todo, opened):
+            if files is not None and key not in self.partitions and self._local_partition_exists(*key):
+                self._register(key[0], key[1], *files)
+
+    def _local_partition_exists(self, topic: str, index: int) -> bool:
+        count = self.store.topic_partition_count(topic)
+        return count is not None and 0 <= index < count
+
+    def _open_partition(self, topic: str, index: int) -> tuple[Log, ProducerState]:
+        """Opens a partition's log and loads its producer state (thread-safe)."""
+        try:
+            log = self.store.partition_log(topic, index)
+            state = ProducerState(log.path)
+            state.load(log)
+        except OSError as e:
+            raise LogDirectoryError(f"cannot open partition {topic}-{index}: {e}") from e
+        return log, state
+
+    def _register(self, topic: str, index: int, log: Log, state: ProducerState) -> Partition:
+        p = self.partitions.get((topic, index))
+        if p is not None:  # opened meanwhile
+            return p
+        p = self.partitions[(topic, index)] = Partition(topic, index, log, state, replicated=self.cluster is not None)
         if self.cluster is not None:
             self.cluster.partition_opened(p)  # it takes up its role
         return p
@@ -220,8 +254,18 @@ class Broker:
                 return name
         return None
 
+    def is_controller(self) -> bool:
+        """This broker is the controller (a single broker always is)."""
+        return self.cluster is None or self.cluster.is_controller
+
     def topic_exists(self, topic: str) -> bool:
-        return topic in self.topic_partitions()
+        return self.topic_partition_count(topic) is not None
+
+    def topic_partition_count(self, topic: str) -> int | None:
+        """Partitions of `topic` as the cluster (or the local store) knows it; None: no such topic."""
+        if self.cluster is not None:
+            return self.cluster.topic_partition_count(topic)
+        return self.store.topic_partition_count(topic)
 
     def topic_partitions(self) -> dict[str, int]:
         """Topic name -> partition count, as the cluster (or the local store) knows them."""
@@ -239,6 +283,26 @@ class Broker:
         if replication_factor != 1:
             raise ValueError(f"replication factor {replication_factor} is larger than the 1 available broker")
         self.store.create_topic(name, partitions=partitions, config=config)
+
+    async def create_topics(self, specs: list[tuple[str, int, int, dict[str, Any]]]) -> list[Exception | None]:
+        """Creates several topics ``(name, partitions, replication_factor, config)``; per topic
+        None or the exception that refused it (ValueError, TopicExistsError). On one broker
+        they are created with one metadata write, in a thread (10,000 topics take a while)."""
+        if self.cluster is not None:
+            out: list[Exception | None] = []
+            for name, n, rf, config in specs:
+                try:
+                    await self.create_topic(name, n, rf, config)
+                    out.append(None)
+                except (ValueError, TopicExistsError) as e:
+                    out.append(e)
+            return out
+        bad = {i: ValueError(f"replication factor {rf} is larger than the 1 available broker")
+               for i, (_n, _p, rf, _c) in enumerate(specs) if rf != 1}
+        todo = [(name, n, config) for i, (name, n, _rf, config) in enumerate(specs) if i not in bad]
+        created = await asyncio.get_running_loop().run_in_executor(self._io_pool, self.store.create_topics, todo)
+        results = iter(created)
+        return [bad[i] if i in bad else (r if isinstance(r := next(results), Exception) else None) for i in range(len(specs))]
 
     async def auto_create(self, topic: str) -> ErrorCode:
         """Creates a topic on first use when auto.create.topics.enable is set."""
@@ -267,13 +331,17 @@ class Broker:
         for key in [k for k in self.partitions if k[0] == topic]:
             p = self.partitions.pop(key)
             p.notify_append()
+        self.metrics.forget_topic(topic)
 
-    def delete_local_topic(self, topic: str) -> None:
-        """Deletes this broker's replicas of `topic` and the offsets groups committed for it."""
-        self.forget_topic(topic)
-        self.store.delete_topic(topic)
-        if topic != OFFSETS_TOPIC:
-            self.offsets.delete_topic(topic)
+    async def delete_local_topics(self, topics: list[str]) -> None:
+        """Deletes this broker's replicas of `topics` (in a thread: thousands of directories)
+        and the offsets groups committed for them."""
+        for topic in topics:
+            self.forget_topic(topic)
+        await asyncio.get_running_loop().run_in_executor(self._io_pool, self.store.delete_topics, topics)
+        for topic in topics:
+            if topic != OFFSETS_TOPIC:
+                self.offsets.delete_topic(topic)
 
     # ----- produce -------------------------------------------------------------------
 
@@ -281,15 +349,11 @@ class Broker:
         """Appends a Produce request's records to one partition; the partition's response.
         In a cluster with acks=all it waits until the in-sync replicas have them."""
         result: dict[str, Any] = {"index": index, "error_code": 0, "base_offset": -1, "log_append_time_ms": -1, "log_start_offset": -1}
-        p = self.partition(topic, index)
+        p, err = self.leader_partition(topic, index)
+        if err == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION and not self.topic_exists(topic) and await self.auto_create(topic) == ErrorCode.NONE:
+            p, err = self.leader_partition(topic, index)
         if p is None:
-            if not self.topic_exists(topic) and await self.auto_create(topic) == ErrorCode.NONE:
-                p = self.partition(topic, index)
-            if p is None:
-                result["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                return result
-        if not p.is_leader:
-            result["error_code"] = ErrorCode.NOT_LEADER_OR_FOLLOWER
+            result["error_code"] = err
             return result
         ls = p.leader_state
         topic_config = self.store.topic_config(topic)  # one copy of the topic's overrides per request
@@ -344,6 +408,7 @@ class Broker:
             if pid >= 0:
                 p.producer_state.update(pid, epoch, seq, n, next_offset, next_offset + n - 1)
             next_offset += n
+        self.metrics.produced(topic, len(records), next_offset - base_offset)
         result["base_offset"] = base_offset
         result["log_start_offset"] = p.log.start_offset
         end = p.log.end_offset
@@ -365,47 +430,49 @@ class Broker:
     # ----- fetch -------------------------------------------------------------------------
 
     def read_partition(self, topic: str, index: int, offset: int, max_bytes: int) -> dict[str, Any]:
-        """One partition of a Fetch response (records as a zero-copy memoryview)."""
+        """One partition of a Fetch response (records as a zero-copy memoryview). A partition
+        in error carries empty records and -1 offsets, as Kafka's (never null records:
+        librdkafka rejects the whole response then)."""
         out = empty_fetch_partition(index)
-        out["records"] = b""
-        p = self.partition(topic, index)
+        p, err = self.leader_partition(topic, index)
         if p is None:
-            out["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-            out["records"] = None
-            return out
-        if not p.is_leader:
-            out["error_code"] = ErrorCode.NOT_LEADER_OR_FOLLOWER
-            out["records"] = None
+            out["error_code"] = err
             return out
         hw = p.high_watermark
-        out["high_watermark"] = out["last_stable_offset"] = hw
-        out["log_start_offset"] = p.log.start_offset
         try:
             if offset < hw and max_bytes > 0:
-                out["records"] = p.log.read(offset, max_bytes, hw)
+                records = p.log.read(offset, max_bytes, hw)
+                self.metrics.fetched(topic, len(records))
             elif not p.log.start_offset <= offset <= hw:
                 raise OffsetOutOfRangeError(f"offset {offset} outside [{p.log.start_offset}, {hw}]")
+            else:
+                records = b""
         except OffsetOutOfRangeError:
             out["error_code"] = ErrorCode.OFFSET_OUT_OF_RANGE
-            out["records"] = None
+            return out
+        except (OSError, CorruptRecordError) as e:  # a damaged segment: the others are still served
+            logger.error("fetch from %s-%d at offset %d: %s", topic, index, offset, e)
+            out["error_code"] = ErrorCode.KAFKA_STORAGE_ERROR if isinstance(e, OSError) else ErrorCode.CORRUPT_MESSAGE
+            return out
+        out["high_watermark"] = out["last_stable_offset"] = hw
+        out["log_start_offset"] = p.log.start_offset
+        out["records"] = records
         return out
 
     def read_for_follower(self, topic: str, fp: dict[str, Any], replica_id: int, max_bytes: int) -> dict[str, Any]:
         """One partition of a follower's Fetch (the cluster layer answers it)."""
-        p = self.partition(topic, fp["partition"])
+        p, err = self.leader_partition(topic, fp["partition"])
         if p is None or self.cluster is None:
             out = empty_fetch_partition(fp["partition"])
-            out["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if p is None else ErrorCode.NOT_LEADER_OR_FOLLOWER
+            out["error_code"] = err if p is None else ErrorCode.NOT_LEADER_OR_FOLLOWER
             return out
         return self.cluster.read_for_follower(topic, fp, replica_id, max_bytes)
 
     def end_offset_for_epoch(self, topic: str, index: int, current_epoch: int, epoch: int) -> tuple[ErrorCode, int, int]:
         """OffsetForLeaderEpoch for one partition: (error, epoch, end offset)."""
-        p = self.partition(topic, index)
+        p, err = self.leader_partition(topic, index)
         if p is None:
-            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, -1, -1
-        if not p.is_leader:
-            return ErrorCode.NOT_LEADER_OR_FOLLOWER, -1, -1
+            return err, -1, -1
         if self.cluster is None:
             # One broker, one leader epoch since the partition was created.
             if epoch > p.log.leader_epoch:
@@ -416,11 +483,9 @@ class Broker:
 
     def list_offset(self, topic: str, index: int, timestamp: int) -> tuple[ErrorCode, int, int]:
         """(error, offset, timestamp) for ListOffsets."""
-        p = self.partition(topic, index)
+        p, err = self.leader_partition(topic, index)
         if p is None:
-            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, -1, -1
-        if not p.is_leader:
-            return ErrorCode.NOT_LEADER_OR_FOLLOWER, -1, -1
+            return err, -1, -1
         if timestamp == EARLIEST:
             return ErrorCode.NONE, p.log.start_offset, -1
         if timestamp == LATEST:
@@ -440,14 +505,13 @@ class Broker:
         return ErrorCode.NONE, off, rec[0].timestamp if rec else -1
 
 
+_OPEN_FAILURE_LOG_INTERVAL = 60.0
+# A request naming more unopened partitions than this opens them in threads first.
+_INLINE_OPENS = 16
+
+
 def empty_fetch_partition(index: int) -> dict[str, Any]:
-    """One partition of a Fetch response with nothing in it yet (records None)."""
+    """One partition of a Fetch response with nothing in it yet: offsets unknown (-1) and
+    empty records, what Kafka answers for a partition in error."""
     return {"partition_index": index, "error_code": 0, "high_watermark": -1, "last_stable_offset": -1,
-            "log_start_offset": -1, "aborted_transactions": None, "preferred_read_replica": -1, "records": None}
-
-
-def _kafka_uuid() -> str:
-    """A random id in Kafka's form: URL-safe base64 of 16 bytes, no padding."""
-    import base64
-
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            "log_start_offset": -1, "aborted_transactions": None, "preferred_read_replica": -1, "records": b""}

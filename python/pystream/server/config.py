@@ -23,6 +23,11 @@ BROKER_DEFAULTS: dict[str, Any] = {
     "delete.topic.enable": True,
     "message.max.bytes": 1048588,
     "socket.request.max.bytes": 104857600,
+    # Kafka's default is -1 (no bound); pystream bounds what requests being received hold together.
+    "queued.max.request.bytes": 104857600,
+    # pystream's Prometheus endpoint (docs/operations.md): off while metrics.port is -1.
+    "metrics.port": -1,
+    "metrics.host": "127.0.0.1",
     "log.segment.bytes": 1073741824,
     "log.roll.ms": 7 * DAY_MS,
     "log.retention.ms": 7 * DAY_MS,
@@ -40,6 +45,7 @@ BROKER_DEFAULTS: dict[str, Any] = {
     "group.min.session.timeout.ms": 6000,
     "group.max.session.timeout.ms": 1800000,
     "connections.max.idle.ms": 600000,
+    "max.incremental.fetch.session.cache.slots": 1000,
     "min.insync.replicas": 1,
     "unclean.leader.election.enable": False,
     # cluster mode (--zookeeper)

@@ -16,11 +16,17 @@ Quotas: after each request the connection records its bytes and loop time
 against the client's quotas; a client over quota gets ``throttle_time_ms`` in
 its response and the connection is muted (no request is read) that long.
 ``max.connections.per.ip`` / ``max.connections`` refuse new connections.
+
+Memory: the requests being received share ``queued.max.request.bytes`` (a
+`RequestMemoryPool`, one for all listeners); a connection that sends nothing
+for ``connections.max.idle.ms`` — between requests or in the middle of one —
+is closed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import struct
 import time
@@ -37,6 +43,7 @@ from pystream.security.quotas import FETCH, PRODUCE, REQUEST
 from pystream.server.apis import CLIENT_HOST, SESSION, SUPPORTED_VERSIONS, Apis
 from pystream.server.apis.security import AUTHENTICATOR
 from pystream.server.authenticator import Authenticator, SaslState
+from pystream.server.request_memory import RequestMemoryPool
 
 logger = logging.getLogger("pystream.server")
 _SIZE = struct.Struct(">i")
@@ -81,21 +88,30 @@ class _Timed:
 
 
 class KafkaListener:
-    def __init__(self, apis: Apis, max_request_bytes: int, endpoint: Endpoint | None = None) -> None:
+    """One listener. ``max_request_bytes``: socket.request.max.bytes; ``queued_max_request_bytes``:
+    what all requests being received may hold together (-1: no bound; or a `memory` pool shared
+    with the other listeners); ``idle_ms``: connections.max.idle.ms, how long a connection may
+    send nothing — between requests or in the middle of one — before it is closed (-1: never)."""
+
+    def __init__(self, apis: Apis, max_request_bytes: int, queued_max_request_bytes: int = -1, idle_ms: int = -1,
+                 endpoint: Endpoint | None = None, memory: RequestMemoryPool | None = None) -> None:
         self.apis = apis
         self.max_request_bytes = max_request_bytes
+        self.memory = memory if memory is not None else RequestMemoryPool(queued_max_request_bytes)
+        self.idle_s = None if idle_ms < 0 else idle_ms / 1000
         self.security = apis.broker.security
         self.endpoint = endpoint or self.security.listeners.listeners[0]
         self.ssl_context = self.security.ssl_contexts.get(self.endpoint.name)
         self.tasks: set[asyncio.Task[Any]] = set()
 
-    async def start(self, host: str | None = None, port: int | None = None) -> asyncio.AbstractServer:
-        """Listens on the endpoint (or host/port): TLS on SSL and SASL_SSL listeners."""
+    async def start(self, start_serving: bool = True) -> asyncio.AbstractServer:
+        """Binds the endpoint (TLS on SSL and SASL_SSL listeners); with `start_serving` False the
+        socket accepts nothing until ``server.start_serving()``."""
         ep = self.endpoint
         return await asyncio.start_server(
-            self.handle, ep.host or None if host is None else host, ep.port if port is None else port,
-            limit=1 << 20, backlog=1024, ssl=self.ssl_context,
-            ssl_handshake_timeout=self.security.auth_timeout_ms / 1000 if self.ssl_context else None)
+            self.handle, ep.host or None, ep.port, limit=1 << 20, backlog=1024, ssl=self.ssl_context,
+            ssl_handshake_timeout=self.security.auth_timeout_ms / 1000 if self.ssl_context else None,
+            start_serving=start_serving)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
@@ -109,6 +125,10 @@ class KafkaListener:
         task = asyncio.current_task()
         if task is not None:
             self.tasks.add(task)
+        metrics = self.apis.broker.metrics
+        metrics.connections += 1
+        metrics.connections_total += 1
+        auth: Authenticator | None = None
         try:
             session = Session(client_host=ip, listener=self.endpoint.name, protocol=self.endpoint.protocol)
             if self.ssl_context is not None and not self.endpoint.sasl:
@@ -123,8 +143,12 @@ class KafkaListener:
         except (CloseConnection, AuthenticationError) as e:
             logger.warning("closing connection from %s: %s", where, e)
         except asyncio.TimeoutError:
-            logger.warning("closing connection from %s: SASL authentication not finished within "
-                           "connections.authentication.timeout.ms=%d", where, self.security.auth_timeout_ms)
+            if auth is not None and not auth.authenticated:
+                logger.warning("closing connection from %s: SASL authentication not finished within "
+                               "connections.authentication.timeout.ms=%d", where, self.security.auth_timeout_ms)
+            else:
+                logger.info("closing connection from %s: nothing received for connections.max.idle.ms=%d", where,
+                            int((self.idle_s or 0) * 1000))
         except asyncio.CancelledError:
             # Shutdown (close_all): end the handler normally; asyncio's stream-server
             # callback would otherwise log the cancellation as an error.
@@ -132,6 +156,7 @@ class KafkaListener:
         except Exception:
             logger.exception("closing connection from %s after an internal error", where)
         finally:
+            metrics.connections -= 1
             self.security.connections.release(ip)
             if task is not None:
                 self.tasks.discard(task)
@@ -152,26 +177,28 @@ class KafkaListener:
         tls = self.ssl_context is not None
         while True:
             pending_auth = auth is not None and not auth.authenticated
-            if pending_auth:
-                head = await asyncio.wait_for(reader.readexactly(4), max(0.0, auth_deadline - loop.time()))
-            else:
-                head = await reader.readexactly(4)
+            # Until authenticated the whole exchange has connections.authentication.timeout.ms;
+            # after that, each request (its turn in the memory pool, then its bytes) the idle time.
+            wait = max(0.0, auth_deadline - loop.time()) if pending_auth else self.idle_s
+            head = await asyncio.wait_for(reader.readexactly(4), wait)
+            started = time.perf_counter()
             (size,) = _SIZE.unpack(head)
             limit = self.security.max_receive_before_auth if pending_auth else self.max_request_bytes
             if size < 0 or size > limit:
                 key = "sasl.server.max.receive.size" if pending_auth else "socket.request.max.bytes"
                 raise CloseConnection(f"request of {size} bytes ({key}={limit})")
-            if pending_auth:
-                frame = await asyncio.wait_for(reader.readexactly(size), max(0.0, auth_deadline - loop.time()))
-            else:
-                frame = await reader.readexactly(size)
-            if auth is not None and auth.state == SaslState.RAW:
-                # SaslHandshake v0: the frame is a bare token, answered by a bare token.
-                token, _done = auth.evaluate(bytes(frame))
-                writer.write(_SIZE.pack(len(token)) + token)
-                await writer.drain()
-                continue
-            chunks, throttle_ms = await self.dispatch(frame, where, auth)
+            async with contextlib.AsyncExitStack() as held:  # the memory, until the request is answered
+                async with asyncio.timeout(max(0.0, auth_deadline - loop.time()) if pending_auth else self.idle_s):
+                    await held.enter_async_context(self.memory.reserve(size))
+                    frame = await _read_body(reader, size)
+                if auth is not None and auth.state == SaslState.RAW:
+                    # SaslHandshake v0: the frame is a bare token, answered by a bare token.
+                    token, _done = auth.evaluate(bytes(frame))
+                    writer.write(_SIZE.pack(len(token)) + token)
+                    await writer.drain()
+                    continue
+                chunks, throttle_ms = await self.dispatch(frame, where, auth, started)
+                del frame
             if chunks:
                 self._write(writer, chunks, tls)
                 await writer.drain()
@@ -208,8 +235,10 @@ class KafkaListener:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def dispatch(self, frame: bytes, peer: Any, auth: Authenticator | None = None) -> tuple[list[Any] | None, int]:
-        """Decodes and serves one request: (response buffers or None, throttle time in ms)."""
+    async def dispatch(self, frame: bytes, peer: Any, auth: Authenticator | None = None,
+                       started: float | None = None) -> tuple[list[Any] | None, int]:
+        """Decodes and serves one request: (response buffers or None, throttle time in ms);
+        `started` (perf_counter) is when its first byte arrived, for the request metrics."""
         try:
             header, body = codec.decode_request(frame, allow_trailing=True)
         except codec.UnsupportedVersionError as e:
@@ -231,16 +260,20 @@ class KafkaListener:
             if key == ApiKey.API_VERSIONS:
                 return self._api_versions_fallback(header.correlation_id), 0
             raise CloseConnection(f"unsupported API key {key} version {version}")
+        handling = time.perf_counter()
         handler = self.apis.handlers[key]
         quotas = self.security.quotas
         timed = _Timed(handler(body, header)) if quotas.enabled(REQUEST) and key not in _QUOTA_EXEMPT else None
         response = await (timed if timed is not None else handler(body, header))
         throttle_ms = self._throttle(key, header, body, len(frame), response, timed.busy if timed else 0.0)
-        if response is None:
-            return None, throttle_ms
-        if throttle_ms and "throttle_time_ms" in response:
-            response["throttle_time_ms"] = max(response["throttle_time_ms"] or 0, throttle_ms)
-        return codec.encode_response(key, version, header.correlation_id, response), throttle_ms
+        chunks = None
+        if response is not None:
+            if throttle_ms and "throttle_time_ms" in response:
+                response["throttle_time_ms"] = max(response["throttle_time_ms"] or 0, throttle_ms)
+            chunks = codec.encode_response(key, version, header.correlation_id, response)
+        if started is not None:
+            self.apis.broker.metrics.request_done(key, (handling - started) * 1000, (time.perf_counter() - started) * 1000)
+        return chunks, throttle_ms
 
     def _throttle(self, key: int, header: Any, body: dict[str, Any], request_bytes: int, response: dict[str, Any] | None,
                   busy: float) -> int:
@@ -269,3 +302,17 @@ class KafkaListener:
         body = {"error_code": int(ErrorCode.UNSUPPORTED_VERSION),
                 "api_keys": [{"api_key": k, "min_version": lo, "max_version": hi} for k, (lo, hi) in sorted(SUPPORTED_VERSIONS.items())]}
         return codec.encode_response(ApiKey.API_VERSIONS, 0, correlation_id, body)
+
+
+async def _read_body(reader: asyncio.StreamReader, size: int) -> bytes:
+    """`size` bytes, read as they arrive: memory grows with what was received, not with what
+    was announced (readexactly would also keep a second copy in the reader's buffer)."""
+    chunks: list[bytes] = []
+    left = size
+    while left:
+        chunk = await reader.read(min(left, 1 << 20))
+        if not chunk:
+            raise asyncio.IncompleteReadError(b"".join(chunks), size)
+        chunks.append(chunk)
+        left -= len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -2,12 +2,13 @@
 
 `Apis` is the dispatch table the listener uses: API key -> handler. Each
 module's `ApiGroup` serves a few related keys (metadata, produce, fetch,
-topics, groups); `common.SUPPORTED_VERSIONS` is the one list of the versions
+topics, groups, admin, security); `common.SUPPORTED_VERSIONS` is the one list of the versions
 served, which ApiVersions advertises and the listener enforces.
 """
 
 from __future__ import annotations
 
+from pystream.server.apis.admin import AdminApis
 from pystream.server.apis.common import CLIENT_HOST, SESSION, SUPPORTED_VERSIONS, Handler
 from pystream.server.apis.fetch import FetchApis
 from pystream.server.apis.groups import GroupApis
@@ -19,7 +20,7 @@ from pystream.server.broker import Broker
 
 __all__ = ["CLIENT_HOST", "SESSION", "SUPPORTED_VERSIONS", "Apis"]
 
-API_GROUPS = (MetadataApis, ProduceApis, FetchApis, TopicApis, GroupApis, SecurityApis)
+API_GROUPS = (MetadataApis, ProduceApis, FetchApis, TopicApis, GroupApis, AdminApis, SecurityApis)
 
 
 class Apis:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pystream.protocol.codec import RequestHeader
+from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
 from pystream.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 from pystream.security.authorizer import all_operations
@@ -26,6 +27,7 @@ CLIENT_HOST: contextvars.ContextVar[str] = contextvars.ContextVar("client_host",
 SESSION: contextvars.ContextVar[Session] = contextvars.ContextVar("session", default=Session())
 # KIP-430: "authorized operations were not asked for / are not known".
 AUTHORIZED_OPERATIONS_OMITTED = -2147483648
+
 
 # What this broker serves: (min, max) per API key. Produce v0-2 is advertised
 # (librdkafka 2.0 compresses only when it is) but answered with
@@ -53,6 +55,7 @@ SUPPORTED_VERSIONS: dict[int, tuple[int, int]] = {
     ApiKey.INIT_PRODUCER_ID: (0, 4),
     ApiKey.OFFSET_FOR_LEADER_EPOCH: (0, 4),
     ApiKey.DESCRIBE_CONFIGS: (0, 4),
+    ApiKey.DESCRIBE_LOG_DIRS: (0, 4),
     ApiKey.CREATE_PARTITIONS: (0, 3),
     ApiKey.DELETE_GROUPS: (0, 2),
     ApiKey.INCREMENTAL_ALTER_CONFIGS: (0, 1),
@@ -70,6 +73,21 @@ SUPPORTED_VERSIONS: dict[int, tuple[int, int]] = {
     ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS: (0, 0),
     ApiKey.ALTER_USER_SCRAM_CREDENTIALS: (0, 0),
 }
+
+# ----- transactions: not supported yet. These are the answers to requests that need a
+# transaction coordinator; the transactions work replaces them. ------------------------
+
+TRANSACTIONS_UNSUPPORTED = ("transactions are not supported by this broker; unset transactional.id "
+                            "(an idempotent producer still writes each partition exactly once)")
+
+
+def transactions_refused() -> tuple[ErrorCode, str]:
+    """(error, message) for a request naming a transactional id. Clients treat
+    TRANSACTIONAL_ID_AUTHORIZATION_FAILED as fatal and show the message (librdkafka fails
+    init_transactions() at once; it retries INVALID_REQUEST and COORDINATOR_NOT_AVAILABLE
+    on FindCoordinator until its timeout)."""
+    return ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, TRANSACTIONS_UNSUPPORTED
+
 
 # DescribeConfigs / AlterConfigs resource types and config sources.
 RESOURCE_TOPIC, RESOURCE_BROKER = 2, 4
@@ -115,3 +133,8 @@ class ApiGroup:
             return all_operations(resource_type)
         s = SESSION.get()
         return authorizer.authorized_operations(s.principal, s.client_host, resource_type, name)
+
+    def requested_operations(self, asked: bool, resource_type: ResourceType, name: str) -> int:
+        """The authorized operations field of a response: the bitfield when the request asked
+        for it, else Kafka's "omitted" value."""
+        return self.authorized_operations(resource_type, name) if asked else AUTHORIZED_OPERATIONS_OMITTED

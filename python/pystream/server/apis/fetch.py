@@ -12,6 +12,7 @@ from pystream.protocol.schema_data import ApiKey
 from pystream.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 from pystream.server.apis.common import ApiGroup, Handler
 from pystream.server.broker import empty_fetch_partition
+from pystream.server.fetch_session import CachedPartition
 
 
 class FetchApis(ApiGroup):
@@ -23,54 +24,81 @@ class FetchApis(ApiGroup):
             ApiKey.DELETE_RECORDS: self.delete_records,
         }
 
-    def _denied_topics(self, topics: list[dict[str, Any]], replica_id: int) -> set[str]:
+    def _denied_topics(self, topics: set[str], replica_id: int) -> set[str]:
         """A follower needs ClusterAction on the cluster, a consumer Read on each topic."""
         if replica_id >= 0:
-            ok = self.authorize(AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER, CLUSTER_NAME)
-            return set() if ok else {t["topic"] for t in topics}
-        return {t["topic"] for t in topics if not self.authorize(AclOperation.READ, ResourceType.TOPIC, t["topic"])}
+            return set() if self.authorize(AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER, CLUSTER_NAME) else topics
+        return {t for t in topics if not self.authorize(AclOperation.READ, ResourceType.TOPIC, t)}
 
     async def fetch(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
-        b = self.broker
+        replica_id = req.get("replica_id", -1)
+        ctx = self.broker.fetch_sessions.new_context(req.get("session_id", 0), req.get("session_epoch", -1), req.get("topics", []),
+                                                     req.get("forgotten_topics_data", []), privileged=replica_id >= 0)
+        if ctx.error:
+            return {"throttle_time_ms": 0, "error_code": int(ctx.error), "session_id": 0, "responses": []}
         max_wait = max(0, req.get("max_wait_ms", 0)) / 1000
         min_bytes = req.get("min_bytes", 1)
         deadline = time.monotonic() + max_wait
-        topics = req.get("topics", [])
-        replica_id = req.get("replica_id", -1)
-        denied = self._denied_topics(topics, replica_id)
+        # many unopened partitions are opened in threads; an incremental fetch names only the
+        # partitions it adds or moves (the others were opened by earlier fetches)
+        await self.broker.open_partitions((t["topic"], fp["partition"]) for t in req.get("topics", []) for fp in t["partitions"])
+        denied = self._denied_topics({topic for topic, _ in ctx.partitions}, replica_id)
         while True:
             total = 0
             budget = req.get("max_bytes", 0x7FFFFFFF)
-            responses = []
-            for t in topics:
-                parts = []
-                for fp in t["partitions"]:
-                    # KIP-74: the first non-empty partition returns at least one whole
-                    # batch; once the response budget is spent the rest return none.
-                    limit = min(fp["partition_max_bytes"], budget) if total == 0 else (min(fp["partition_max_bytes"], budget) if budget > 0 else 0)
-                    if t["topic"] in denied:
-                        # Empty records, not null: librdkafka refuses a null record set even beside an error.
-                        pr = {**empty_fetch_partition(fp["partition"]), "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED,
-                              "records": b""}
-                    elif replica_id >= 0:
-                        pr = b.read_for_follower(t["topic"], fp, replica_id, limit)
-                    else:
-                        pr = b.read_partition(t["topic"], fp["partition"], fp["fetch_offset"], limit)
-                    n = len(pr["records"]) if pr["records"] is not None else 0
-                    total += n
-                    budget -= n
-                    parts.append(pr)
-                responses.append({"topic": t["topic"], "partitions": parts})
+            read: list[dict[str, Any] | None] = []
+            quiet = ctx.cached if replica_id < 0 else None  # (a follower's read has side effects: never skipped)
+            for k, (topic, fp) in enumerate(ctx.partitions):
+                if topic in denied:
+                    read.append({**empty_fetch_partition(fp["partition"]), "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED})
+                    continue
+                if quiet is not None and self._no_news(topic, fp, quiet[k]):
+                    read.append(None)  # an incremental fetch leaves it out anyway
+                    continue
+                pr = self._read(topic, fp, replica_id, budget, first=total == 0)
+                n = len(pr["records"])
+                total += n
+                budget -= n
+                read.append(pr)
             remaining = deadline - time.monotonic()
-            if total >= min_bytes or remaining <= 0 or not topics or any(
-                    p["error_code"] or p.get("diverging_epoch") for r in responses for p in r["partitions"]):
-                return {"throttle_time_ms": 0, "error_code": 0, "session_id": 0, "responses": responses}
-            await self._wait_for_data(topics, remaining)
+            if total >= min_bytes or remaining <= 0 or not read or any(
+                    p is not None and (p["error_code"] or p.get("diverging_epoch")) for p in read):
+                break
+            await self._wait_for_data(ctx.partitions, remaining)
+        error, session_id, out = ctx.finish(read)
+        responses: list[dict[str, Any]] = []
+        for topic, pr in out:  # consecutive partitions of one topic share an entry, as in Kafka
+            if not responses or responses[-1]["topic"] != topic:
+                responses.append({"topic": topic, "partitions": []})
+            responses[-1]["partitions"].append(pr)
+        return {"throttle_time_ms": 0, "error_code": int(error), "session_id": session_id, "responses": responses}
 
-    async def _wait_for_data(self, topics: list[dict[str, Any]], timeout: float) -> None:
+    def _no_news(self, topic: str, fp: dict[str, Any], sent: CachedPartition) -> bool:
+        """A session partition the consumer has read to the end, whose high watermark and log
+        start offset are those last sent: reading it would answer nothing new (the fast path
+        of an incremental fetch over many idle partitions)."""
+        p = self.broker.partitions.get((topic, fp["partition"]))
+        return (p is not None and p.is_leader and fp["fetch_offset"] == p.high_watermark == sent.high_watermark
+                and p.log.start_offset == sent.log_start_offset)
+
+    def _read(self, topic: str, fp: dict[str, Any], replica_id: int, budget: int, first: bool) -> dict[str, Any]:
+        """One partition of the response, within the request's remaining `budget` of bytes.
+        KIP-74: while the response is still empty (`first`) the read returns at least one
+        whole batch, however large; after that the limits are hard: a partition whose first
+        batch does not fit gets nothing."""
+        limit = max(0, min(fp["partition_max_bytes"], budget))
+        if replica_id >= 0:
+            pr = self.broker.read_for_follower(topic, fp, replica_id, limit)
+        else:
+            pr = self.broker.read_partition(topic, fp["partition"], fp["fetch_offset"], limit)
+        if not first and len(pr["records"]) > limit:
+            pr["records"] = b""  # the log read returns at least one batch: drop it
+        return pr
+
+    async def _wait_for_data(self, partitions: list[tuple[str, dict[str, Any]]], timeout: float) -> None:
         """Parks until any fetched partition gets an append, or the timeout."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        parts = [p for t in topics for fp in t["partitions"] if (p := self.broker.partition(t["topic"], fp["partition"])) is not None]
+        parts = [p for topic, fp in partitions if (p := self.broker.partitions.get((topic, fp["partition"]))) is not None]
         for p in parts:
             p.wait_for_append(fut)
         try:
@@ -120,9 +148,9 @@ class FetchApis(ApiGroup):
                 if not allowed:
                     parts.append({"partition_index": pp["partition_index"], "low_watermark": -1, "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED})
                     continue
-                p = self.broker.partition(t["name"], pp["partition_index"])
+                p, err = self.broker.leader_partition(t["name"], pp["partition_index"])
                 if p is None:
-                    parts.append({"partition_index": pp["partition_index"], "low_watermark": -1, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION})
+                    parts.append({"partition_index": pp["partition_index"], "low_watermark": -1, "error_code": err})
                     continue
                 offset = p.high_watermark if pp["offset"] == -1 else pp["offset"]
                 if not 0 <= offset <= p.high_watermark:

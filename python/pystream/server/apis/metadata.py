@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from pystream.protocol.codec import RequestHeader
+from pystream.protocol.codec import Encoded, RequestHeader, encode_element
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
+from pystream.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 from pystream.server.apis.common import (
-    AUTHORIZED_OPERATIONS_OMITTED,
     SESSION,
     SUPPORTED_VERSIONS,
     ZERO_UUID,
     ApiGroup,
     Handler,
+    transactions_refused,
 )
-from pystream.security.acl import CLUSTER_NAME, AclOperation, ResourceType
+from pystream.server.broker import Broker
 from pystream.server.cluster_link import NO_LEADER
+
+# Metadata for every topic is built in slices of this many topics (a slice of uncached
+# topics takes ~10 ms), yielding to the event loop in between.
+_TOPICS_PER_SLICE = 1000
+# FindCoordinator key types
+COORDINATOR_GROUP, COORDINATOR_TRANSACTION = 0, 1
 
 
 class MetadataApis(ApiGroup):
+    def __init__(self, broker: Broker) -> None:
+        super().__init__(broker)
+        # On a single broker a topic's Metadata entry is a function of its name, partition count
+        # and id: each is encoded once per response version and reused until one of them changes,
+        # so Metadata for 10,000 topics costs a join, not 10,000 encodings.
+        self._encoded: dict[int, dict[str, tuple[tuple[Any, ...], Encoded]]] = {}
+
     def handlers(self) -> dict[int, Handler]:
         return {
             ApiKey.API_VERSIONS: self.api_versions,
@@ -61,72 +76,95 @@ class MetadataApis(ApiGroup):
                 "leader_id": info.leader, "leader_epoch": info.leader_epoch,
                 "replica_nodes": info.replicas, "isr_nodes": list(info.isr), "offline_replicas": list(info.offline)}
 
-    def _topic_metadata(self, name: str, error: ErrorCode = ErrorCode.NONE) -> dict[str, Any]:
+    def _topic_metadata(self, name: str, count: int, error: ErrorCode = ErrorCode.NONE, ops: bool = False) -> dict[str, Any]:
         b = self.broker
-        count = b.topic_partitions().get(name, 0) if error == ErrorCode.NONE else 0
         return {
             "error_code": int(error), "name": name, "topic_id": b.topic_id(name) if count else ZERO_UUID,
-            "is_internal": name.startswith("__"), "topic_authorized_operations": AUTHORIZED_OPERATIONS_OMITTED,
+            "is_internal": name.startswith("__"),
+            "topic_authorized_operations": self.requested_operations(ops and error == ErrorCode.NONE, ResourceType.TOPIC, name),
             "partitions": [self._partition_metadata(name, i) for i in range(count)],
         }
+
+    def _topic_entry(self, name: str, count: int, version: int, cache: dict[str, tuple[tuple[Any, ...], Encoded]],
+                     ops: bool) -> Any:
+        """A topic's Metadata entry (encoded ahead and cached on a single broker)."""
+        b = self.broker
+        if b.cluster is not None:
+            return self._topic_metadata(name, count, ops=ops)
+        # the principal's authorized operations are part of the entry: part of its key
+        key = (count, b.topic_id(name), self.requested_operations(ops, ResourceType.TOPIC, name))
+        hit = self._encoded.get(version, {}).get(name)
+        if hit is None or hit[0] != key:
+            hit = (key, encode_element("MetadataResponse", version, "topics", self._topic_metadata(name, count, ops=ops)))
+        cache[name] = hit
+        return hit[1]
 
     async def metadata(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         b = self.broker
         requested = req.get("topics")
+        v = hdr.api_version
+        ops = bool(req.get("include_topic_authorized_operations"))
         describe = AclOperation.DESCRIBE
-        if requested is None or (hdr.api_version == 0 and not requested):
-            # All topics: those the principal may describe (the others are not disclosed).
-            names = [n for n in sorted(b.topic_partitions()) if self.authorize(describe, ResourceType.TOPIC, n)]
-            topics = [self._topic_metadata(n) for n in names]
+        if requested is None or (v == 0 and not requested):
+            cache: dict[str, tuple[tuple[Any, ...], Encoded]] = {}
+            topics = []
+            for i, (n, count) in enumerate(sorted(b.topic_partitions().items()), 1):
+                if not self.authorize(describe, ResourceType.TOPIC, n):
+                    continue  # all topics: those the principal may describe (the others are not disclosed)
+                topics.append(self._topic_entry(n, count, v, cache, ops))
+                if i % _TOPICS_PER_SLICE == 0:
+                    await asyncio.sleep(0)  # thousands of topics: let other requests in between slices
+            self._encoded[v] = cache  # only the topics that exist stay cached
         else:
             allow = req.get("allow_auto_topic_creation", True)
             topics = []
             for t in requested:
                 name = t.get("name")
                 if name is None:
-                    topics.append(self._topic_metadata("", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
+                    topics.append(self._topic_metadata("", 0, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
                     continue
                 if not self.authorize(describe, ResourceType.TOPIC, name):
-                    topics.append(self._topic_metadata(name, ErrorCode.TOPIC_AUTHORIZATION_FAILED))
+                    topics.append(self._topic_metadata(name, 0, ErrorCode.TOPIC_AUTHORIZATION_FAILED))
                     continue
-                if not b.topic_exists(name):
+                count = b.topic_partition_count(name)
+                if count is None:
                     if allow and b.config.get("auto.create.topics.enable") and not self.may_create_topic(name):
-                        err = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+                        err = ErrorCode.TOPIC_AUTHORIZATION_FAILED  # auto-creation needs Create
                     else:
                         err = await b.auto_create(name) if allow else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                    if err != ErrorCode.NONE:
-                        topics.append(self._topic_metadata(name, err))
+                    count = b.topic_partition_count(name)
+                    if err != ErrorCode.NONE or count is None:
+                        topics.append(self._topic_metadata(name, 0, err if err != ErrorCode.NONE else ErrorCode.LEADER_NOT_AVAILABLE))
                         continue
-                topics.append(self._topic_metadata(name))
-        if req.get("include_topic_authorized_operations"):
-            for t in topics:
-                if t["error_code"] == 0:
-                    t["topic_authorized_operations"] = self.authorized_operations(ResourceType.TOPIC, t["name"])
-        cluster_ops = (self.authorized_operations(ResourceType.CLUSTER, CLUSTER_NAME) if req.get("include_cluster_authorized_operations")
-                       else AUTHORIZED_OPERATIONS_OMITTED)
+                topics.append(self._topic_entry(name, count, v, self._encoded.setdefault(v, {}), ops))
         return {"throttle_time_ms": 0, "brokers": self._brokers(), "cluster_id": b.cluster_id,
-                "controller_id": self._controller_id(), "topics": topics, "cluster_authorized_operations": cluster_ops}
+                "controller_id": self._controller_id(), "topics": topics,
+                "cluster_authorized_operations": self.requested_operations(bool(req.get("include_cluster_authorized_operations")),
+                                                                           ResourceType.CLUSTER, CLUSTER_NAME)}
 
     async def describe_cluster(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         b = self.broker
         return {"throttle_time_ms": 0, "error_code": 0, "error_message": None, "endpoint_type": req.get("endpoint_type", 1),
                 "cluster_id": b.cluster_id, "controller_id": self._controller_id(),
                 "brokers": [{"broker_id": x["node_id"], "host": x["host"], "port": x["port"], "rack": None} for x in self._brokers()],
-                "cluster_authorized_operations": self.authorized_operations(ResourceType.CLUSTER, CLUSTER_NAME)
-                if req.get("include_cluster_authorized_operations") else AUTHORIZED_OPERATIONS_OMITTED}
+                "cluster_authorized_operations": self.requested_operations(bool(req.get("include_cluster_authorized_operations")),
+                                                                           ResourceType.CLUSTER, CLUSTER_NAME)}
 
     async def _coordinator(self, key: str, key_type: int) -> dict[str, Any]:
         """The broker coordinating group `key`: this one on a single broker; in a cluster the
         leader of the group's __consumer_offsets partition."""
         b = self.broker
-        if key_type == 0 and not self.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, key):
+        if key_type == COORDINATOR_GROUP and not self.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, key):
             return {"node_id": -1, "host": "", "port": -1, "error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED, "error_message": None}
-        if key_type == 1 and not self.authorize(AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, key):
+        if key_type == COORDINATOR_TRANSACTION and not self.authorize(AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, key):
             return {"node_id": -1, "host": "", "port": -1, "error_code": ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
                     "error_message": None}
-        if key_type != 0:
+        if key_type == COORDINATOR_TRANSACTION:
+            err, msg = transactions_refused()
+            return {"node_id": -1, "host": "", "port": -1, "error_code": err, "error_message": msg}
+        if key_type != COORDINATOR_GROUP:
             return {"node_id": -1, "host": "", "port": -1, "error_code": ErrorCode.INVALID_REQUEST,
-                    "error_message": "transaction coordinators are not supported"}
+                    "error_message": f"unknown coordinator key type {key_type}"}
         listener = SESSION.get().listener
         if b.cluster is None:
             host, port = b.endpoints.get(listener, (b.advertised_host, b.advertised_port))

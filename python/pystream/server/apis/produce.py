@@ -10,7 +10,7 @@ from pystream.protocol.codec import RequestHeader
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
 from pystream.security.acl import CLUSTER_NAME, AclOperation, ResourceType
-from pystream.server.apis.common import ApiGroup, Handler
+from pystream.server.apis.common import ApiGroup, Handler, transactions_refused
 
 logger = logging.getLogger("pystream.server")
 
@@ -45,6 +45,7 @@ class ProduceApis(ApiGroup):
                 {"index": pd["index"], "error_code": refused[t["name"]], "base_offset": -1} for pd in t["partition_data"]]}
                 for t in req["topic_data"] if t["name"] in refused]
             req = {**req, "topic_data": [t for t in req["topic_data"] if t["name"] not in refused]}
+        await self.broker.open_partitions((t["name"], pd["index"]) for t in req["topic_data"] for pd in t["partition_data"])
         if acks not in (-1, 0, 1):
             for t in req["topic_data"]:
                 responses.append({"name": t["name"], "partition_responses": [
@@ -55,10 +56,10 @@ class ProduceApis(ApiGroup):
                     {"index": pd["index"], "error_code": ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, "base_offset": -1}
                     for pd in t["partition_data"]]})
         elif req.get("transactional_id"):
+            err, msg = transactions_refused()
             for t in req["topic_data"]:
                 responses.append({"name": t["name"], "partition_responses": [
-                    {"index": pd["index"], "error_code": ErrorCode.INVALID_REQUEST, "base_offset": -1,
-                     "error_message": "transactions are not supported"} for pd in t["partition_data"]]})
+                    {"index": pd["index"], "error_code": err, "base_offset": -1, "error_message": msg} for pd in t["partition_data"]]})
         elif self.broker.cluster is not None and acks == -1:
             # Each partition waits for its in-sync replicas: wait for all at once.
             self.broker.produce_timeout = max(0.001, req.get("timeout_ms", 30000) / 1000)
@@ -77,9 +78,11 @@ class ProduceApis(ApiGroup):
     async def init_producer_id(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         if req.get("transactional_id"):
             if not self.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, req["transactional_id"]):
-                return {"throttle_time_ms": 0, "error_code": ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "producer_id": -1, "producer_epoch": -1}
-            logger.info("InitProducerId with transactional.id %r refused: transactions are not supported", req["transactional_id"])
-            return {"throttle_time_ms": 0, "error_code": ErrorCode.INVALID_REQUEST, "producer_id": -1, "producer_epoch": -1}
+                return {"throttle_time_ms": 0, "error_code": ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "producer_id": -1,
+                        "producer_epoch": -1}
+            err, msg = transactions_refused()
+            logger.info("InitProducerId with transactional.id %r refused: %s", req["transactional_id"], msg)
+            return {"throttle_time_ms": 0, "error_code": err, "producer_id": -1, "producer_epoch": -1}
         elif not (self.authorize(AclOperation.IDEMPOTENT_WRITE, ResourceType.CLUSTER, CLUSTER_NAME)
                   or self.authorize_any(AclOperation.WRITE, ResourceType.TOPIC)):  # KIP-679: Write on any topic suffices
             return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "producer_id": -1, "producer_epoch": -1}

@@ -10,6 +10,7 @@ from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
 from pystream.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 from pystream.security.config_keys import is_sensitive
+from pystream.server.apis.admin import replica_assignment_error
 from pystream.server.apis.common import (
     CONFIG_SOURCE_DEFAULT,
     CONFIG_SOURCE_STATIC_BROKER,
@@ -57,40 +58,67 @@ class TopicApis(ApiGroup):
     async def create_topics(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         b = self.broker
         results = []
+        to_create: list[tuple[dict[str, Any], tuple[str, int, int, dict[str, Any]]]] = []
+        live = await b.cluster.live_broker_count() if b.cluster is not None else 1
         for t in req["topics"]:
             name = t["name"]
             n = t["num_partitions"] if t["num_partitions"] != -1 else b.config.get("num.partitions")
             rf = t["replication_factor"] if t["replication_factor"] != -1 else b.config.get("default.replication.factor")
+            assigned, amsg = self._assignment(t)
+            if assigned:
+                n, rf = len(assigned), len(next(iter(assigned.values())))
             configs = {c["name"]: c["value"] for c in t.get("configs", [])}
             res: dict[str, Any] = {"name": name, "topic_id": ZERO_UUID, "error_code": 0, "error_message": None,
                                    "num_partitions": n, "replication_factor": rf, "configs": None}
             err, msg = ErrorCode.NONE, None
-            live = await b.cluster.live_broker_count() if b.cluster is not None else 1
             if not self.may_create_topic(name):
                 err, msg = ErrorCode.TOPIC_AUTHORIZATION_FAILED, "Create on the cluster or the topic is not allowed"
             elif b.topic_exists(name):
                 err, msg = ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists"
+            elif assigned and (t["num_partitions"] != -1 or t["replication_factor"] != -1):
+                err, msg = ErrorCode.INVALID_REQUEST, "num_partitions and replication_factor must be -1 when assignments are given"
+            elif amsg is not None:
+                err, msg = ErrorCode.INVALID_REPLICA_ASSIGNMENT, amsg
             elif n <= 0:
                 err, msg = ErrorCode.INVALID_PARTITIONS, "number of partitions must be positive"
             elif not 1 <= rf <= live:
                 err, msg = ErrorCode.INVALID_REPLICATION_FACTOR, f"replication factor {rf} is larger than the {live} available broker(s)"
-            elif t.get("assignments"):
-                err, msg = ErrorCode.INVALID_REPLICA_ASSIGNMENT, "manual replica assignment needs a cluster"
             elif (cmsg := self._config_error(configs)) is not None:
                 err, msg = ErrorCode.INVALID_CONFIG, cmsg
             elif not req.get("validate_only", False):
-                try:
-                    await b.create_topic(name, n, rf, {k: v for k, v in configs.items() if v is not None})
-                    res["topic_id"] = b.topic_id(name)
-                except TopicExistsError as e:
-                    err, msg = ErrorCode.TOPIC_ALREADY_EXISTS, str(e)
-                except ValueError as e:
-                    err, msg = (ErrorCode.INVALID_CONFIG if "config" in str(e) else ErrorCode.INVALID_TOPIC_EXCEPTION), str(e)
-            res["error_code"], res["error_message"] = int(err), msg
-            if err != ErrorCode.NONE:
-                res["num_partitions"] = res["replication_factor"] = -1
+                to_create.append((res, (name, n, rf, {k: v for k, v in configs.items() if v is not None})))
+            _set_create_result(res, err, msg)
             results.append(res)
+        # All at once: one metadata write for thousands of topics on a single broker.
+        errors = await b.create_topics([spec for _res, spec in to_create])
+        for (res, (name, *_rest)), e in zip(to_create, errors):
+            if e is None:
+                res["topic_id"] = b.topic_id(name)
+            elif isinstance(e, TopicExistsError):
+                _set_create_result(res, ErrorCode.TOPIC_ALREADY_EXISTS, str(e))
+            elif isinstance(e, OSError):  # a full disk: nothing was created
+                _set_create_result(res, ErrorCode.KAFKA_STORAGE_ERROR, str(e))
+            else:
+                _set_create_result(res, ErrorCode.INVALID_CONFIG if "config" in str(e) else ErrorCode.INVALID_TOPIC_EXCEPTION, str(e))
         return {"throttle_time_ms": 0, "topics": results}
+
+    def _assignment(self, t: dict[str, Any]) -> tuple[dict[int, list[int]], str | None]:
+        """A CreateTopics topic's manual assignment (partition -> brokers; empty when none)
+        and why it is invalid (None: valid, or none given). In a cluster it is refused for now."""
+        assigned = {a["partition_index"]: list(a["broker_ids"]) for a in t.get("assignments") or []}
+        if not assigned:
+            return assigned, None
+        if len(assigned) != len(t["assignments"]):
+            return assigned, "a partition is assigned more than once"
+        msg = self._assignment_error(assigned, 0)
+        if msg is None and self.broker.cluster is not None:
+            msg = "manual replica assignment in a cluster is not supported yet"
+        return assigned, msg
+
+    def _assignment_error(self, assigned: dict[int, list[int]], first: int, rf: int | None = None) -> str | None:
+        b = self.broker
+        is_live = b.cluster.is_live_broker if b.cluster is not None else (lambda broker_id: broker_id == b.node_id)
+        return replica_assignment_error(assigned, is_live, first, rf)
 
     async def delete_topics(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         b = self.broker
@@ -99,6 +127,7 @@ class TopicApis(ApiGroup):
             name = t.get("name") or b.topic_name(t.get("topic_id"))
             names.append((name, t.get("topic_id")))
         out = []
+        local: list[str] = []
         for name, topic_id in names:
             res = {"name": name, "topic_id": topic_id, "error_code": 0, "error_message": None}
             if name is not None and not self.authorize(AclOperation.DELETE, ResourceType.TOPIC, name):
@@ -106,12 +135,14 @@ class TopicApis(ApiGroup):
             elif name is None or not b.topic_exists(name):
                 res["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if name is not None else ErrorCode.UNKNOWN_TOPIC_ID
             elif not b.config.get("delete.topic.enable"):
-                res["error_code"], res["error_message"] = ErrorCode.POLICY_VIOLATION, "delete.topic.enable is false"
+                res["error_code"], res["error_message"] = ErrorCode.TOPIC_DELETION_DISABLED, "delete.topic.enable is false"
             elif b.cluster is not None:
                 await b.cluster.delete_topic(name)  # every broker deletes its replicas when it sees it gone
-            else:
-                b.delete_local_topic(name)
+            elif name not in local:
+                local.append(name)
             out.append(res)
+        if local:
+            await b.delete_local_topics(local)
         return {"throttle_time_ms": 0, "responses": out}
 
     async def create_partitions(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
@@ -129,8 +160,12 @@ class TopicApis(ApiGroup):
                 res["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             elif count <= current:
                 res["error_code"], res["error_message"] = ErrorCode.INVALID_PARTITIONS, f"topic has {current} partitions; {count} is not more"
-            elif t.get("assignments"):
-                res["error_code"], res["error_message"] = ErrorCode.INVALID_REPLICA_ASSIGNMENT, "manual replica assignment needs a cluster"
+            elif t.get("assignments") is not None and len(t["assignments"]) != count - current:
+                res["error_code"], res["error_message"] = (ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                                                           f"{count - current} partitions added but {len(t['assignments'])} assignments given")
+            elif t.get("assignments") and (amsg := self._assignment_error(
+                    {current + j: a["broker_ids"] for j, a in enumerate(t["assignments"])}, current, 1)) is not None:
+                res["error_code"], res["error_message"] = ErrorCode.INVALID_REPLICA_ASSIGNMENT, amsg
             elif not req.get("validate_only", False):
                 b.store.create_partitions(name, count)
             out.append(res)
@@ -253,3 +288,10 @@ class TopicApis(ApiGroup):
                 "removing_replicas": [r for r in replicas if r not in target]})
         return {"throttle_time_ms": 0, "error_code": 0, "error_message": None,
                 "topics": [{"name": n, "partitions": ps} for n, ps in by_topic.items()]}
+
+
+def _set_create_result(res: dict[str, Any], err: ErrorCode, msg: str | None) -> None:
+    """One topic's CreateTopics result: its error, and no partition count when it failed."""
+    res["error_code"], res["error_message"] = int(err), msg
+    if err != ErrorCode.NONE:
+        res["num_partitions"] = res["replication_factor"] = -1

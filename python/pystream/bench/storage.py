@@ -39,12 +39,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import datetime as _dt
 import gc
-import json
-import platform
 import shutil
 import sqlite3
 import struct
-import subprocess
 import tempfile
 import time
 import zlib
@@ -54,20 +51,10 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-__all__ = [
-    "ENGINES",
-    "GOALS",
-    "OPERATIONS",
-    "BenchConfig",
-    "BenchResult",
-    "Measurement",
-    "available_engines",
-    "markdown_table",
-    "render_table",
-    "run_benchmark",
-    "run_with_progress",
-    "write_json",
-]
+from pystream.bench import report
+
+__all__ = ["ENGINES", "GOALS", "OPERATIONS", "BenchConfig", "BenchResult", "Measurement", "available_engines",
+           "markdown_table", "render_table", "run_and_report", "run_benchmark"]
 
 OPERATIONS: tuple[str, ...] = ("append_batch", "append", "records", "read_columns")
 # Extra row for engines that take a 2-D uint8 numpy array in append_batch (graded like append_batch).
@@ -508,45 +495,15 @@ def _grade(row: Measurement) -> None:
 
 
 def machine_info() -> dict[str, Any]:
-    """nproc, CPU model, OS, Python, numpy and pystream versions, git commit."""
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    commit = ""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    import pystream
-
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
+    """`report.machine_info` plus numpy's and SQLite's versions and the OpenBLAS thread setting."""
+    return report.machine_info() | {
         "numpy": np.__version__,
         "sqlite": sqlite3.sqlite_version,
-        "pystream": getattr(pystream, "__version__", ""),
-        "git_commit": commit,
         "openblas_one_thread": BLAS_ONE_THREAD,  # OPENBLAS_NUM_THREADS=1 before numpy loaded
     }
 
 
-ProgressFn = Callable[[str], None]
-
-
-def run_benchmark(config: BenchConfig, progress: ProgressFn | None = None) -> BenchResult:
+def run_benchmark(config: BenchConfig, progress: report.ProgressFn | None = None) -> BenchResult:
     """Run every measurement of ``config``; ``progress(label)`` is called after each step."""
     step = progress or (lambda label: None)
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -636,27 +593,13 @@ def total_steps(config: BenchConfig, engines: int, array_engines: int | None = N
     return engines + config.repeat * (engines * len(OPERATIONS) + array_engines + 1 + engines)
 
 
-def run_with_progress(config: BenchConfig, console: Any = None) -> BenchResult:
-    """`run_benchmark` behind a rich progress bar (transient) on ``console``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("[bold]bench[/bold]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=console,
-        transient=True,
-    ) as progress:
-        ok = available_engines(config.engines)[0]
-        total = total_steps(config, len(ok), sum(e in ARRAY_ENGINES for e in ok))
-        task = progress.add_task("starting", total=total)
-
-        def step(label: str) -> None:
-            progress.update(task, advance=1, description=label)
-
-        return run_benchmark(config, progress=step)
+def run_and_report(config: BenchConfig, console: Any = None, json_path: str | os.PathLike[str] | None = None,
+                   markdown: bool = False) -> BenchResult:
+    """The whole `pystream bench`: run with a progress bar, print the table, write JSON."""
+    ok = available_engines(config.engines)[0]
+    total = total_steps(config, len(ok), sum(e in ARRAY_ENGINES for e in ok))
+    return report.run_and_report("bench", total, lambda step: run_benchmark(config, step), render_table, markdown_table,
+                                 FOOTNOTES, console, json_path, markdown)
 
 
 # ---------------------------------------------------------------------------
@@ -679,59 +622,37 @@ FOOTNOTES = (
 )
 
 
-def _fmt_rate(x: float) -> str:
-    return f"{x / 1e6:,.2f}M" if x >= 1e5 else f"{x / 1e3:,.1f}k"
+COLUMNS: tuple[report.Column, ...] = (("engine", "left"), ("operation", "left"), ("records/s", "right"), ("MB/s", "right"),
+                                      ("vs naive", "right"), ("goal", "left"), ("result", "left"))
+
+
+def _cells(result: BenchResult, markup: bool) -> list[report.Cells]:
+    """The table's rows: engine names in full and no colours in markdown (``markup`` False)."""
+    out: list[report.Cells] = []
+    last = None
+    for row in result.rows:
+        if last is not None and row.engine != last:
+            out.append(None)
+        last = row.engine
+        ratio = f"{row.ratio:.2f}x" if row.ratio is not None else ""
+        engine = row.engine if markup else ENGINE_LABELS.get(row.engine, row.engine)
+        out.append([engine, row.operation, report.fmt_rate(row.records_per_s), f"{row.mb_per_s:,.0f}", ratio, row.goal,
+                    report.verdict(row.passed, markup)])
+    out.append(None)
+    for row in result.large:
+        rate = "" if row.engine == "raw" else report.fmt_rate(row.records_per_s)
+        ratio = f"{row.ratio:.2f}x raw" if row.ratio is not None else ""
+        engine = row.engine if markup else ENGINE_LABELS.get(row.engine, row.engine)
+        out.append([engine, _large_op(row), rate, f"{row.mb_per_s:,.0f}", ratio, "", ""])
+    return out
 
 
 def render_table(result: BenchResult) -> Any:
     """The results as a rich renderable (a table, then the notes)."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
     cfg = result.config
-    table = Table(
-        title=f"pystream storage benchmark: {cfg['n']:,} values of {cfg['value_size']} B, single thread",
-        caption=f"{result.machine['cpu']} · {result.machine['nproc']} cores · {result.started}",
-    )
-    for col, justify in (
-        ("engine", "left"),
-        ("operation", "left"),
-        ("records/s", "right"),
-        ("MB/s", "right"),
-        ("vs naive", "right"),
-        ("goal", "left"),
-        ("result", "left"),
-    ):
-        table.add_column(col, justify=justify, no_wrap=justify == "right")  # type: ignore[arg-type]
-    last = None
-    for row in result.rows:
-        if last is not None and row.engine != last:
-            table.add_section()
-        last = row.engine
-        table.add_row(
-            row.engine,
-            row.operation,
-            _fmt_rate(row.records_per_s),
-            f"{row.mb_per_s:,.0f}",
-            f"{row.ratio:.2f}x" if row.ratio is not None else "",
-            row.goal,
-            _verdict(row.passed),
-        )
-    table.add_section()
-    for row in result.large:
-        table.add_row(
-            row.engine,
-            _large_op(row),
-            _fmt_rate(row.records_per_s) if row.engine != "raw" else "",
-            f"{row.mb_per_s:,.0f}",
-            f"{row.ratio:.2f}x raw" if row.ratio is not None else "",
-            "",
-            "",
-        )
-    legend = "Engines: " + "; ".join(f"{k} = {v}" for k, v in ENGINE_LABELS.items() if k in result.config["engines"] or k == "raw")
-    notes = [Text(f"* {line}", style="dim") for line in (legend, *FOOTNOTES, *result.notes)]
-    return Group(table, *notes)
+    title = f"pystream storage benchmark: {cfg['n']:,} values of {cfg['value_size']} B, single thread"
+    legend = "Engines: " + "; ".join(f"{k} = {v}" for k, v in ENGINE_LABELS.items() if k in cfg["engines"] or k == "raw")
+    return report.rich_table(title, result, COLUMNS, _cells(result, True), (legend, *FOOTNOTES, *result.notes))
 
 
 def _large_op(row: Measurement) -> str:
@@ -740,38 +661,6 @@ def _large_op(row: Measurement) -> str:
     return f"append_batch 1 KiB x {row.n:,}"
 
 
-def _verdict(passed: bool | None) -> str:
-    return "" if passed is None else ("[green]PASS[/green]" if passed else "[red]MISS[/red]")
-
-
-def result_to_dict(result: BenchResult) -> dict[str, Any]:
-    """JSON-ready dict of the raw results (all timings included)."""
-    return asdict(result) | {"footnotes": list(FOOTNOTES)}
-
-
-def write_json(result: BenchResult, path: str | os.PathLike[str]) -> None:
-    """Write ``result_to_dict(result)`` to ``path`` (parent directories created)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(result_to_dict(result), indent=2) + "\n")
-
-
 def markdown_table(result: BenchResult) -> str:
     """The same table as GitHub markdown (for docs/benchmarks.md)."""
-    lines = [
-        "| engine | operation | records/s | MB/s | vs naive | goal | result |",
-        "| --- | --- | ---: | ---: | ---: | --- | --- |",
-    ]
-    for row in result.rows:
-        verdict = "" if row.passed is None else ("PASS" if row.passed else "MISS")
-        ratio = f"{row.ratio:.2f}x" if row.ratio is not None else ""
-        lines.append(
-            f"| {ENGINE_LABELS.get(row.engine, row.engine)} | {row.operation} | {_fmt_rate(row.records_per_s)} "
-            f"| {row.mb_per_s:,.0f} | {ratio} | {row.goal} | {verdict} |"
-        )
-    for row in result.large:
-        op = _large_op(row)
-        rate = "" if row.engine == "raw" else _fmt_rate(row.records_per_s)
-        ratio = f"{row.ratio:.2f}x raw" if row.ratio is not None else ""
-        lines.append(f"| {ENGINE_LABELS.get(row.engine, row.engine)} | {op} | {rate} | {row.mb_per_s:,.0f} | {ratio} | | |")
-    return "\n".join(lines)
+    return report.markdown_table(COLUMNS, _cells(result, False))

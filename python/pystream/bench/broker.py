@@ -32,12 +32,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import gc
-import json
 import math
 import os
 import shutil
-import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -48,22 +45,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = [
-    "BrokerBenchConfig",
-    "BrokerBenchResult",
-    "Row",
-    "default_nafka_path",
-    "find_nafka",
-    "install_nafka",
-    "markdown_table",
-    "render_table",
-    "run_and_report",
-    "run_broker_benchmark",
-    "run_with_progress",
-    "write_json",
-]
+from pystream.bench import report
+from pystream.bench.procs import BenchError, BrokerProcess, free_port, pystream_broker
+from pystream.bench.storage import make_values
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["BrokerBenchConfig", "BrokerBenchResult", "Row", "default_nafka_path", "find_nafka", "install_nafka",
+           "markdown_table", "render_table", "run_and_report", "run_broker_benchmark", "write_json"]
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
 NAFKA_RUNNER = REPO_ROOT / "benches" / "nafka_runner.py"
 NAFKA_REQUIREMENTS = ("nafka==0.1", "kafka-python>=2,<3")
 
@@ -134,118 +123,9 @@ class BrokerBenchResult:
         raise KeyError(key)
 
 
-class BenchError(RuntimeError):
-    """A phase failed or timed out (the message says which and why)."""
-
-
 # ---------------------------------------------------------------------------
-# Broker processes
+# nafka
 # ---------------------------------------------------------------------------
-
-_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now (bound, read and released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def proc_cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, in seconds (fields 14 and 15 of /proc/<pid>/stat)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
-    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
-
-
-def proc_rss_bytes(pid: int, field: str = "VmRSS") -> int:
-    """VmRSS (or another kB field of /proc/<pid>/status, e.g. RssAnon) of a process, in bytes."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-class BrokerProcess:
-    """A broker in a subprocess of its own session; ``stop()`` always ends it."""
-
-    def __init__(self, name: str, cmd: list[str], port: int, log_path: Path, env: dict[str, str] | None = None) -> None:
-        self.name = name
-        self.cmd = cmd
-        self.port = port
-        self.log_path = log_path
-        self.env = env
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 30.0) -> BrokerProcess:
-        env = dict(os.environ if self.env is None else self.env)
-        env.setdefault("OPENBLAS_NUM_THREADS", "1")
-        env["PYTHONUNBUFFERED"] = "1"
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchError(f"{self.name} exited with code {self.proc.returncode} at start-up: {self.log_tail()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise BenchError(f"{self.name} did not listen on port {self.port} within {timeout:.0f} s: {self.log_tail()}")
-
-    def cpu_seconds(self) -> float:
-        return proc_cpu_seconds(self.pid)
-
-    def rss_bytes(self, field: str = "VmRSS") -> int:
-        return proc_rss_bytes(self.pid, field)
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def log_tail(self, lines: int = 15) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return "(no log)"
-        return " | ".join(text[-lines:]) or "(empty log)"
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM (a clean shutdown, which also writes a cProfile file), then SIGKILL."""
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-    def __enter__(self) -> BrokerProcess:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-
-def pystream_broker(data_dir: Path, port: int, log_path: Path, cprofile: str | None = None) -> BrokerProcess:
-    """``pystream serve`` on ``port`` (WARNING log level, no initial rebalance delay)."""
-    prefix = [sys.executable] + (["-m", "cProfile", "-o", cprofile] if cprofile else [])
-    cmd = [*prefix, "-m", "pystream.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
-           "--log-level", "WARNING", "--override", "group.initial.rebalance.delay.ms=0"]
-    return BrokerProcess("pystream broker", cmd, port, log_path)
 
 
 def nafka_broker(data_dir: Path, port: int, log_path: Path, nafka_path: str | None) -> BrokerProcess:
@@ -296,12 +176,6 @@ def install_nafka(path: str | None = None) -> str:
 # ---------------------------------------------------------------------------
 
 
-def make_values(count: int, size: int) -> list[bytes]:
-    """``count`` distinct incompressible values of ``size`` bytes (cycled by the produce loop)."""
-    block = os.urandom(count * size)
-    return [block[i * size : (i + 1) * size] for i in range(count)]
-
-
 def producer_config(bootstrap: str, n: int, value_size: int, **extra: Any) -> dict[str, Any]:
     """The producer of every throughput phase: acks=all, linger.ms=5, a queue that holds all N records."""
     kbytes = min(2_147_483_647, n * (value_size + 128) // 1024 + 65_536)
@@ -331,7 +205,7 @@ class _Errors:
             self.items.append(f"delivery failed: {err}")
 
 
-def _produce_loop(producer: Any, topic: str, values: list[bytes], n: int, collect: bool = True) -> float:
+def produce_loop(producer: Any, topic: str, values: list[bytes], n: int, collect: bool = True) -> float:
     """The timed loop, the same for the ceiling and the brokers; returns its start time."""
     produce, poll = producer.produce, producer.poll
     mask = len(values) - 1  # a power of two
@@ -367,7 +241,7 @@ def measure_ceiling(n: int, values: list[bytes]) -> float:
         done = 0
         while done < n:
             k = min(CEILING_CHUNK, n - done)
-            t0 = _produce_loop(producer, "bench-ceiling", values, k, collect=False)
+            t0 = produce_loop(producer, "bench-ceiling", values, k, collect=False)
             seconds += time.perf_counter() - t0
             if len(producer) < k:
                 raise BenchError(f"client ceiling: only {len(producer)} of {k} records queued")
@@ -397,7 +271,7 @@ def measure_produce(broker: BrokerProcess, topic: str, n: int, values: list[byte
     try:
         producer.list_topics(topic, timeout=min(timeout, 30))  # connect + create the topic, untimed
         cpu0 = broker.cpu_seconds()
-        t0 = _produce_loop(producer, topic, values, n)
+        t0 = produce_loop(producer, topic, values, n)
         left = producer.flush(timeout)
         seconds = time.perf_counter() - t0
         cpu = broker.cpu_seconds() - cpu0
@@ -598,12 +472,8 @@ def percentile(sorted_values: list[int], q: float) -> float:
 
 
 def machine_info() -> dict[str, Any]:
-    from pystream import bench as storage_bench
-
-    info = storage_bench.machine_info()
-    info.pop("openblas_one_thread", None)
-    info.pop("numpy", None)
-    info.pop("sqlite", None)
+    """`report.machine_info` plus the versions of confluent-kafka and librdkafka."""
+    info = report.machine_info()
     try:
         import confluent_kafka
 
@@ -614,16 +484,13 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-ProgressFn = Callable[[str], None]
-
-
 def total_steps(config: BrokerBenchConfig) -> int:
     """How many times ``run_broker_benchmark`` calls ``progress`` (nafka steps included)."""
     per_rep = 3 + (2 if config.nafka else 0)
     return 2 + (1 if config.nafka else 0) + config.repeat * per_rep + 2
 
 
-def run_broker_benchmark(config: BrokerBenchConfig, progress: ProgressFn | None = None) -> BrokerBenchResult:
+def run_broker_benchmark(config: BrokerBenchConfig, progress: report.ProgressFn | None = None) -> BrokerBenchResult:
     """Start the brokers, run every phase, stop the brokers; ``progress(label)`` after each step."""
     import confluent_kafka  # noqa: F401  (ImportError here: the caller says confluent-kafka is missing)
 
@@ -817,34 +684,11 @@ def _rows(config: BrokerBenchConfig, times: dict[str, list[float]], cpus: dict[s
     return rows
 
 
-def run_with_progress(config: BrokerBenchConfig, console: Any = None) -> BrokerBenchResult:
-    """`run_broker_benchmark` behind a rich progress bar (transient) on ``console``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("[bold]broker bench[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.description}"), console=console, transient=True) as progress:
-        task = progress.add_task("starting", total=total_steps(config))
-
-        def step(label: str) -> None:
-            progress.update(task, advance=1, description=label)
-
-        return run_broker_benchmark(config, progress=step)
-
-
 def run_and_report(config: BrokerBenchConfig, console: Any = None, json_path: str | os.PathLike[str] | None = None,
                    markdown: bool = False) -> BrokerBenchResult:
     """The whole `pystream bench --broker`: run with a progress bar, print the table, write JSON."""
-    from rich.console import Console
-
-    console = console or Console()
-    result = run_with_progress(config, console)
-    console.print(render_table(result))
-    if json_path is not None:
-        write_json(result, json_path)
-        console.print(f"raw results written to {json_path}")
-    if markdown:
-        console.print(markdown_table(result), markup=False, highlight=False, soft_wrap=True)
-    return result
+    return report.run_and_report("broker bench", total_steps(config), lambda step: run_broker_benchmark(config, step),
+                                 render_table, markdown_table, FOOTNOTES, console, json_path, markdown)
 
 
 # ---------------------------------------------------------------------------
@@ -871,70 +715,43 @@ FOOTNOTES = (
 )
 
 
+_FORMATS = {"x": "{:,.1f}x", "s/1M": "{:.3f} s", "ms": "{:.2f} ms", "MiB": "{:,.0f} MiB", "%": "{:.0f}%"}
+
+
 def _fmt(row: Row) -> str:
-    v = row.value
-    if v is None:
+    if row.value is None:
         return "-"
     if row.unit == "records/s":
-        return f"{v / 1e6:,.2f}M/s" if v >= 1e5 else f"{v / 1e3:,.1f}k/s"
-    if row.unit == "x":
-        return f"{v:,.1f}x"
-    if row.unit == "s/1M":
-        return f"{v:.3f} s"
-    if row.unit == "ms":
-        return f"{v:.2f} ms"
-    if row.unit == "MiB":
-        return f"{v:,.0f} MiB"
-    if row.unit == "%":
-        return f"{v:.0f}%"
-    return f"{v:g}"
-
-
-def _verdict(passed: bool | None, markup: bool = True) -> str:
-    if passed is None:
-        return ""
-    word = "PASS" if passed else "MISS"
-    return f"[{'green' if passed else 'red'}]{word}[/]" if markup else word
+        return report.fmt_rate(row.value, "/s")
+    return _FORMATS.get(row.unit, "{:g}").format(row.value)
 
 
 _SECTIONS = ("ceiling", "nafka.produce", "ratio.produce", "cpu.produce", "latency.p50", "latency_after.p50")
+COLUMNS: tuple[report.Column, ...] = (("measurement", "left"), ("value", "right"), ("", "left"), ("goal", "left"),
+                                      ("result", "left"))
+
+
+def _cells(result: BrokerBenchResult, markup: bool) -> list[report.Cells]:
+    out: list[report.Cells] = []
+    for i, row in enumerate(result.rows):
+        if i and row.key in _SECTIONS:
+            out.append(None)
+        out.append([row.label, _fmt(row), row.detail or row.note, row.goal, report.verdict(row.passed, markup)])
+    return out
 
 
 def render_table(result: BrokerBenchResult) -> Any:
     """The results as a rich renderable (a table, then the notes)."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
     cfg = result.config
-    table = Table(
-        title=f"pystream broker benchmark: confluent-kafka, N={cfg['n']:,} records of {cfg['value_size']} B, one partition",
-        caption=f"{result.machine.get('cpu', '')} · {result.machine.get('nproc')} cores · {result.started}",
-    )
-    for col, justify in (("measurement", "left"), ("value", "right"), ("", "left"), ("goal", "left"), ("result", "left")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for i, row in enumerate(result.rows):
-        if i and row.key in _SECTIONS:
-            table.add_section()
-        table.add_row(row.label, _fmt(row), row.detail or row.note, row.goal, _verdict(row.passed))
-    lines = [*FOOTNOTES, *result.notes]
-    return Group(table, *(Text(f"* {line}", style="dim") for line in lines))
+    title = f"pystream broker benchmark: confluent-kafka, N={cfg['n']:,} records of {cfg['value_size']} B, one partition"
+    return report.rich_table(title, result, COLUMNS, _cells(result, True), (*FOOTNOTES, *result.notes))
 
 
 def markdown_table(result: BrokerBenchResult) -> str:
     """The same table as GitHub markdown (for docs/benchmarks.md)."""
-    lines = ["| measurement | value | | goal | result |", "| --- | ---: | --- | --- | --- |"]
-    for row in result.rows:
-        lines.append(f"| {row.label} | {_fmt(row)} | {row.detail or row.note} | {row.goal} | {_verdict(row.passed, False)} |")
-    return "\n".join(lines)
-
-
-def result_to_dict(result: BrokerBenchResult) -> dict[str, Any]:
-    return asdict(result) | {"footnotes": list(FOOTNOTES)}
+    return report.markdown_table(COLUMNS, _cells(result, False))
 
 
 def write_json(result: BrokerBenchResult, path: str | os.PathLike[str]) -> None:
-    """Write ``result_to_dict(result)`` to ``path`` (parent directories created)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(result_to_dict(result), indent=2) + "\n")
+    """The raw results and the footnotes as JSON at ``path``."""
+    report.write_json(result, path, FOOTNOTES)

@@ -1,0 +1,258 @@
+"""Many partitions on one broker (docs/benchmarks.md, "Partitions"): 10,000 single-partition topics.
+
+Against one `pystream serve`, with librdkafka (confluent-kafka):
+
+- create: one batched CreateTopics of ``topics`` topics;
+- metadata: Metadata for every topic (first answer after the creation, then repeated);
+- round: one producer sends ``per_partition`` 100-byte records to every partition
+  (acks=all, linger 5 ms), one consumer assigned every partition reads them all back;
+  its throughput as a ratio of the same number of records through one partition in the
+  same run (the baseline);
+- RssAnon of the broker with every partition open;
+- restart: SIGTERM (clean shutdown) time, then start-up until Metadata lists every
+  topic, then the round again;
+- stall: all along, a probe on its own connection sends ApiVersions every 20 ms; the
+  longest wait for an answer bounds how long any request held the broker's event loop.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import struct
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pystream.bench import report
+from pystream.bench.procs import BenchError, BrokerProcess, free_port, pystream_broker
+
+GOALS = {"create_s": 10.0, "metadata_ms": 100.0, "startup_s": 5.0, "rss_anon_mb": 300.0, "stall_ms": 50.0}
+
+
+@dataclass
+class PartitionsBenchConfig:
+    topics: int = 10_000
+    per_partition: int = 10
+    dir: str | None = None
+
+
+class LoopProbe:
+    """Sends ApiVersions v0 every ``interval`` s on its own connection, from a thread, and keeps
+    the longest round trip per phase: the event loop cannot answer while a request holds it."""
+
+    _REQUEST = struct.pack(">ihhi", 10, 18, 0, 7) + struct.pack(">h", -1)  # size, api key, version, corr id, null client id
+
+    def __init__(self, port: int, interval: float = 0.02) -> None:
+        self.port, self.interval = port, interval
+        self.worst: dict[str, float] = {}
+        self.phase = "start"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> LoopProbe:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        sock: socket.socket | None = None
+        while not self._stop.is_set():
+            try:
+                if sock is None:
+                    sock = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+                t0 = time.perf_counter()
+                sock.sendall(self._REQUEST)
+                (size,) = struct.unpack(">i", _recv(sock, 4))
+                _recv(sock, size)
+                rtt = time.perf_counter() - t0
+                self.worst[self.phase] = max(self.worst.get(self.phase, 0.0), rtt)
+            except OSError:  # the broker restarts: reconnect
+                if sock is not None:
+                    sock.close()
+                sock = None
+            self._stop.wait(self.interval)
+        if sock is not None:
+            sock.close()
+
+
+def _recv(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("closed")
+        buf += chunk
+    return bytes(buf)
+
+
+def _round(bootstrap: str, topics: list[str], per_partition: int) -> dict[str, float]:
+    """Produce ``per_partition`` records to partition 0 of every topic, consume them back; records/s of each."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    n = len(topics) * per_partition
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5, "enable.idempotence": True,
+                  "queue.buffering.max.messages": max(100_000, n), "message.timeout.ms": 300_000, "log_level": 0})
+    value = b"v" * 100
+    failed: list[str] = []
+    t0 = time.perf_counter()
+    for _ in range(per_partition):
+        for t in topics:
+            while True:
+                try:
+                    p.produce(t, value, partition=0, on_delivery=lambda err, _m: err and failed.append(str(err)))
+                    break
+                except BufferError:
+                    p.poll(0.01)
+        p.poll(0)
+    left = p.flush(300)
+    produce_s = time.perf_counter() - t0
+    if left or failed:
+        raise BenchError(f"{left} records undelivered, {len(failed)} failed ({failed[:3]})")
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{time.monotonic_ns()}", "enable.auto.commit": False,
+                  "log_level": 0})
+    c.assign([TopicPartition(t, 0, 0) for t in topics])
+    got = 0
+    t0 = time.perf_counter()
+    deadline = time.monotonic() + 300
+    while got < n and time.monotonic() < deadline:
+        for m in c.consume(10_000, 1.0):
+            if m.error() is None:
+                got += 1
+    consume_s = time.perf_counter() - t0
+    c.close()
+    if got < n:
+        raise BenchError(f"consumed {got} of {n} records")
+    return {"records": n, "produce_records_per_s": n / produce_s, "consume_records_per_s": n / consume_s}
+
+
+def _metadata_ms(bootstrap: str, expected: int) -> float:
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    admin.list_topics(timeout=30)  # connection set up, broker known
+    t0 = time.perf_counter()
+    md = admin.list_topics(timeout=60)
+    ms = (time.perf_counter() - t0) * 1000
+    if len([t for t in md.topics if not t.startswith("__")]) < expected:
+        raise BenchError(f"Metadata listed {len(md.topics)} topics, expected {expected}")
+    return ms
+
+
+def _wait_metadata(bootstrap: str, expected: int, timeout: float) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if len([t for t in admin.list_topics(timeout=5).topics if not t.startswith("__")]) >= expected:
+                return
+        except Exception:
+            time.sleep(0.05)
+    raise BenchError(f"the broker did not list {expected} topics within {timeout:.0f} s")
+
+
+def total_steps(config: PartitionsBenchConfig) -> int:
+    return 8
+
+
+def run_partitions_benchmark(config: PartitionsBenchConfig, progress: report.ProgressFn | None = None) -> dict[str, Any]:
+    """One broker, ``topics`` topics; every measurement of the module docstring."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    step = progress or (lambda label: None)
+    base = Path(tempfile.mkdtemp(prefix="pystream-partitions-bench-", dir=config.dir))
+    port = free_port()
+    broker: BrokerProcess = pystream_broker(base / "data", port, base / "broker.log", args=["--override", "num.partitions=1"])
+    probe: LoopProbe | None = None
+    out: dict[str, Any] = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "topics": config.topics,
+                           "per_partition": config.per_partition, "goals": GOALS}
+    try:
+        broker.start()
+        probe = LoopProbe(port).start()
+        names = [f"t{i:05d}" for i in range(config.topics)]
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap, "log_level": 0})
+        probe.phase = "create"
+        t0 = time.perf_counter()
+        futures = admin.create_topics([NewTopic(n, 1, 1) for n in names], request_timeout=120, operation_timeout=120)
+        for f in futures.values():
+            f.result(120)
+        out["create_s"] = time.perf_counter() - t0
+        step("topics created")
+        probe.phase = "metadata"
+        out["metadata_first_ms"] = _metadata_ms(broker.bootstrap, config.topics)
+        out["metadata_ms"] = min(_metadata_ms(broker.bootstrap, config.topics) for _ in range(3))
+        step("metadata")
+        probe.phase = "baseline"
+        admin.create_topics([NewTopic("baseline", 1, 1)])["baseline"].result(30)
+        out["baseline"] = _round(broker.bootstrap, ["baseline"], config.topics * config.per_partition)
+        step("one-partition baseline")
+        probe.phase = "round"
+        out["round"] = _round(broker.bootstrap, names, config.per_partition)
+        out["rss_anon_mb"] = broker.rss_bytes("RssAnon") / 1e6
+        step("round over every partition")
+        probe.phase = "restart"
+        t0 = time.perf_counter()
+        broker.stop(600)
+        out["shutdown_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        broker.start(120)
+        _wait_metadata(broker.bootstrap, config.topics, 120)
+        out["startup_s"] = time.perf_counter() - t0
+        step("restart")
+        probe.phase = "round_after_restart"
+        out["round_after_restart"] = _round(broker.bootstrap, names, config.per_partition)
+        out["rss_anon_after_restart_mb"] = broker.rss_bytes("RssAnon") / 1e6
+        step("round after restart")
+    finally:
+        if probe is not None:
+            probe.stop()
+        broker.stop(600)
+        shutil.rmtree(base, ignore_errors=True)
+        step("stopped")
+    worst = {k: v * 1000 for k, v in (probe.worst if probe else {}).items() if k != "restart"}
+    out["stall_ms"] = max(worst.values(), default=0.0)
+    out["stall_ms_by_phase"] = worst
+    base_rate = out["baseline"]["produce_records_per_s"], out["baseline"]["consume_records_per_s"]
+    out["round_vs_one_partition"] = {"produce": out["round"]["produce_records_per_s"] / base_rate[0],
+                                     "consume": out["round"]["consume_records_per_s"] / base_rate[1]}
+    out["pass"] = {"create_s": out["create_s"] <= GOALS["create_s"], "metadata_ms": out["metadata_ms"] <= GOALS["metadata_ms"],
+                   "startup_s": out["startup_s"] <= GOALS["startup_s"], "rss_anon_mb": out["rss_anon_mb"] <= GOALS["rss_anon_mb"],
+                   "stall_ms": out["stall_ms"] <= GOALS["stall_ms"]}
+    step("done")
+    return out
+
+
+def summary(r: dict[str, Any]) -> str:
+    ok = r["pass"]
+    rnd, rnd2, ratio = r["round"], r["round_after_restart"], r["round_vs_one_partition"]
+    return "\n".join([
+        f"{r['topics']:,} single-partition topics on one broker",
+        f"create (one batched CreateTopics): {r['create_s']:.2f} s (goal <= {GOALS['create_s']:.0f} s: {report.verdict(ok['create_s'], False)})",
+        f"Metadata of every topic: {r['metadata_ms']:.0f} ms, first after the creation {r['metadata_first_ms']:.0f} ms "
+        f"(goal <= {GOALS['metadata_ms']:.0f} ms: {report.verdict(ok['metadata_ms'], False)})",
+        f"round over every partition ({rnd['records']:,} records): produce {report.fmt_rate(rnd['produce_records_per_s'])}/s "
+        f"= {ratio['produce']:.0%} of one partition, consume {report.fmt_rate(rnd['consume_records_per_s'])}/s "
+        f"= {ratio['consume']:.0%} of one partition (same run)",
+        f"RssAnon with every partition open: {r['rss_anon_mb']:.0f} MB (goal <= {GOALS['rss_anon_mb']:.0f} MB: "
+        f"{report.verdict(ok['rss_anon_mb'], False)})",
+        f"clean shutdown {r['shutdown_s']:.1f} s; start-up until Metadata lists every topic {r['startup_s']:.2f} s "
+        f"(goal <= {GOALS['startup_s']:.0f} s: {report.verdict(ok['startup_s'], False)})",
+        f"round after restart: produce {report.fmt_rate(rnd2['produce_records_per_s'])}/s, "
+        f"consume {report.fmt_rate(rnd2['consume_records_per_s'])}/s; RssAnon {r['rss_anon_after_restart_mb']:.0f} MB",
+        f"longest event-loop stall seen by a probe: {r['stall_ms']:.0f} ms (goal <= {GOALS['stall_ms']:.0f} ms: "
+        f"{report.verdict(ok['stall_ms'], False)}); by phase: "
+        + ", ".join(f"{k} {v:.0f} ms" for k, v in r["stall_ms_by_phase"].items()),
+    ])
+
+
+def run_and_report(config: PartitionsBenchConfig, console: Any = None, json_path: str | Path | None = None) -> dict[str, Any]:
+    return report.run_and_report("partitions bench", total_steps(config), lambda step: run_partitions_benchmark(config, step),
+                                 summary, summary, (), console, json_path)
