@@ -6,7 +6,18 @@ class PystreamError(Exception):
 
 
 class CorruptRecordError(PystreamError, ValueError):
-    """A record batch failed validation (length, magic, CRC32C, record count, offsets)."""
+    """A record batch failed validation (length, magic, CRC32C, record count, offsets).
+
+    When the bad bytes were met in a segment file (a read, a verification),
+    ``path`` names the file, ``position`` the byte position of the batch in it
+    and ``offset`` its base offset (or the offset expected there when its
+    header is unreadable); otherwise they are None (bad input to an append).
+    The broker answers it with CORRUPT_MESSAGE or KAFKA_STORAGE_ERROR.
+    """
+
+    path: str | None = None
+    position: int | None = None
+    offset: int | None = None
 
 
 class OffsetOutOfRangeError(PystreamError, IndexError):
@@ -15,6 +26,21 @@ class OffsetOutOfRangeError(PystreamError, IndexError):
 
 class LogDirectoryError(PystreamError, OSError):
     """A path is not a usable partition-log directory (or is locked by another writer)."""
+
+
+class StorageError(PystreamError, OSError):
+    """An I/O error on a partition log's files (Kafka: KAFKA_STORAGE_ERROR).
+
+    ``errno`` is the OS error (ENOSPC for a full disk), ``filename`` the
+    partition directory; the message names the file and what was being done.
+    """
+
+
+class LogWriteError(StorageError):
+    """An append, flush or close could not write (a full disk, say). It had no
+    effect: the log is exactly as before the call (end offset, files, indexes)
+    and no byte of it is written later. Retrying the call once space is back
+    appends at the offsets it would have had."""
 
 
 class LogClosedError(PystreamError, ValueError):
@@ -45,7 +71,11 @@ class NoOffsetForPartitionError(PystreamError):
     """No committed offset and auto_offset_reset="none" (Kafka: NoOffsetForPartitionException)."""
 
 
-class SecurityConfigError(PystreamError, ValueError):
+class InvalidConfigError(PystreamError, ValueError):
+    """A config key or value Kafka refuses (Kafka: INVALID_CONFIG); the message names the key and why."""
+
+
+class SecurityConfigError(InvalidConfigError):
     """A security setting (listeners, TLS, SASL, ACLs, quotas) the broker or client cannot use."""
 
 

@@ -143,7 +143,7 @@ pub fn check_batch(buf: &[u8], deep: bool) -> BatchCheck {
         ));
     }
     let h = BatchHeader::parse(buf);
-    let crc = crc32c::crc32c(&buf[ATTRIBUTES..size]);
+    let crc = crate::crc::crc32c(&buf[ATTRIBUTES..size]);
     if crc != h.crc {
         return BatchCheck::Corrupt(format!(
             "CRC32C mismatch: stored {:#010x}, computed {crc:#010x}",
@@ -188,6 +188,50 @@ pub fn check_batch(buf: &[u8], deep: bool) -> BatchCheck {
     BatchCheck::Valid(h)
 }
 
+/// Cheap check that `buf` starts with the framing of a batch whose base
+/// offset is at least `min_base`: header fields only (length, magic, counts,
+/// offsets), no CRC. What reads check before handing out or decoding bytes.
+pub fn check_frame(buf: &[u8], min_base: i64) -> std::result::Result<BatchHeader, String> {
+    if buf.len() < HEADER_LEN {
+        return Err(format!("{} bytes left, less than a batch header", buf.len()));
+    }
+    let h = BatchHeader::parse(buf);
+    if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
+        return Err(format!(
+            "batch length {} is smaller than the {HEADER_LEN}-byte header",
+            h.batch_length
+        ));
+    }
+    if h.magic != 2 {
+        return Err(format!("unsupported magic {} (only record batch v2 is supported)", h.magic));
+    }
+    if h.size() > buf.len() {
+        return Err(format!("batch of {} bytes but only {} bytes left", h.size(), buf.len()));
+    }
+    if h.last_offset_delta < 0
+        || h.record_count < 0
+        || h.record_count as i64 > h.last_offset_delta as i64 + 1
+    {
+        return Err(format!(
+            "record count {} does not fit last offset delta {}",
+            h.record_count, h.last_offset_delta
+        ));
+    }
+    if h.base_offset < min_base || h.base_offset > i64::MAX - h.last_offset_delta as i64 {
+        return Err(format!(
+            "base offset {} where offsets from {min_base} were expected",
+            h.base_offset
+        ));
+    }
+    Ok(h)
+}
+
+/// Whether the stored CRC32C of a whole batch matches its bytes.
+#[inline]
+pub fn crc_ok(batch: &[u8], h: &BatchHeader) -> bool {
+    crate::crc::crc32c(&batch[ATTRIBUTES..h.size()]) == h.crc
+}
+
 /// Validates a buffer of one or more whole batches (as a Produce request
 /// carries them). Returns each batch's (position, header).
 pub fn validate_batches(buf: &[u8]) -> Result<Vec<(usize, BatchHeader)>> {
@@ -229,6 +273,16 @@ pub struct PendingBatch {
 }
 
 pub type Header<'a> = (&'a [u8], Option<&'a [u8]>);
+
+/// The state of a `PendingBatch` at some point (see `PendingBatch::mark`).
+#[derive(Debug, Clone, Copy)]
+pub struct PendingMark {
+    pub base_offset: i64,
+    len: usize,
+    pub count: i32,
+    base_timestamp: i64,
+    max_timestamp: i64,
+}
 
 impl PendingBatch {
     pub fn new(base_offset: i64, capacity: usize) -> PendingBatch {
@@ -344,6 +398,39 @@ impl PendingBatch {
         self.base_offset + self.count as i64 - 1
     }
 
+    /// Where the batch stands now: `rewind` or `prefix` come back to it.
+    pub fn mark(&self) -> PendingMark {
+        PendingMark {
+            base_offset: self.base_offset,
+            len: self.records.len(),
+            count: self.count,
+            base_timestamp: self.base_timestamp,
+            max_timestamp: self.max_timestamp,
+        }
+    }
+
+    /// Drops the records added since `m` was taken of this batch.
+    pub fn rewind(&mut self, m: &PendingMark) {
+        debug_assert_eq!(self.base_offset, m.base_offset);
+        self.records.truncate(m.len);
+        self.count = m.count;
+        self.base_timestamp = m.base_timestamp;
+        self.max_timestamp = m.max_timestamp;
+    }
+
+    /// A copy of this batch as it stood at `m` (taken of it, before it was sealed).
+    pub fn prefix(&self, m: &PendingMark) -> PendingBatch {
+        let mut records = Vec::with_capacity(self.records.capacity());
+        records.extend_from_slice(&self.records[..m.len]);
+        PendingBatch {
+            base_offset: m.base_offset,
+            base_timestamp: m.base_timestamp,
+            max_timestamp: m.max_timestamp,
+            count: m.count,
+            records,
+        }
+    }
+
     /// Finishes the batch: header, optional compression, CRC.
     pub fn into_batch(mut self, codec: Codec, partition_leader_epoch: i32) -> Result<Vec<u8>> {
         if codec != Codec::None {
@@ -384,7 +471,7 @@ impl PendingBatch {
         h[PRODUCER_EPOCH..PRODUCER_EPOCH + 2].copy_from_slice(&(-1i16).to_be_bytes());
         h[BASE_SEQUENCE..BASE_SEQUENCE + 4].copy_from_slice(&(-1i32).to_be_bytes());
         h[RECORD_COUNT..RECORD_COUNT + 4].copy_from_slice(&self.count.to_be_bytes());
-        let crc = crc32c::crc32c(&self.records[ATTRIBUTES..]);
+        let crc = crate::crc::crc32c(&self.records[ATTRIBUTES..]);
         self.records[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
     }
 }
@@ -503,6 +590,24 @@ pub fn for_each_record<F: FnMut(&RecordRef, &[u8]) -> bool>(
     Ok(())
 }
 
+/// Kafka's LogAppendTime: a copy of `buf` (whole batches, validated first, so
+/// a corrupt input is refused and never re-signed) where every batch has the
+/// timestamp-type attribute bit set, maxTimestamp = `now_ms`, and its CRC
+/// recomputed. Readers then take every record's timestamp from maxTimestamp.
+pub fn stamp_log_append_time(buf: &[u8], now_ms: i64) -> Result<Vec<u8>> {
+    let batches = validate_batches(buf)?;
+    let mut out = buf.to_vec();
+    for (pos, h) in &batches {
+        let b = &mut out[*pos..*pos + h.size()];
+        let attributes = h.attributes | ATTR_TIMESTAMP_LOG_APPEND;
+        b[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
+        b[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&now_ms.to_be_bytes());
+        let crc = crc32c::crc32c(&b[ATTRIBUTES..]);
+        b[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -592,5 +697,22 @@ mod tests {
         b[BATCH_LENGTH..BATCH_LENGTH + 4].copy_from_slice(&10i32.to_be_bytes());
         assert!(matches!(check_batch(&b, true), BatchCheck::Corrupt(_)));
         assert!(validate_batches(&b).is_err());
+    }
+
+    #[test]
+    fn log_append_time_stamp_keeps_the_batch_valid() {
+        let mut two = sample(Codec::None);
+        two.extend(sample(Codec::Gzip));
+        let stamped = stamp_log_append_time(&two, 1_700_000_000_123).unwrap();
+        let batches = validate_batches(&stamped).unwrap();
+        assert_eq!(batches.len(), 2);
+        for (_, h) in &batches {
+            assert!(h.log_append_time());
+            assert_eq!(h.max_timestamp, 1_700_000_000_123);
+        }
+        let mut bad = two.clone();
+        let n = bad.len();
+        bad[n - 1] ^= 1;
+        assert!(stamp_log_append_time(&bad, 1).is_err());
     }
 }

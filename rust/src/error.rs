@@ -2,6 +2,7 @@
 //! class of `pystream.errors`.
 
 use std::io;
+use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
@@ -20,6 +21,15 @@ pub enum LogError {
     Invalid(String),
     #[error("{context}: {source}")]
     Io { context: String, source: io::Error },
+    /// Bytes of a segment file that are not a valid batch, met by a read.
+    #[error("{}: invalid record batch at position {position} (offset {offset}): {reason}", path.display())]
+    CorruptData {
+        path: PathBuf,
+        position: u64,
+        /// The batch's base offset when its header is readable, else the offset expected there.
+        offset: i64,
+        reason: String,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, LogError>;

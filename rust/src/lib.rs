@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod bigvec;
 pub mod compression;
+pub mod crc;
 pub mod error;
 pub mod index;
 pub mod log;

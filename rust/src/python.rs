@@ -1,9 +1,12 @@
 //! PyO3 bindings: `pystream._core`. Python objects are built here and only
 //! here; the storage modules know nothing of Python.
 //!
-//! Locking: each log sits behind a mutex. Code holding the mutex never
-//! acquires the GIL, so a thread that holds the GIL may wait for the mutex.
+//! Locking: each log sits behind a mutex. A thread waits for the mutex
+//! without the GIL (`PyPartitionLog::lock`), so the thread holding the mutex
+//! may take the GIL (`append_batch` reads Python values while holding it).
 //! File I/O, CRC and compression run with the GIL released (`py.detach`).
+//! Warnings of the storage core are logged on `pystream.storage` once the
+//! mutex is released.
 
 use crate::batch::{self, BatchHeader, PendingBatch};
 use crate::bigvec::BigVec;
@@ -18,29 +21,69 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 fn py_error(py: Python<'_>, e: LogError) -> PyErr {
-    let class = match &e {
-        LogError::Corrupt(_) => "CorruptRecordError",
-        LogError::OffsetOutOfRange(_) => "OffsetOutOfRangeError",
-        LogError::Directory(_) => "LogDirectoryError",
-        LogError::Closed => "LogClosedError",
-        LogError::Invalid(m) => return PyValueError::new_err(m.clone()),
+    py_error_at(py, e, None, false)
+}
+
+/// The `pystream.errors` exception for `e`. I/O errors become `StorageError`
+/// (`LogWriteError` when `write`: a write that was undone) with the OS errno
+/// and `filename` = the partition directory `dir`.
+fn py_error_at(py: Python<'_>, e: LogError, dir: Option<&std::path::Path>, write: bool) -> PyErr {
+    let errors = match py.import("pystream.errors") {
+        Ok(m) => m,
+        Err(import_failed) => return import_failed,
+    };
+    let made = match e {
+        LogError::Invalid(m) => return PyValueError::new_err(m),
         LogError::Io { context, source } => {
-            return PyOSError::new_err((
-                source.raw_os_error().unwrap_or(0),
-                format!("{context}: {source}"),
-            ))
+            let errno = source.raw_os_error().unwrap_or(libc::EIO);
+            let (class, msg) = if write {
+                ("LogWriteError", format!("{context}: {source}; the call was undone, the log is as before it"))
+            } else {
+                ("StorageError", format!("{context}: {source}"))
+            };
+            let filename = dir.map(|d| d.display().to_string());
+            errors.getattr(class).and_then(|c| c.call1((errno, msg, filename)))
+        }
+        LogError::CorruptData { ref path, position, offset, .. } => {
+            errors.getattr("CorruptRecordError").and_then(|c| {
+                let inst = c.call1((e.to_string(),))?;
+                inst.setattr("path", path.display().to_string())?;
+                inst.setattr("position", position)?;
+                inst.setattr("offset", offset)?;
+                Ok(inst)
+            })
+        }
+        other => {
+            let class = match &other {
+                LogError::Corrupt(_) => "CorruptRecordError",
+                LogError::OffsetOutOfRange(_) => "OffsetOutOfRangeError",
+                LogError::Directory(_) => "LogDirectoryError",
+                _ => "LogClosedError",
+            };
+            errors.getattr(class).and_then(|c| c.call1((other.to_string(),)))
         }
     };
-    match py
-        .import("pystream.errors")
-        .and_then(|m| m.getattr(class))
-        .and_then(|c| c.call1((e.to_string(),)))
-    {
+    match made {
         Ok(inst) => PyErr::from_value(inst),
-        Err(import_failed) => import_failed,
+        Err(failed) => failed,
+    }
+}
+
+/// Logs warnings of the storage core on the `pystream.storage` logger.
+fn log_warnings(py: Python<'_>, warnings: Vec<String>) {
+    if warnings.is_empty() {
+        return;
+    }
+    if let Ok(logger) = py
+        .import("logging")
+        .and_then(|m| m.call_method1("getLogger", ("pystream.storage",)))
+    {
+        for w in warnings {
+            let _ = logger.call_method1("warning", ("%s", w));
+        }
     }
 }
 
@@ -415,12 +458,16 @@ impl BatchData {
     }
 }
 
-fn load_batches(batches: Vec<BatchRef>) -> Result<Vec<BatchData>, LogError> {
+/// Checks (`verify_crc`) and decompresses the data batches (control batches skipped).
+fn load_batches(batches: Vec<BatchRef>, verify_crc: bool) -> Result<Vec<BatchData>, LogError> {
     batches
         .into_iter()
         .filter(|b| !b.header.is_control())
         .map(|b| {
-            let owned = match batch::records_data(b.bytes(), &b.header)? {
+            if verify_crc {
+                b.check_crc()?;
+            }
+            let owned = match batch::records_data(b.bytes(), &b.header).map_err(|e| b.corrupt(e))? {
                 batch::RecordsData::Borrowed(_) => None,
                 batch::RecordsData::Owned(v) => Some(v),
             };
@@ -437,51 +484,94 @@ pub struct PyPartitionLog {
 }
 
 impl PyPartitionLog {
+    /// Locks the log. Waits for the mutex without the GIL: the thread holding
+    /// the mutex may need the GIL back (after a `py.detach`) to finish.
+    #[inline]
+    fn lock(&self, py: Python<'_>) -> MutexGuard<'_, Option<PartitionLog>> {
+        loop {
+            match self.inner.try_lock() {
+                Ok(g) => return g,
+                Err(TryLockError::Poisoned(p)) => return p.into_inner(),
+                Err(TryLockError::WouldBlock) => py.detach(|| drop(self.inner.lock())),
+            }
+        }
+    }
+
+    fn error(&self, py: Python<'_>, e: LogError) -> PyErr {
+        py_error_at(py, e, Some(&self.path), false)
+    }
+
+    fn write_error(&self, py: Python<'_>, e: LogError) -> PyErr {
+        py_error_at(py, e, Some(&self.path), true)
+    }
+
+    /// Runs `f` on the open log (GIL held), then logs its warnings.
     fn with<R>(
         &self,
         py: Python<'_>,
         f: impl FnOnce(&mut PartitionLog) -> Result<R, LogError>,
     ) -> PyResult<R> {
-        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let log = guard
-            .as_mut()
-            .ok_or(LogError::Closed)
-            .map_err(|e| py_error(py, e))?;
-        f(log).map_err(|e| py_error(py, e))
+        let (r, warnings) = run_on(&mut self.lock(py), f);
+        log_warnings(py, warnings);
+        r.map_err(|e| self.error(py, e))
     }
 
-    /// Runs `f` with the GIL released.
+    /// Runs `f` with the GIL released, then logs its warnings.
     fn detached<R: Send>(
         &self,
         py: Python<'_>,
         f: impl FnOnce(&mut PartitionLog) -> Result<R, LogError> + Send,
     ) -> PyResult<R> {
-        let r = py.detach(|| {
-            let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            match guard.as_mut() {
-                None => Err(LogError::Closed),
-                Some(log) => f(log),
-            }
-        });
-        r.map_err(|e| py_error(py, e))
+        self.detached_raw(py, f).map_err(|e| self.error(py, e))
     }
 
-    /// Writes filled batches and applies the flush policy after appends.
-    fn after_append(&self, py: Python<'_>, log_has_work: bool) -> PyResult<()> {
-        if log_has_work {
-            self.detached(py, |log| {
-                log.write_full()?;
-                if log.needs_flush() {
-                    log.flush()?;
-                }
-                Ok(())
-            })?;
-        }
-        Ok(())
+    /// `detached` for a call that writes: an I/O error is a `LogWriteError`.
+    fn detached_write<R: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut PartitionLog) -> Result<R, LogError> + Send,
+    ) -> PyResult<R> {
+        self.detached_raw(py, f).map_err(|e| self.write_error(py, e))
+    }
+
+    fn detached_raw<R: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut PartitionLog) -> Result<R, LogError> + Send,
+    ) -> Result<R, LogError> {
+        let (r, warnings) = py.detach(|| run_on(&mut self.inner.lock().unwrap_or_else(|p| p.into_inner()), f));
+        log_warnings(py, warnings);
+        r
     }
 }
 
-/// `append_batch` writes out filled batches every this many.
+/// Runs `f` on the log in `slot` (LogClosedError once closed); hands back its warnings too.
+fn run_on<R>(
+    slot: &mut Option<PartitionLog>,
+    f: impl FnOnce(&mut PartitionLog) -> Result<R, LogError>,
+) -> (Result<R, LogError>, Vec<String>) {
+    match slot.as_mut() {
+        None => (Err(LogError::Closed), Vec::new()),
+        Some(log) => {
+            let r = f(log);
+            (r, log.take_warnings())
+        }
+    }
+}
+
+/// Writes filled batches and applies the flush policy, inside an append step.
+fn write_and_maybe_flush(log: &mut PartitionLog) -> Result<(), LogError> {
+    log.write_full()?;
+    if log.needs_flush() {
+        log.flush()?;
+    }
+    Ok(())
+}
+
+/// Reads of at least this many bytes check CRCs on a second thread.
+const PARALLEL_VERIFY_BYTES: usize = 4 << 20;
+
+/// `append` and `append_batch` write out filled batches every this many.
 const WRITE_EVERY_FULL_BATCHES: usize = 8;
 
 fn now_or(ts: Option<i64>) -> i64 {
@@ -494,7 +584,7 @@ impl PyPartitionLog {
     #[pyo3(signature = (
         path, *, segment_bytes=1<<30, segment_ms=604_800_000, index_interval_bytes=4096,
         segment_index_bytes=10_485_760, retention_ms=604_800_000, retention_bytes=-1,
-        flush_messages=None, flush_ms=None, batch_size=16384, compression_type="none"
+        flush_messages=None, flush_ms=None, batch_size=16384, compression_type="none", lock_dir=true
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -510,8 +600,10 @@ impl PyPartitionLog {
         flush_ms: Option<i64>,
         batch_size: usize,
         compression_type: &str,
+        lock_dir: bool,
     ) -> PyResult<Self> {
         let config = LogConfig {
+            lock_dir,
             segment_bytes,
             segment_ms,
             index_interval_bytes,
@@ -612,17 +704,36 @@ impl PyPartitionLog {
             .map(|(k, v)| (k.as_bytes(), v.as_ref().map(|b| b.as_slice())))
             .collect();
         let ts = now_or(timestamp_ms);
-        let (offset, work) = self.with(py, |log| {
-            let off = log.add_record(
-                ts,
-                key.as_ref().map(|k| k.as_slice()),
-                value.as_ref().map(|v| v.as_slice()),
-                &hdrs,
-            );
-            Ok((off, log.has_full_batches() || log.needs_flush()))
-        })?;
-        self.after_append(py, work)?;
-        Ok(offset)
+        let (r, warnings) = {
+            let mut guard = self.lock(py);
+            let Some(log) = guard.as_mut() else {
+                return Err(py_error(py, LogError::Closed));
+            };
+            let (key, value) = (key.as_ref().map(|k| k.as_slice()), value.as_ref().map(|v| v.as_slice()));
+            // Filled batches are written a few at a time (one write per batch would
+            // cost a system call per batch_size bytes). A call that may write is one
+            // atomic step: on failure its record is not in the log. The others only
+            // add to the pending batch, which cannot fail.
+            let may_write = log.full_batches() + 1 >= WRITE_EVERY_FULL_BATCHES || log.needs_flush_after(1);
+            let r = if !may_write {
+                Ok(log.add_record(ts, key, value, &hdrs))
+            } else {
+                log.begin().and_then(|()| {
+                    let off = log.add_record(ts, key, value, &hdrs);
+                    if log.full_batches() >= WRITE_EVERY_FULL_BATCHES || log.needs_flush() {
+                        py.detach(|| {
+                            let r = write_and_maybe_flush(log).map(|()| off);
+                            log.end(r)
+                        })
+                    } else {
+                        log.end(Ok(off))
+                    }
+                })
+            };
+            (r, log.take_warnings())
+        };
+        log_warnings(py, warnings);
+        r.map_err(|e| self.write_error(py, e))
     }
 
     /// Appends many values (bytes-like objects, or the rows of a 2-D uint8
@@ -657,28 +768,48 @@ impl PyPartitionLog {
                 k.check(i)?;
             }
         }
-        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.lock(py);
         let log = guard
             .as_mut()
             .ok_or(LogError::Closed)
             .map_err(|e| py_error(py, e))?;
+        // One atomic step: on any failure none of the values is in the log.
+        log.begin().map_err(|e| self.write_error(py, e))?;
         let first = log.next_offset();
+        let mut py_err = None;
+        let mut r: Result<(), LogError> = Ok(());
         for i in 0..values.len() {
-            match &keys {
-                None => values.with(i, |v| log.add_record(ts, None, v, &[]))?,
-                Some(k) => {
-                    k.with(i, |key| values.with(i, |v| log.add_record(ts, key, v, &[])))??
-                }
+            let added = match &keys {
+                None => values.with(i, |v| log.add_record(ts, None, v, &[])),
+                Some(k) => k
+                    .with(i, |key| values.with(i, |v| log.add_record(ts, key, v, &[])))
+                    .and_then(|x| x),
             };
+            if let Err(e) = added {
+                py_err = Some(e);
+                r = Err(LogError::Invalid("a value could not be read".into()));
+                break;
+            }
             // Write filled batches as we go (GIL released): memory stays bounded
             // and their buffers are recycled while still hot in cache.
             if log.full_batches() >= WRITE_EVERY_FULL_BATCHES {
-                py.detach(|| log.write_full()).map_err(|e| py_error(py, e))?;
+                if let Err(e) = py.detach(|| log.write_full()) {
+                    r = Err(e);
+                    break;
+                }
             }
         }
-        let work = log.has_full_batches() || log.needs_flush();
+        let r = py.detach(|| {
+            let r = r.and_then(|()| write_and_maybe_flush(log));
+            log.end(r)
+        });
+        let warnings = log.take_warnings();
         drop(guard);
-        self.after_append(py, work)?;
+        log_warnings(py, warnings);
+        if let Some(e) = py_err {
+            return Err(e);
+        }
+        r.map_err(|e| self.write_error(py, e))?;
         Ok(first)
     }
 
@@ -695,29 +826,39 @@ impl PyPartitionLog {
         let data = arg.as_slice();
         // SAFETY-free trick avoided: copy the slice pointer across the detach as usize.
         let (ptr, len) = (data.as_ptr() as usize, data.len());
-        let (first, _) = self.detached(py, move |log| {
+        let (first, _) = self.detached_write(py, move |log| {
             // SAFETY: `arg` (bytes or a held buffer export) outlives this call.
             let data = unsafe { std::slice::from_raw_parts(ptr as *const u8, len) };
-            let r = log.append_raw(data, assign_offsets)?;
-            if log.needs_flush() {
-                log.flush()?;
-            }
-            Ok(r)
+            // One atomic step with the flush policy's flush: an error means
+            // nothing of this call is in the log.
+            log.begin()?;
+            let r = log.append_raw(data, assign_offsets).and_then(|r| {
+                if log.needs_flush() {
+                    log.flush()?;
+                }
+                Ok(r)
+            });
+            log.end(r)
         })?;
         drop(arg);
         Ok(first)
     }
 
     /// Whole batches from the one holding `offset`, as a zero-copy memoryview.
-    #[pyo3(signature = (offset, max_bytes=1<<20, max_offset=None))]
+    /// Only well-framed batches with a valid CRC32C (each batch's CRC is
+    /// checked once, then remembered; `verify_crc=False` checks framing only,
+    /// as Kafka's fetch does): the range stops before the first bad batch, and
+    /// CorruptRecordError is raised when that is the first one.
+    #[pyo3(signature = (offset, max_bytes=1<<20, max_offset=None, *, verify_crc=true))]
     fn read<'py>(
         &self,
         py: Python<'py>,
         offset: i64,
         max_bytes: usize,
         max_offset: Option<i64>,
+        verify_crc: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let slice = self.detached(py, |log| log.read(offset, max_bytes, max_offset))?;
+        let slice = self.detached(py, |log| log.read(offset, max_bytes, max_offset, verify_crc))?;
         let obj = match slice {
             Some(s) => MappedSlice {
                 map: s.map,
@@ -735,29 +876,33 @@ impl PyPartitionLog {
     }
 
     /// The same range as `read`, as `(path, position, length)` for sendfile, or None.
-    #[pyo3(signature = (offset, max_bytes=1<<20, max_offset=None))]
+    #[pyo3(signature = (offset, max_bytes=1<<20, max_offset=None, *, verify_crc=true))]
     fn read_file_range(
         &self,
         py: Python<'_>,
         offset: i64,
         max_bytes: usize,
         max_offset: Option<i64>,
+        verify_crc: bool,
     ) -> PyResult<Option<(PathBuf, usize, usize)>> {
-        let slice = self.detached(py, |log| log.read(offset, max_bytes, max_offset))?;
+        let slice = self.detached(py, |log| log.read(offset, max_bytes, max_offset, verify_crc))?;
         Ok(slice.map(|s| (s.path, s.position, s.len)))
     }
 
     /// Records from `offset` on, across segments (control batches skipped).
-    #[pyo3(signature = (offset, max_records=None, max_offset=None))]
+    /// Each batch's CRC32C is checked unless `verify_crc=False` (Kafka's
+    /// consumer `check.crcs`): CorruptRecordError names the file and offset.
+    #[pyo3(signature = (offset, max_records=None, max_offset=None, *, verify_crc=true))]
     fn records<'py>(
         &self,
         py: Python<'py>,
         offset: i64,
         max_records: Option<u64>,
         max_offset: Option<i64>,
+        verify_crc: bool,
     ) -> PyResult<Bound<'py, PyList>> {
         let data = self.detached(py, |log| {
-            load_batches(log.batches(offset, max_records, max_offset)?)
+            load_batches(log.batches(offset, max_records, max_offset)?, verify_crc)
         })?;
         let limit = max_records.unwrap_or(u64::MAX) as usize;
         let upto = max_offset.unwrap_or(i64::MAX);
@@ -787,7 +932,7 @@ impl PyPartitionLog {
                     }
                 }
             })
-            .map_err(|e| py_error(py, e))?;
+            .map_err(|e| self.error(py, bd.batch.corrupt(e)))?;
             if let Some(e) = err {
                 return Err(e);
             }
@@ -803,18 +948,21 @@ impl PyPartitionLog {
     /// the records lie uncompressed in one stretch of one segment, `keys` and
     /// `values` are that stretch of the file mapping itself (zero-copy);
     /// otherwise they are packed copies.
-    #[pyo3(signature = (offset, max_records=None, max_offset=None))]
+    #[pyo3(signature = (offset, max_records=None, max_offset=None, *, verify_crc=true))]
     fn _read_columns<'py>(
         &self,
         py: Python<'py>,
         offset: i64,
         max_records: Option<u64>,
         max_offset: Option<i64>,
+        verify_crc: bool,
     ) -> PyResult<Bound<'py, PyTuple>> {
         let limit = max_records.unwrap_or(u64::MAX) as usize;
         let upto = max_offset.unwrap_or(i64::MAX);
         let cols = self.detached(py, move |log| {
-            let data = load_batches(log.batches(offset, max_records, max_offset)?)?;
+            // CRCs are checked batch by batch just before decoding (below): the
+            // decoding then reads bytes the check left in the cache.
+            let data = load_batches(log.batches(offset, max_records, max_offset)?, false)?;
             let est: usize = data
                 .iter()
                 .map(|b| b.batch.header.record_count.max(0) as usize)
@@ -846,49 +994,69 @@ impl PyPartitionLog {
                 region: None,
             };
             let region_start = data.first().map_or(0, |b| b.batch.pos);
-            for bd in &data {
-                // Position of this batch's records section within the region.
-                let base = bd.batch.pos + batch::HEADER_LEN - region_start;
-                batch::for_each_record(bd.records(), &bd.batch.header, |r, d| {
-                    if r.offset < offset {
-                        return true;
-                    }
-                    if c.offsets.len() >= limit || r.offset >= upto {
-                        return false;
-                    }
-                    c.offsets.push(r.offset);
-                    c.timestamps.push(r.timestamp);
-                    for (field, starts, lengths, packed) in [
-                        (r.key, &mut c.key_starts, &mut c.key_lengths, &mut c.keys),
-                        (
-                            r.value,
-                            &mut c.value_starts,
-                            &mut c.value_lengths,
-                            &mut c.values,
-                        ),
-                    ] {
-                        match field {
-                            None => {
-                                starts.push(0);
-                                lengths.push(-1);
+            // A large read checks CRCs on a second thread while this one decodes.
+            let total: usize = data.iter().map(|b| b.batch.header.size()).sum();
+            let parallel = verify_crc && total >= PARALLEL_VERIFY_BYTES;
+            std::thread::scope(|scope| -> Result<(), LogError> {
+                let checker = parallel.then(|| scope.spawn(|| data.iter().try_for_each(|b| b.batch.check_crc())));
+                let mut decode = || -> Result<(), LogError> {
+                    for bd in &data {
+                        // Position of this batch's records section within the region.
+                        let base = bd.batch.pos + batch::HEADER_LEN - region_start;
+                        if verify_crc && !parallel {
+                            bd.batch.check_crc()?;
+                        }
+                        batch::for_each_record(bd.records(), &bd.batch.header, |r, d| {
+                            if r.offset < offset {
+                                return true;
                             }
-                            Some((s, e)) if zero_copy => {
-                                starts.push((base + s) as i64);
-                                lengths.push((e - s) as i32);
+                            if c.offsets.len() >= limit || r.offset >= upto {
+                                return false;
                             }
-                            Some((s, e)) => {
-                                starts.push(packed.len() as i64);
-                                lengths.push((e - s) as i32);
-                                packed.extend_from_slice(&d[s..e]);
+                            c.offsets.push(r.offset);
+                            c.timestamps.push(r.timestamp);
+                            for (field, starts, lengths, packed) in [
+                                (r.key, &mut c.key_starts, &mut c.key_lengths, &mut c.keys),
+                                (
+                                    r.value,
+                                    &mut c.value_starts,
+                                    &mut c.value_lengths,
+                                    &mut c.values,
+                                ),
+                            ] {
+                                match field {
+                                    None => {
+                                        starts.push(0);
+                                        lengths.push(-1);
+                                    }
+                                    Some((s, e)) if zero_copy => {
+                                        starts.push((base + s) as i64);
+                                        lengths.push((e - s) as i32);
+                                    }
+                                    Some((s, e)) => {
+                                        starts.push(packed.len() as i64);
+                                        lengths.push((e - s) as i32);
+                                        packed.extend_from_slice(&d[s..e]);
+                                    }
+                                }
                             }
+                            true
+                        })
+                        .map_err(|e| bd.batch.corrupt(e))?;
+                        if c.offsets.len() >= limit {
+                            break;
                         }
                     }
-                    true
-                })?;
-                if c.offsets.len() >= limit {
-                    break;
-                }
-            }
+                    Ok(())
+                };
+                let decoded = decode();
+                let checked = match checker {
+                    Some(h) => h.join().unwrap_or_else(|_| Err(LogError::Invalid("CRC check failed".into()))),
+                    None => Ok(()),
+                };
+                // A CRC failure names the first damaged batch; a decoding error may come later.
+                checked.and(decoded)
+            })?;
             if zero_copy {
                 if let (Some(first), Some(last)) = (data.first(), data.last()) {
                     let end = last.batch.pos + last.batch.header.size();
@@ -997,7 +1165,7 @@ impl PyPartitionLog {
     /// `(base_offset, size_bytes)` of each segment, oldest first.
     fn segments(&self, py: Python<'_>) -> PyResult<Vec<(i64, u64)>> {
         self.detached(py, |log| {
-            log.seal()?;
+            log.seal_for_read();
             Ok(log.segment_info())
         })
     }
@@ -1011,11 +1179,11 @@ impl PyPartitionLog {
     /// a crash of the process, not of the machine) and the recovery point stays.
     #[pyo3(signature = (fsync=true))]
     fn flush(&self, py: Python<'_>, fsync: bool) -> PyResult<()> {
-        self.detached(py, |log| if fsync { log.flush() } else { log.write_out() })
+        self.detached_write(py, |log| if fsync { log.flush() } else { log.write_out() })
     }
     /// Flushes when `flush.messages` or `flush.ms` says so; returns whether it did.
     fn maybe_flush(&self, py: Python<'_>) -> PyResult<bool> {
-        self.detached(py, |log| {
+        self.detached_write(py, |log| {
             if log.needs_flush() {
                 log.flush()?;
                 return Ok(true);
@@ -1035,19 +1203,41 @@ impl PyPartitionLog {
         self.detached(py, move |log| log.enforce_retention(now))
     }
     /// Flushes, writes checkpoints and the clean-shutdown marker. Idempotent.
+    /// When the flush fails (a full disk) LogWriteError is raised and the log
+    /// stays open with nothing lost: free space and close again. Without room
+    /// for the checkpoints the close succeeds with a warning (the next open
+    /// recovers from the segments).
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        let r = py.detach(|| {
+        let (r, warnings) = py.detach(|| {
             let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
             match guard.as_mut() {
-                None => Ok(()),
+                None => (Ok(()), Vec::new()),
                 Some(log) => {
                     let r = log.close();
-                    *guard = None;
-                    r
+                    let warnings = log.take_warnings();
+                    if r.is_ok() {
+                        *guard = None;
+                    }
+                    (r, warnings)
                 }
             }
         });
-        r.map_err(|e| py_error(py, e))
+        log_warnings(py, warnings);
+        r.map_err(|e| self.write_error(py, e))
+    }
+
+    /// Fully checks every batch of every segment (framing, CRC32C, record
+    /// framing, increasing offsets). Returns the first bad batch of each
+    /// damaged segment as `(path, position, offset, reason)`; empty when all
+    /// is well.
+    fn verify(&self, py: Python<'_>) -> PyResult<Vec<(PathBuf, u64, i64, String)>> {
+        self.detached(py, |log| {
+            Ok(log
+                .verify()?
+                .into_iter()
+                .map(|p| (p.path, p.position, p.offset, p.reason))
+                .collect())
+        })
     }
 }
 
@@ -1181,6 +1371,14 @@ fn rows<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Rows<'py>> {
 }
 
 /// CRC32C (Castagnoli) of a bytes-like object.
+/// Kafka's LogAppendTime stamp of wire batches (see `batch::stamp_log_append_time`).
+#[pyfunction]
+fn stamp_log_append_time<'py>(py: Python<'py>, data: &Bound<'py, PyAny>, now_ms: i64) -> PyResult<Bound<'py, PyBytes>> {
+    let arg = byte_arg(data, "data")?;
+    let stamped = batch::stamp_log_append_time(arg.as_slice(), now_ms).map_err(|e| py_error(py, e))?;
+    Ok(PyBytes::new(py, &stamped))
+}
+
 #[pyfunction(name = "crc32c")]
 fn crc32c_py(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<u32> {
     let arg = byte_arg(data, "data")?;
@@ -1188,7 +1386,7 @@ fn crc32c_py(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<u32> {
     let (ptr, len) = (s.as_ptr() as usize, s.len());
     // SAFETY: `arg` keeps the memory alive across the detach.
     Ok(py.detach(move || {
-        ::crc32c::crc32c(unsafe { std::slice::from_raw_parts(ptr as *const u8, len) })
+        crate::crc::crc32c(unsafe { std::slice::from_raw_parts(ptr as *const u8, len) })
     }))
 }
 
@@ -1357,13 +1555,35 @@ fn batch_headers<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bou
     Ok(out)
 }
 
+/// Fully checks a segment file on its own (no log needs to be open, nothing
+/// is written): framing, CRC32C, record framing, increasing offsets from the
+/// base offset in its name. Returns `[(path, position, offset, reason)]` with
+/// the first bad batch, or `[]` when every batch is valid.
+#[pyfunction]
+fn verify_segment(py: Python<'_>, path: PathBuf) -> PyResult<Vec<(PathBuf, u64, i64, String)>> {
+    let r = py.detach(|| -> std::io::Result<Option<(u64, i64, String)>> {
+        let base = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0);
+        crate::segment::verify_file(&std::fs::File::open(&path)?, base)
+    });
+    match r {
+        Ok(found) => Ok(found.map(|(pos, off, why)| (path.clone(), pos, off, why)).into_iter().collect()),
+        Err(e) => Err(PyOSError::new_err((e.raw_os_error().unwrap_or(libc::EIO), e.to_string(), path.display().to_string()))),
+    }
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(verify_segment, m)?)?;
     m.add_class::<PyPartitionLog>()?;
     m.add_class::<Record>()?;
     m.add_class::<MappedSlice>()?;
     m.add_class::<ColumnBuffer>()?;
     m.add_function(wrap_pyfunction!(crc32c_py, m)?)?;
+    m.add_function(wrap_pyfunction!(stamp_log_append_time, m)?)?;
     m.add_function(wrap_pyfunction!(encode_batch, m)?)?;
     m.add_function(wrap_pyfunction!(decode_records, m)?)?;
     m.add_function(wrap_pyfunction!(batch_headers, m)?)?;

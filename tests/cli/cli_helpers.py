@@ -40,10 +40,11 @@ def unique(prefix: str) -> str:
 class Broker:
     """`python -m pystream.cli serve` on a free port; start() waits for the port, stop() sends SIGTERM."""
 
-    def __init__(self, base: Path, port: int | None = None) -> None:
+    def __init__(self, base: Path, port: int | None = None, extra_args: tuple[str, ...] = ()) -> None:
         self.data_dir = base / "data"
         self.log_path = base / "broker.log"
         self.port = port or free_port()
+        self.extra_args = extra_args
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -52,7 +53,7 @@ class Broker:
 
     def start(self) -> None:
         cmd = [sys.executable, "-m", "pystream.cli", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
-               "--override", "group.initial.rebalance.delay.ms=0", "--log-level", "WARNING"]
+               "--override", "group.initial.rebalance.delay.ms=0", "--log-level", "WARNING", *self.extra_args]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + START_TIMEOUT

@@ -177,3 +177,51 @@ def test_describe_list_delete_groups(make_coord, clock) -> None:
         assert j["error_code"] == 0 and j["generation_id"] == 1
 
     run(body())
+
+
+def _subscription(*topics: str) -> bytes:
+    from pystream.protocol.codec import encode_message, join
+
+    return b"\x00\x01" + join(encode_message("ConsumerProtocolSubscription", 1, {
+        "topics": list(topics), "user_data": None, "owned_partitions": []}))
+
+
+def test_offset_delete_rules(make_coord, clock, store) -> None:
+    """Kafka's deleteOffsets: GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP for an active non-consumer group,
+    GROUP_SUBSCRIBED_TO_TOPIC for the topics an active consumer group subscribes to."""
+    from coord_helpers import settle
+
+    def req(group: str, tps: list) -> dict:
+        topics: dict[str, list] = {}
+        for t, p in tps:
+            topics.setdefault(t, []).append({"partition_index": p})
+        return {"group_id": group, "topics": [{"name": t, "partitions": ps} for t, ps in topics.items()]}
+
+    def codes(resp: dict) -> dict:
+        return {(t["name"], p["partition_index"]): p["error_code"] for t in resp["topics"] for p in t["partitions"]}
+
+    async def body() -> None:
+        coord = make_coord(partition_exists=lambda t, p: t in ("a", "b") and p < 2)
+        assert (await coord.offset_delete(req("nobody", [("a", 0)]), 0)) == {"error_code": E.GROUP_ID_NOT_FOUND, "topics": []}
+        assert (await coord.offset_delete(req("", [("a", 0)]), 0))["error_code"] == E.INVALID_GROUP_ID
+        # A group with only offsets (simple): everything may go; unknown partitions are refused.
+        await coord.offset_commit(commit_req("s", {("a", 0): (1, ""), ("a", 1): (2, ""), ("b", 0): (3, "")}), 8)
+        r = await coord.offset_delete(req("s", [("a", 0), ("b", 1), ("zz", 0)]), 0)
+        assert r["error_code"] == 0 and codes(r) == {("a", 0): 0, ("b", 1): 0, ("zz", 0): E.UNKNOWN_TOPIC_OR_PARTITION}
+        assert set(store.fetch("s")) == {("a", 1), ("b", 0)}
+        # An active consumer group subscribed to "a".
+        first = await coord.join_group(join_req("c", protocols=[("range", _subscription("a"))]), 3, "c1")
+        assert first["error_code"] == 0
+        await coord.sync_group(sync_req("c", first["member_id"], first["generation_id"], {first["member_id"]: b""}), 3)
+        await coord.offset_commit(commit_req("c", {("a", 0): (5, ""), ("b", 0): (6, "")},
+                                             generation=first["generation_id"], member_id=first["member_id"]), 8)
+        r = await coord.offset_delete(req("c", [("a", 0), ("b", 0)]), 0)
+        assert codes(r) == {("a", 0): E.GROUP_SUBSCRIBED_TO_TOPIC, ("b", 0): 0}
+        assert set(store.fetch("c")) == {("a", 0)}
+        # An active group of another protocol type (e.g. Kafka Connect): refused as a whole.
+        j = await coord.join_group(join_req("w", protocol_type="connect"), 3, "w1")
+        await coord.offset_commit(commit_req("w", {("a", 0): (1, "")}, generation=j["generation_id"], member_id=j["member_id"]), 8)
+        assert (await coord.offset_delete(req("w", [("a", 0)]), 0)) == {"error_code": E.NON_EMPTY_GROUP, "topics": []}
+        await settle()
+
+    run(body())

@@ -4,7 +4,12 @@ of docs/storage.md computed from the parsed batches, and directory snapshots."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import struct
+import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,3 +148,52 @@ def close_quietly(log) -> None:
     except Exception:  # noqa: BLE001
         pass
 
+
+
+# ----------------------------------------------------------------------------
+# real full filesystems (tmpfs; mounting needs root)
+
+IS_ROOT = os.geteuid() == 0
+NEEDS_ROOT = "mounting a tmpfs to fill it up needs root"
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size_kib: int, inodes: int | None = None) -> Iterator[Path]:
+    """A real tmpfs of `size_kib` KiB (and at most `inodes` files) mounted at `path`; unmounted on exit."""
+    path.mkdir(parents=True, exist_ok=True)
+    opts = f"size={size_kib}k,mode=0755" + (f",nr_inodes={inodes}" if inodes else "")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def resize_tmpfs(path: Path, size_kib: int, inodes: int | None = None) -> None:
+    opts = f"remount,size={size_kib}k" + (f",nr_inodes={inodes}" if inodes else "")
+    subprocess.run(["mount", "-o", opts, str(path)], check=True)
+
+
+def fill_up(path: Path) -> Path:
+    """Writes a filler file until the filesystem at `path` is full (ENOSPC)."""
+    filler = path / "filler"
+    with open(filler, "wb", buffering=0) as f:
+        for chunk in (1 << 16, 4096, 1):
+            while True:
+                try:
+                    f.write(b"\0" * chunk)
+                except OSError as e:
+                    assert e.errno == errno.ENOSPC, e
+                    break
+    return filler
+
+
+def free_bytes(path: Path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def file_sizes(d: Path) -> dict[str, int]:
+    """Sizes of a partition's segment and index files (what an append changes)."""
+    return {p.name: p.stat().st_size for p in sorted(Path(d).iterdir()) if p.suffix in (".log", ".index", ".timeindex")}

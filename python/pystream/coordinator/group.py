@@ -1,6 +1,9 @@
-"""Kafka's classic consumer-group protocol: the group coordinator of a single broker.
+"""The group coordinator: Kafka's classic consumer-group protocol, committed offsets, the admin APIs.
 
-This broker coordinates every group. The state machine follows Kafka's
+Groups of KIP-848's consumer protocol are the part ``GroupCoordinator.consumer``
+(consumer_group.py) handles; the two share the group id space, the offsets and
+the admin APIs here (docs/groups.md). This broker coordinates every group (in a
+cluster, the server sends it only the groups whose offsets partition it leads). The state machine follows Kafka's
 ``GroupCoordinator`` / ``GroupMetadata`` (Scala, 2.4–3.x):
 
     Empty ──join──▶ PreparingRebalance ──all joined / timeout──▶ CompletingRebalance
@@ -19,6 +22,14 @@ state machine; there are no threads and no busy waiting. Time-driven work
 
 Assignment is client-side: the broker selects the protocol and passes the
 leader's assignment bytes through untouched.
+
+Each group is persisted as Kafka persists it: a GroupMetadata record in
+``__consumer_offsets`` when a generation gets its assignment (the leader's
+SyncGroup) and when the group empties; a tombstone when it is deleted. A
+coordinator that meets a group id it does not hold in memory (after a restart,
+or after becoming the leader of the group's offsets partition) rebuilds the
+group from that record: Empty, or Stable with its members, whose sessions
+start again (Kafka's loadGroup).
 """
 
 from __future__ import annotations
@@ -26,13 +37,19 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import struct
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Optional
 
+from pystream.coordinator import records
+from pystream.coordinator.consumer_group import CONSUMER_GROUP_TYPE, ConsumerGroupCoordinator
 from pystream.coordinator.offsets import OffsetAndMetadata
+from pystream.coordinator.records import RecordType
+from pystream.protocol.codec import ProtocolError, decode_message
 from pystream.protocol.error_codes import ErrorCode
 
 log = logging.getLogger(__name__)
@@ -236,6 +253,13 @@ def _err(code: ErrorCode) -> int:
     return int(code.value)
 
 
+def partition_results(topics: list[dict], codes: Mapping[tuple[str, int], ErrorCode]) -> list[dict]:
+    """``[{name, partitions: [{partition_index, error_code}]}]`` in the request's order."""
+    return [{"name": t["name"], "partitions": [
+        {"partition_index": int(p["partition_index"]), "error_code": _err(codes[(t["name"], int(p["partition_index"]))])}
+        for p in t.get("partitions") or []]} for t in topics]
+
+
 async def _maybe_await(value: Any) -> Any:
     if inspect.isawaitable(value):
         return await value
@@ -247,10 +271,11 @@ class GroupCoordinator:
 
     Public API: the async request methods ``join_group``, ``sync_group``,
     ``heartbeat``, ``leave_group``, ``offset_commit``, ``offset_fetch``,
-    ``list_groups``, ``describe_groups``, ``delete_groups`` (each takes the
-    decoded request dict and the API version and returns the response dict
-    without ``throttle_time_ms``), ``tick()`` for time-driven work, and
-    ``start()`` / ``close()`` for the background ticker.
+    ``offset_delete``, ``list_groups``, ``describe_groups``, ``delete_groups``
+    (each takes the decoded request dict and the API version and returns the
+    response dict without ``throttle_time_ms``), ``consumer`` (the
+    `ConsumerGroupCoordinator`: ``heartbeat``, ``describe``), ``tick()`` for
+    time-driven work, and ``start()`` / ``close()`` for the background ticker.
     """
 
     def __init__(
@@ -265,10 +290,23 @@ class GroupCoordinator:
         offset_metadata_max_bytes: int = OFFSET_METADATA_MAX_BYTES,
         partition_exists: Optional[Callable[[str, int], bool]] = None,
         tick_interval_ms: int = 100,
+        topic_partitions: Optional[Callable[[], Mapping[str, int]]] = None,
+        topic_id: Callable[[str], uuid.UUID] = lambda name: uuid.UUID(int=0),
+        consumer_heartbeat_interval_ms: int = 5000,
+        consumer_session_timeout_ms: int = 45000,
+        consumer_assignors: tuple[str, ...] = ("uniform", "range"),
+        is_coordinator: Callable[[str], bool] = lambda group_id: True,
     ) -> None:
-        """``clock`` returns seconds (monotonic). ``partition_exists(topic, partition)``,
-        when given, makes commits to unknown partitions fail with
-        UNKNOWN_TOPIC_OR_PARTITION."""
+        """``clock`` returns seconds (monotonic). ``topic_partitions()`` gives the partition
+        count of every topic the broker knows and ``topic_id(name)`` a topic's id: commits to
+        unknown partitions then fail with UNKNOWN_TOPIC_OR_PARTITION (``partition_exists(topic,
+        partition)`` overrides that check) and consumer groups (KIP-848, consumer_group.py, which
+        this coordinator owns as ``consumer``) see the topics; ``consumer_*`` are Kafka's
+        ``group.consumer.*`` broker settings. ``is_coordinator(group_id)`` says whether this broker
+        coordinates a group (in a cluster: leads its offsets partition): groups of others are
+        never loaded here, listed, or expired (their partitions' logs are followers' copies)."""
+        if partition_exists is None and topic_partitions is not None:
+            partition_exists = lambda t, p: 0 <= p < topic_partitions().get(t, 0)  # noqa: E731
         self.offset_store = offset_store
         self.initial_rebalance_delay_ms = initial_rebalance_delay_ms
         self.min_session_timeout_ms = min_session_timeout_ms
@@ -281,6 +319,15 @@ class GroupCoordinator:
         self._groups: dict[str, Group] = {}
         self._ticker: Optional[asyncio.Task] = None
         self._closed = False
+        listeners = getattr(offset_store, "unload_listeners", None)
+        if listeners is not None:
+            listeners.append(self._forget_partition)
+        self.is_coordinator = is_coordinator
+        self.consumer = ConsumerGroupCoordinator(
+            offset_store, self, topic_partitions=topic_partitions or dict, topic_id=topic_id, clock=clock,
+            is_coordinator=is_coordinator,
+            heartbeat_interval_ms=consumer_heartbeat_interval_ms, session_timeout_ms=consumer_session_timeout_ms,
+            assignors=tuple(consumer_assignors))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -304,6 +351,7 @@ class GroupCoordinator:
     async def close(self) -> None:
         """Stop the ticker and answer every parked request with NOT_COORDINATOR."""
         self._closed = True
+        self.consumer.closed = True
         if self._ticker is not None:
             self._ticker.cancel()
             try:
@@ -312,20 +360,117 @@ class GroupCoordinator:
                 pass
             self._ticker = None
         for group in self._groups.values():
-            for member in group.members.values():
-                self._complete_join(member, self._join_error(member.member_id, ErrorCode.NOT_COORDINATOR))
-                self._complete_sync(member, ErrorCode.NOT_COORDINATOR)
+            self._answer_parked(group, ErrorCode.NOT_COORDINATOR)
+
+    def _answer_parked(self, group: Group, code: ErrorCode) -> None:
+        for member in group.members.values():
+            self._complete_join(member, self._join_error(member.member_id, code))
+            self._complete_sync(member, code)
 
     def group(self, group_id: str) -> Optional[Group]:
-        """The in-memory group (for introspection and tests)."""
-        return self._groups.get(group_id)
+        """The group, from memory or rebuilt from its record (for introspection and tests)."""
+        return self._lookup(group_id)
+
+    # ------------------------------------------------------------------ persistence
+
+    def _lookup(self, group_id: str) -> Optional[Group]:
+        """The classic group: in memory, or rebuilt from its GroupMetadata record (None: no such group)."""
+        group = self._groups.get(group_id)
+        if group is None and group_id and not self._closed and self.is_coordinator(group_id):
+            value = self._stored_value(group_id, RecordType.GROUP_METADATA)
+            if value is not None:
+                group = self._groups[group_id] = self._restore(group_id, value)
+        return group
+
+    def _stored_value(self, group_id: str, record_type: RecordType) -> Optional[dict]:
+        """The decoded value of the group's record of this (group-level) type, if the log has one."""
+        key = records.encode_key(record_type, group_id)
+        try:
+            raw = self.offset_store.group_records(group_id).get(key)
+            return None if raw is None else records.decode_value(record_type, raw)
+        except Exception:
+            log.exception("reading the %s record of group %s failed", record_type.name, group_id)
+            return None
+
+    def _restore(self, group_id: str, value: dict) -> Group:
+        """Kafka's loadGroup: Empty, or Stable with the recorded members, each with a fresh session."""
+        group = Group(group_id, generation_id=int(value["generation"]), protocol_type=value["protocol_type"] or None)
+        now = self._now_ms()
+        protocol = value["protocol"]
+        for m in value["members"] if protocol else []:
+            session = int(m["session_timeout"])
+            member = Member(
+                member_id=m["member_id"], group_instance_id=m["group_instance_id"], client_id=m["client_id"],
+                client_host=m["client_host"], session_timeout_ms=session,
+                rebalance_timeout_ms=int(m["rebalance_timeout"]) if m["rebalance_timeout"] >= 0 else session,
+                protocol_type=group.protocol_type or "", protocols=[(protocol, bytes(m["subscription"]))],
+                assignment=bytes(m["assignment"]), last_heartbeat_ms=now,
+            )
+            group.add(member)
+        if group.members:
+            group.state, group.protocol_name = GroupState.STABLE, protocol
+            if value["leader"] in group.members:
+                group.leader_id = value["leader"]
+        log.info("loaded group %s: %s, generation %d, %d members", group_id, group.state.value,
+                 group.generation_id, len(group.members))
+        return group
+
+    def _store_group(self, group: Group) -> None:
+        """Kafka's storeGroup: the group's GroupMetadata record as it is now."""
+        protocol = group.protocol_name
+        value = records.encode_value(RecordType.GROUP_METADATA, {
+            "protocol_type": group.protocol_type or "",
+            "generation": group.generation_id,
+            "protocol": protocol,
+            "leader": group.leader_id,
+            "current_state_timestamp": int(time.time() * 1000),
+            "members": [
+                {"member_id": m.member_id, "group_instance_id": m.group_instance_id, "client_id": m.client_id,
+                 "client_host": m.client_host, "rebalance_timeout": m.rebalance_timeout_ms,
+                 "session_timeout": m.session_timeout_ms,
+                 "subscription": m.metadata(protocol) if protocol else b"", "assignment": m.assignment}
+                for m in (group.members.values() if protocol else ())
+            ],
+        })
+        self.write_records(group.group_id, [(records.encode_key(RecordType.GROUP_METADATA, group.group_id), value)])
+
+    def write_records(self, group_id: str, entries: list[tuple[bytes, Optional[bytes]]]) -> bool:
+        """Appends group records (durably); a failure is logged and the group goes on in memory."""
+        try:
+            self.offset_store.write(group_id, entries)
+        except Exception:
+            log.exception("writing the records of group %s failed", group_id)
+            return False
+        return True
+
+    def remove_empty_classic_group(self, group_id: str) -> Optional[bool]:
+        """For a consumer group joining on this id (KIP-848): None if there is no classic group,
+        False if it has members, True if it was empty and is now gone (its record tombstoned,
+        its offsets kept: the consumer group takes them over)."""
+        group = self._lookup(group_id)
+        if group is None or group.is_(GroupState.DEAD):
+            return None
+        if not group.is_(GroupState.EMPTY) or group.members or group.pending_members:
+            return False
+        self.write_records(group_id, [(records.encode_key(RecordType.GROUP_METADATA, group_id), None)])
+        group.state = GroupState.DEAD
+        del self._groups[group_id]
+        return True
+
+    def _forget_partition(self, partition: int) -> None:
+        """The offset store forgot a partition of __consumer_offsets (this broker stopped
+        coordinating its groups, or replays it): drop those groups; the next request rebuilds them."""
+        for gid in [g for g in self._groups if self.offset_store.partition_for(g) == partition]:
+            self._answer_parked(self._groups.pop(gid), ErrorCode.NOT_COORDINATOR)
 
     def tick(self) -> None:
-        """Do everything that is due: pending/session expiry, join and sync timeouts."""
+        """Do everything that is due: pending/session expiry, join and sync timeouts (and the
+        consumer groups' session and rebalance timeouts)."""
+        self.consumer.tick()
         now = self._now_ms()
         for group in list(self._groups.values()):
-            if group.is_(GroupState.DEAD):
-                continue
+            if group.is_(GroupState.DEAD) or not self.is_coordinator(group.group_id):
+                continue  # (a group another broker coordinates now is dropped when its partition unloads)
             if (group.is_(GroupState.EMPTY) and group.generation_id == 0
                     and not group.members and not group.pending_members):
                 # Never formed a generation (e.g. a refused or abandoned first join): no state to keep.
@@ -498,11 +643,12 @@ class GroupCoordinator:
             return
         group.generation_id += 1
         if not group.members:
+            # Kafka keeps the protocol type of an empty group: it is still a "consumer" group.
             group.state = GroupState.EMPTY
             group.protocol_name = None
-            group.protocol_type = None
             group.leader_id = None
             log.info("group %s is now empty (generation %d)", group.group_id, group.generation_id)
+            self._store_group(group)
             return
         group.protocol_name = group.select_protocol()
         group.state = GroupState.COMPLETING_REBALANCE
@@ -618,8 +764,11 @@ class GroupCoordinator:
         if not self._session_timeout_ok(session_timeout):
             return self._join_error(member_id, ErrorCode.INVALID_SESSION_TIMEOUT, api_version)
 
-        group = self._groups.get(group_id)
+        group = self._lookup(group_id)
         if group is None or group.is_(GroupState.DEAD):
+            # The id may belong to a consumer group (KIP-848): an empty one is converted.
+            if self.consumer.remove_if_empty(group_id) is False:
+                return self._join_error(member_id, ErrorCode.INCONSISTENT_GROUP_PROTOCOL, api_version)
             if member_id:
                 return self._join_error(member_id, ErrorCode.UNKNOWN_MEMBER_ID, api_version)
             group = self._groups[group_id] = Group(group_id)
@@ -663,6 +812,7 @@ class GroupCoordinator:
             # Nothing changed: hand back the current generation without a rebalance.
             member.session_timeout_ms = int(request["session_timeout_ms"])
             self._heartbeat(member)
+            self._store_group(group)  # the member id changed
             is_leader = group.is_leader(new_id)
             if is_leader and api_version < 9:
                 # An old leader would compute an assignment the group then ignores (KIP-814):
@@ -726,7 +876,7 @@ class GroupCoordinator:
             return resp(ErrorCode.INVALID_GROUP_ID)
         if self._closed:
             return resp(ErrorCode.COORDINATOR_NOT_AVAILABLE)
-        group = self._groups.get(group_id)
+        group = self._lookup(group_id)
         if group is None:
             return resp(ErrorCode.UNKNOWN_MEMBER_ID)
         if group.is_(GroupState.DEAD):
@@ -762,6 +912,7 @@ class GroupCoordinator:
             for m in group.members.values():
                 m.assignment = assignments.get(m.member_id, b"")
             group.state = GroupState.STABLE
+            self._store_group(group)
             for m in group.members.values():
                 self._complete_sync(m, ErrorCode.NONE)
                 self._heartbeat(m)
@@ -783,7 +934,7 @@ class GroupCoordinator:
             return ErrorCode.INVALID_GROUP_ID
         if self._closed:
             return ErrorCode.COORDINATOR_NOT_AVAILABLE
-        group = self._groups.get(group_id)
+        group = self._lookup(group_id)
         if group is None:
             return ErrorCode.UNKNOWN_MEMBER_ID
         if group.is_(GroupState.DEAD):
@@ -831,7 +982,7 @@ class GroupCoordinator:
             return resp(ErrorCode.INVALID_GROUP_ID, [])
         if self._closed:
             return resp(ErrorCode.COORDINATOR_NOT_AVAILABLE, [])
-        group = self._groups.get(group_id)
+        group = self._lookup(group_id)
         if group is None:
             return resp(ErrorCode.NONE, [(i, ErrorCode.UNKNOWN_MEMBER_ID) for i in identities])
         if group.is_(GroupState.DEAD):
@@ -860,34 +1011,18 @@ class GroupCoordinator:
     # ------------------------------------------------------------------ offsets
 
     async def offset_commit(self, request: dict, api_version: int) -> dict:
-        """OffsetCommit v0-9: validate membership/generation, then persist to the offset store."""
+        """OffsetCommit v0-9: validate membership/generation, then persist to the offset store.
+
+        The checks are reusable pieces (TxnOffsetCommit makes the same ones): `commit_group_error`
+        for the group and member, `check_commit_partitions` per partition."""
         group_id = request.get("group_id")
         member_id = (request.get("member_id") or "") if api_version >= 1 else ""
         generation_id = int(request.get("generation_id_or_member_epoch", -1)) if api_version >= 1 else -1
         instance_id = request.get("group_instance_id") if api_version >= 7 else None
         topics = request.get("topics") or []
 
-        group_error = self._commit_group_error(group_id, member_id, generation_id, instance_id)
-        to_commit: dict[tuple[str, int], OffsetAndMetadata] = {}
-        codes: dict[tuple[str, int], ErrorCode] = {}
-        for t in topics:
-            for p in t.get("partitions") or []:
-                tp = (t["name"], int(p["partition_index"]))
-                metadata = p.get("committed_metadata")
-                metadata = "" if metadata is None else metadata
-                if group_error is not None:
-                    codes[tp] = group_error
-                elif len(metadata.encode("utf-8")) > self.offset_metadata_max_bytes:
-                    codes[tp] = ErrorCode.OFFSET_METADATA_TOO_LARGE
-                elif self.partition_exists is not None and not self.partition_exists(*tp):
-                    codes[tp] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                elif int(p["committed_offset"]) < 0:
-                    # Kafka stores any offset; our store refuses negative ones.
-                    codes[tp] = ErrorCode.INVALID_COMMIT_OFFSET_SIZE
-                else:
-                    epoch = int(p.get("committed_leader_epoch", -1)) if api_version >= 6 else -1
-                    to_commit[tp] = OffsetAndMetadata(int(p["committed_offset"]), metadata, leader_epoch=epoch)
-                    codes[tp] = ErrorCode.NONE
+        group_error = self.commit_group_error(group_id, member_id, generation_id, instance_id, api_version)
+        codes, to_commit = self.check_commit_partitions(topics, group_error, leader_epochs=api_version >= 6)
         if to_commit:
             try:
                 await _maybe_await(self.offset_store.commit(group_id, to_commit))
@@ -895,32 +1030,55 @@ class GroupCoordinator:
                 log.exception("committing offsets of group %s failed", group_id)
                 for tp in to_commit:
                     codes[tp] = ErrorCode.UNKNOWN_SERVER_ERROR
-        return {
-            "topics": [
-                {
-                    "name": t["name"],
-                    "partitions": [
-                        {"partition_index": int(p["partition_index"]),
-                         "error_code": _err(codes[(t["name"], int(p["partition_index"]))])}
-                        for p in t.get("partitions") or []
-                    ],
-                }
-                for t in topics
-            ]
-        }
+        return {"topics": partition_results(topics, codes)}
 
-    def _commit_group_error(
-        self, group_id: Optional[str], member_id: str, generation_id: int, instance_id: Optional[str],
+    def check_commit_partitions(
+        self, topics: list[dict], group_error: Optional[ErrorCode], *, leader_epochs: bool,
+    ) -> tuple[dict[tuple[str, int], ErrorCode], dict[tuple[str, int], OffsetAndMetadata]]:
+        """Per-partition checks of a commit: (error code of every partition, what may be stored).
+        Unknown partitions are refused first (KafkaApis checks its metadata before the coordinator),
+        then the group's error applies, then the metadata size and the offset."""
+        to_commit: dict[tuple[str, int], OffsetAndMetadata] = {}
+        codes: dict[tuple[str, int], ErrorCode] = {}
+        for t in topics:
+            for p in t.get("partitions") or []:
+                tp = (t["name"], int(p["partition_index"]))
+                metadata = p.get("committed_metadata")
+                metadata = "" if metadata is None else metadata
+                if self.partition_exists is not None and not self.partition_exists(*tp):
+                    codes[tp] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                elif group_error is not None:
+                    codes[tp] = group_error
+                elif len(metadata.encode("utf-8")) > self.offset_metadata_max_bytes:
+                    codes[tp] = ErrorCode.OFFSET_METADATA_TOO_LARGE
+                elif int(p["committed_offset"]) < 0:
+                    # Kafka stores any offset; our store refuses negative ones.
+                    codes[tp] = ErrorCode.INVALID_COMMIT_OFFSET_SIZE
+                else:
+                    epoch = int(p.get("committed_leader_epoch", -1)) if leader_epochs else -1
+                    to_commit[tp] = OffsetAndMetadata(int(p["committed_offset"]), metadata, leader_epoch=epoch)
+                    codes[tp] = ErrorCode.NONE
+        return codes, to_commit
+
+    def commit_group_error(
+        self, group_id: Optional[str], member_id: str, generation_id: int, instance_id: Optional[str], api_version: int,
     ) -> Optional[ErrorCode]:
-        """Kafka's handleCommitOffsets/doCommitOffsets checks; None means the commit may proceed."""
+        """Kafka's validateOffsetCommit; None means the commit may proceed. A consumer group
+        (KIP-848) checks the member epoch instead of the generation."""
         if not group_id:
             return ErrorCode.INVALID_GROUP_ID
         if self._closed:
             return ErrorCode.COORDINATOR_NOT_AVAILABLE
-        group = self._groups.get(group_id)
+        group = self._lookup(group_id)
         if group is None or group.is_(GroupState.DEAD):
-            # A standalone consumer (no group management) may commit with generation -1.
-            return None if generation_id < 0 else ErrorCode.ILLEGAL_GENERATION
+            consumer_group = self.consumer.group(group_id)
+            if consumer_group is not None:
+                return self.consumer.validate_commit(consumer_group, member_id, generation_id, api_version)
+            # A standalone consumer (no group management) may commit with generation -1;
+            # from v9 an unknown group with a generation is GROUP_ID_NOT_FOUND.
+            if generation_id < 0:
+                return None
+            return ErrorCode.GROUP_ID_NOT_FOUND if api_version >= 9 else ErrorCode.ILLEGAL_GENERATION
         if generation_id < 0 and group.is_(GroupState.EMPTY):
             return None
         if group.is_(GroupState.COMPLETING_REBALANCE):
@@ -967,6 +1125,14 @@ class GroupCoordinator:
             for t in topics
         ], ErrorCode.NONE
 
+    def _fetch_group_error(self, group_id: str, member_id: Optional[str], member_epoch: int) -> Optional[ErrorCode]:
+        """OffsetFetch v9 names the member: a consumer group checks it (classic groups do not)."""
+        if self._lookup(group_id) is None:
+            consumer_group = self.consumer.group(group_id)
+            if consumer_group is not None:
+                return self.consumer.validate_fetch(consumer_group, member_id, member_epoch)
+        return None
+
     async def offset_fetch(self, request: dict, api_version: int) -> dict:
         """OffsetFetch v0-9: v0-7 one group (topics None = all, v2+), v8+ a batch of groups."""
         # The decoder fills every field of the schema, so "groups" is present (empty)
@@ -974,7 +1140,9 @@ class GroupCoordinator:
         if api_version >= 8:
             groups = []
             for g in request.get("groups") or []:
-                topics, code = await self._fetch_offsets(g["group_id"], g.get("topics"))
+                code = self._fetch_group_error(g["group_id"], g.get("member_id"), int(g.get("member_epoch", -1))) \
+                    if api_version >= 9 else None
+                topics, code = ([], code) if code is not None else await self._fetch_offsets(g["group_id"], g.get("topics"))
                 groups.append({"group_id": g["group_id"], "topics": topics, "error_code": _err(code)})
             return {"groups": groups}
         topics = request.get("topics")
@@ -988,28 +1156,104 @@ class GroupCoordinator:
                     p["error_code"] = _err(code)
         return {"topics": result, "error_code": _err(code)}
 
+    async def offset_delete(self, request: dict, api_version: int) -> dict:
+        """OffsetDelete v0 (Kafka's deleteOffsets): tombstones for the committed offsets of the given
+        partitions. Refused as a whole for an unknown group (GROUP_ID_NOT_FOUND) and for an active
+        group that is not a consumer group (NON_EMPTY_GROUP); per topic while members are
+        subscribed to it (GROUP_SUBSCRIBED_TO_TOPIC)."""
+        group_id = request.get("group_id") or ""
+        topics = request.get("topics") or []
+
+        def resp(code: ErrorCode, results: Optional[list[dict]] = None) -> dict:
+            return {"error_code": _err(code), "topics": results or []}
+
+        if not group_id:
+            return resp(ErrorCode.INVALID_GROUP_ID)
+        if self._closed:
+            return resp(ErrorCode.COORDINATOR_NOT_AVAILABLE)
+        group = self._lookup(group_id)
+        try:
+            committed = await _maybe_await(self.offset_store.fetch(group_id))
+        except Exception:
+            log.exception("fetching offsets of group %s failed", group_id)
+            return resp(ErrorCode.UNKNOWN_SERVER_ERROR)
+        consumer_group = self.consumer.group(group_id) if group is None else None
+        if consumer_group is not None:
+            # A consumer group (KIP-848): offsets may go, but not those of topics a member subscribes to.
+            subscribed = consumer_group.subscribed_topics(frozenset(self.consumer.topic_partitions()))
+        else:
+            if (group is None and not committed) or (group is not None and group.is_(GroupState.DEAD)):
+                return resp(ErrorCode.GROUP_ID_NOT_FOUND)
+            active = group is not None and not group.is_(GroupState.EMPTY)
+            if active and group.protocol_type != "consumer":
+                return resp(ErrorCode.NON_EMPTY_GROUP)
+            subscribed = self._subscribed_topics(group) if active else set()
+        codes: dict[tuple[str, int], ErrorCode] = {}
+        for t in topics:
+            for p in t.get("partitions") or []:
+                tp = (t["name"], int(p["partition_index"]))
+                if self.partition_exists is not None and not self.partition_exists(*tp):
+                    codes[tp] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                elif tp[0] in subscribed:
+                    codes[tp] = ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC
+                else:
+                    codes[tp] = ErrorCode.NONE
+        to_delete = [tp for tp, code in codes.items() if code == ErrorCode.NONE and tp in committed]
+        if to_delete:
+            try:
+                await _maybe_await(self.offset_store.delete_offsets(group_id, to_delete))
+            except Exception:
+                log.exception("deleting offsets of group %s failed", group_id)
+                return resp(ErrorCode.UNKNOWN_SERVER_ERROR)
+        return resp(ErrorCode.NONE, partition_results(topics, codes))
+
+    @staticmethod
+    def _subscribed_topics(group: Group) -> set[str]:
+        """The topics the members of a "consumer" group subscribe to, from their ConsumerProtocolSubscription
+        metadata (Kafka's computeSubscribedTopics: when one does not parse, none are known)."""
+        topics: set[str] = set()
+        for m in group.members.values():
+            for _name, meta in m.protocols:
+                try:
+                    (version,) = struct.unpack_from(">h", meta, 0)
+                    sub = decode_message("ConsumerProtocolSubscription", min(max(version, 0), 3), meta, 2, exact=False)
+                except (struct.error, ProtocolError):
+                    return set()
+                topics.update(sub["topics"])
+        return topics
+
     # ------------------------------------------------------------------ admin APIs
 
     async def _stored_groups(self) -> set[str]:
+        """The groups this broker coordinates that the offset store knows of."""
         try:
-            return set(await _maybe_await(self.offset_store.groups()))
+            return {g for g in await _maybe_await(self.offset_store.groups()) if self.is_coordinator(g)}
         except Exception:
             log.exception("listing groups of the offset store failed")
             return set()
 
     async def list_groups(self, request: dict, api_version: int) -> dict:
-        """ListGroups v0-5; v4+ filters by state, v5+ by type (all groups here are "classic")."""
+        """ListGroups v0-5; v4+ filters by state, v5+ by type ("classic" or "consumer"), case-insensitively."""
         states = {s.lower() for s in request.get("states_filter") or []} if api_version >= 4 else set()
         types = {s.lower() for s in request.get("types_filter") or []} if api_version >= 5 else set()
         listed: dict[str, dict] = {}
         for gid in sorted(await self._stored_groups()):
+            # A group with only committed offsets is an Empty "simple" group (no protocol type);
+            # one with group records is rebuilt from them.
+            if self._lookup(gid) is None:
+                self.consumer.group(gid)
             listed[gid] = {"group_id": gid, "protocol_type": "", "group_state": GroupState.EMPTY.value,
                            "group_type": CLASSIC_GROUP_TYPE}
         for gid, g in self._groups.items():
-            if g.is_(GroupState.DEAD):
+            if g.is_(GroupState.DEAD) or not self.is_coordinator(gid):
                 continue
             listed[gid] = {"group_id": gid, "protocol_type": g.protocol_type or "", "group_state": g.state.value,
                            "group_type": CLASSIC_GROUP_TYPE}
+        for cg in self.consumer.groups():
+            if not self.is_coordinator(cg.group_id):
+                continue
+            listed[cg.group_id] = {"group_id": cg.group_id, "protocol_type": CONSUMER_GROUP_TYPE,
+                                   "group_state": cg.state.value, "group_type": CONSUMER_GROUP_TYPE}
         groups = [
             entry for entry in listed.values()
             if (not states or entry["group_state"].lower() in states)
@@ -1018,11 +1262,12 @@ class GroupCoordinator:
         return {"error_code": _err(ErrorCode.NONE), "groups": groups}
 
     async def describe_groups(self, request: dict, api_version: int) -> dict:
-        """DescribeGroups v0-5. Unknown groups are reported as Dead (as Kafka does)."""
+        """DescribeGroups v0-5. Unknown groups are reported as Dead, and so are consumer groups
+        (KIP-848), as Kafka does: ConsumerGroupDescribe describes those."""
         stored = None
         out = []
         for gid in request.get("groups") or []:
-            g = self._groups.get(gid)
+            g = self._lookup(gid)
             entry = {"error_code": _err(ErrorCode.NONE), "group_id": gid, "group_state": GroupState.DEAD.value,
                      "protocol_type": "", "protocol_data": "", "members": [],
                      "authorized_operations": -2147483648}
@@ -1040,7 +1285,7 @@ class GroupCoordinator:
                         for m in g.members.values()
                     ],
                 )
-            else:
+            elif self.consumer.group(gid) is None:
                 if stored is None:
                     stored = await self._stored_groups()
                 if gid in stored:
@@ -1053,9 +1298,14 @@ class GroupCoordinator:
         stored = await self._stored_groups()
         results = []
         for gid in request.get("groups_names") or []:
-            g = self._groups.get(gid)
+            g = self._lookup(gid)
+            consumer_group = self.consumer.group(gid) if g is None else None
             if g is not None and not g.is_(GroupState.DEAD):
                 if not g.is_(GroupState.EMPTY) or g.members or g.pending_members:
+                    results.append({"group_id": gid, "error_code": _err(ErrorCode.NON_EMPTY_GROUP)})
+                    continue
+            elif consumer_group is not None:
+                if consumer_group.members:
                     results.append({"group_id": gid, "error_code": _err(ErrorCode.NON_EMPTY_GROUP)})
                     continue
             elif gid not in stored:
@@ -1070,5 +1320,7 @@ class GroupCoordinator:
             if code == ErrorCode.NONE and g is not None:
                 g.state = GroupState.DEAD
                 del self._groups[gid]
+            if code == ErrorCode.NONE:
+                self.consumer.forget(gid)
             results.append({"group_id": gid, "error_code": _err(code)})
         return {"results": results}

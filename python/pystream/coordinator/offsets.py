@@ -10,6 +10,11 @@ is read unchanged by the broker and by Kafka tools:
   metadata string | commit_timestamp i64``;
 - a null value (tombstone) deletes the key.
 
+The same partitions hold the coordinator's records of the groups themselves
+(`records.py`: classic group metadata, consumer group epochs, members and
+assignments); the store replays them too and keeps them as bytes by group
+(`group_records`), for the coordinator to decode.
+
 A group's records all live in partition ``abs(groupId.hashCode()) %
 offsets.topic.num.partitions`` (Kafka's ``GroupMetadataManager.partitionFor``,
 with Java's ``String.hashCode``). `OffsetStore` knows nothing of the embedded
@@ -25,6 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
+from pystream.coordinator.records import group_of_key
 from pystream.errors import CorruptRecordError, TopicExistsError
 from pystream.storage.log import Log
 from pystream.storage.manager import LogManager
@@ -192,6 +198,10 @@ class OffsetStore:
         self._loaded: set[int] = set()
         # group -> (topic, partition) -> committed offset
         self._offsets: dict[str, dict[tuple[str, int], OffsetAndMetadata]] = {}
+        # group -> key -> value of the group's other records (group metadata, see records.py)
+        self._records: dict[str, dict[bytes, bytes]] = {}
+        # Called with a partition number when `unload_partition` forgets it.
+        self.unload_listeners: list[Callable[[int], None]] = []
 
     def partition_for(self, group: str) -> int:
         """The offsets-topic partition that holds `group`'s records."""
@@ -219,17 +229,29 @@ class OffsetStore:
             self.load_partition(p)
 
     def unload_partition(self, p: int) -> None:
-        """Forgets the groups of partition `p` (the broker calls this when it stops coordinating it)."""
+        """Forgets the groups of partition `p` (the broker calls this when it stops coordinating it,
+        or before it replays what was replicated there); the listeners hear of it."""
         with self._lock:
-            for group in [g for g in self._offsets if self.partition_for(g) == p]:
-                del self._offsets[group]
+            for table in (self._offsets, self._records):
+                for group in [g for g in table if self.partition_for(g) == p]:
+                    del table[group]
             self._loaded.discard(p)
+        for listener in list(self.unload_listeners):
+            listener(p)
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         if key is None:
             return
         parsed = decode_offset_key(key)
-        if parsed is None:  # group metadata record: not ours
+        if parsed is None:  # a group record (records.py): kept as bytes, by group
+            group = group_of_key(key)[1]
+            recs = self._records.setdefault(group, {})
+            if value is None:
+                recs.pop(bytes(key), None)
+            else:
+                recs[bytes(key)] = bytes(value)
+            if not recs:
+                del self._records[group]
             return
         group, topic, partition = parsed
         if value is None:
@@ -241,8 +263,14 @@ class OffsetStore:
         else:
             self._offsets.setdefault(group, {})[(topic, partition)] = decode_offset_value(value)
 
+    def write(self, group: str, entries: list[tuple[bytes, bytes | None]], timestamp_ms: int | None = None) -> None:
+        """Appends records of one group (key, value or None for a tombstone) as one batch and
+        fsyncs them before the state changes: a crash after return keeps them all."""
+        with self._lock:
+            self.load_partition(self.partition_for(group))
+            self._write(group, entries, int(time.time() * 1000) if timestamp_ms is None else timestamp_ms)
+
     def _write(self, group: str, entries: list[tuple[bytes, bytes | None]], timestamp_ms: int) -> None:
-        """Appends the records of one group and fsyncs them before the state changes."""
         if not entries:
             return
         log = self._partition_log(self.partition_for(group))
@@ -280,11 +308,28 @@ class OffsetStore:
             offsets = self._offsets.get(group, {})
             return {tp: om for tp, om in offsets.items() if topic is None or tp[0] == topic}
 
+    def group_records(self, group: str) -> dict[bytes, bytes]:
+        """The group's records other than offsets (key -> value), as the log has them."""
+        with self._lock:
+            self.load_partition(self.partition_for(group))
+            return dict(self._records.get(group, {}))
+
     def delete_group(self, group: str) -> int:
-        """Deletes every committed offset of `group` with tombstones; returns how many."""
+        """Deletes every committed offset and record of `group` with tombstones; returns how many offsets."""
         with self._lock:
             self.load_partition(self.partition_for(group))
             tps = list(self._offsets.get(group, {}))
+            tombstones: list[tuple[bytes, bytes | None]] = [(encode_offset_key(group, t, p), None) for t, p in tps]
+            tombstones += [(k, None) for k in self._records.get(group, {})]
+            self._write(group, tombstones, int(time.time() * 1000))
+            return len(tps)
+
+    def delete_offsets(self, group: str, partitions: Iterable[tuple[str, int]]) -> int:
+        """Deletes the committed offsets of these partitions of `group` (those it has) with tombstones."""
+        with self._lock:
+            self.load_partition(self.partition_for(group))
+            have = self._offsets.get(group, {})
+            tps = [tp for tp in dict.fromkeys(partitions) if tp in have]
             self._write(group, [(encode_offset_key(group, t, p), None) for t, p in tps], int(time.time() * 1000))
             return len(tps)
 
@@ -310,10 +355,10 @@ class OffsetStore:
             return [(g, dict(offsets)) for g, offsets in self._offsets.items()]
 
     def groups(self) -> list[str]:
-        """Every group with at least one committed offset (loads all partitions)."""
+        """Every group with a committed offset or a group record (loads all partitions)."""
         with self._lock:
             self.load_all()
-            return sorted(self._offsets)
+            return sorted(set(self._offsets) | set(self._records))
 
 
 def open_offset_store(manager: LogManager, num_partitions: int = DEFAULT_OFFSETS_TOPIC_PARTITIONS) -> OffsetStore:

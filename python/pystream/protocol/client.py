@@ -34,8 +34,11 @@ from pystream.errors import PystreamError
 from pystream.protocol.codec import (
     SUPPORTED_VERSIONS,
     ProtocolError,
+    decode_message,
     decode_response,
+    encode_message,
     encode_request,
+    join,
 )
 from pystream.protocol.schema_data import ApiKey
 from pystream.security.client import PLAINTEXT, ClientSecurity
@@ -338,7 +341,7 @@ class KafkaConnection:
         except KafkaConnectionError as e:
             self.close()
             raise KafkaConnectionError(f"{what} failed: {e}") from None
-        except socket.timeout:
+        except TimeoutError:
             self.close()
             raise KafkaConnectionError(f"{what}: no response within {timeout:g} s") from None
         except OSError as e:
@@ -850,6 +853,21 @@ class KafkaClient:
                 out.append(d)
         return out
 
+    def consumer_group_describe(self, groups: Iterable[str]) -> list[dict[str, Any]]:
+        """ConsumerGroupDescribe (groups of KIP-848's consumer protocol), each at its coordinator:
+        DescribedGroup dicts with their error code (GROUP_ID_NOT_FOUND: not such a group); members
+        carry `assignment` ({topic: [partitions]})."""
+        out = []
+        for g in groups:
+            resp = self._coordinator_call(
+                g, ApiKey.CONSUMER_GROUP_DESCRIBE, {"group_ids": [g], "include_authorized_operations": False},
+                lambda r: ((x["error_code"], x["error_message"]) for x in r["groups"] if x["error_code"] in _COORDINATOR_ERRORS))
+            for d in resp["groups"]:
+                for m in d["members"]:
+                    m["assignment"] = {tp["topic_name"]: sorted(tp["partitions"]) for tp in m["assignment"]["topic_partitions"]}
+                out.append(d)
+        return out
+
     def offset_fetch(self, group: str, partitions: Iterable[tuple[str, int]] | None = None) -> dict[tuple[str, int], int]:
         """Committed offsets of `group`: {(topic, partition): offset} (all of them when
         partitions=None; partitions without a committed offset are left out)."""
@@ -898,6 +916,84 @@ class KafkaClient:
                                lambda r: ((p["error_code"], f"commit {t['name']}-{p['partition_index']}")
                                           for t in r["topics"] for p in t["partitions"]))
 
+    def coordinator_request(self, group: str, api_key: int, body: Mapping[str, Any], version: int | None = None,
+                            timeout: float | None = None) -> dict[str, Any]:
+        """A request to `group`'s coordinator; the response is returned with its error codes for the
+        caller to act on (group membership answers REBALANCE_IN_PROGRESS, MEMBER_ID_REQUIRED, ...).
+        A top-level coordinator error (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, ...) or a
+        dropped connection finds the coordinator again and retries."""
+        def attempt() -> dict[str, Any]:
+            node = self.find_coordinator(group)
+            try:
+                resp = self.request(api_key, body, version, node_id=node, timeout=timeout)
+            except KafkaConnectionError:
+                self._coordinators.pop(group, None)
+                raise
+            code = resp.get("error_code", 0)
+            if code in _COORDINATOR_ERRORS:
+                self._coordinators.pop(group, None)
+                check(code, resp.get("error_message"), f"group {group!r}")
+            return resp
+        return self._retrying(attempt)
+
+    def delete_groups(self, groups: Iterable[str]) -> dict[str, int]:
+        """DeleteGroups, each at its coordinator: {group: error code} (0: deleted; e.g.
+        NON_EMPTY_GROUP (68) while it has members, GROUP_ID_NOT_FOUND (69))."""
+        out = {}
+        for g in groups:
+            resp = self.coordinator_request(g, ApiKey.DELETE_GROUPS, {"groups_names": [g]})
+            r = next((x for x in resp["results"] if x["group_id"] == g), None)
+            code = 3 if r is None else r["error_code"]
+            if code in _COORDINATOR_ERRORS:  # retried once more through a fresh coordinator lookup
+                self._coordinators.pop(g, None)
+                resp = self.coordinator_request(g, ApiKey.DELETE_GROUPS, {"groups_names": [g]})
+                code = next((x["error_code"] for x in resp["results"] if x["group_id"] == g), 3)
+            out[g] = code
+        return out
+
+    def incremental_alter_configs(self, resource_type: int, name: str, set_configs: Mapping[str, str] | None = None,
+                                  delete: Iterable[str] = (), validate_only: bool = False) -> None:
+        """IncrementalAlterConfigs of one resource: SET `set_configs`, DELETE the keys in `delete`.
+        A broker's configs go to that broker; a topic's and the cluster default ("") to any."""
+        configs = [{"name": k, "config_operation": 0, "value": str(v)} for k, v in (set_configs or {}).items()]
+        configs += [{"name": k, "config_operation": 1, "value": None} for k in delete]
+        body = {"resources": [{"resource_type": resource_type, "resource_name": name, "configs": configs}],
+                "validate_only": validate_only}
+        node = int(name) if resource_type == RESOURCE_BROKER and name.lstrip("-").isdigit() else None
+        resp = self._retrying(lambda: self.request(ApiKey.INCREMENTAL_ALTER_CONFIGS, body, node_id=node))
+        r = resp["responses"][0]
+        check(r["error_code"], r.get("error_message"),
+              f"{'topic' if resource_type == RESOURCE_TOPIC else 'broker'} {name!r}" if name else "cluster default")
+
+    def describe_log_dirs(self, node_ids: Iterable[int] | None = None,
+                          partitions: Mapping[str, Iterable[int]] | None = None) -> dict[int, list[dict[str, Any]]]:
+        """DescribeLogDirs at each broker (default: every broker in the metadata): {node id:
+        [{log_dir, error_code, total_bytes, usable_bytes, topics: [{name, partitions: [...]}]}]}."""
+        if node_ids is None:
+            self.metadata([])
+            node_ids = sorted(self.brokers)
+        topics = None if partitions is None else [{"topic": t, "partitions": list(ps)} for t, ps in partitions.items()]
+        out = {}
+        for node in node_ids:
+            resp = self._retrying(lambda n=node: self.request(ApiKey.DESCRIBE_LOG_DIRS, {"topics": topics}, node_id=n))
+            check(resp.get("error_code", 0), None, f"log dirs of broker {node}")
+            out[node] = resp["results"]
+        return out
+
+    def init_producer_id(self, producer_id: int = -1, producer_epoch: int = -1) -> tuple[int, int]:
+        """InitProducerId without a transactional id (an idempotent producer): (producer id, epoch).
+        Given the current id and epoch, asks for the epoch to be bumped (KIP-360)."""
+        body = {"transactional_id": None, "transaction_timeout_ms": -1, "producer_id": producer_id,
+                "producer_epoch": producer_epoch}
+
+        def ask() -> tuple[int, int]:
+            resp = self.request(ApiKey.INIT_PRODUCER_ID, body)
+            check(resp["error_code"], None, "InitProducerId")
+            return resp["producer_id"], resp["producer_epoch"]
+
+        return self._retrying(ask)
+
+
 
 def complete_batches(data: Any) -> memoryview:
     """The prefix of `data` made of whole record batches (a Fetch may end in a partial batch)."""
@@ -911,25 +1007,39 @@ def complete_batches(data: Any) -> memoryview:
     return mv[:pos]
 
 
-def decode_consumer_assignment(data: bytes | None) -> dict[str, list[int]]:
-    """ConsumerProtocolAssignment bytes (version, [topic, [partition]], user data) -> {topic: [partitions]}."""
-    out: dict[str, list[int]] = {}
-    if not data or len(data) < 6:
-        return out
+def _consumer_protocol(name: str, data: bytes | bytearray | memoryview | None) -> dict[str, Any] | None:
+    """Decode a ConsumerProtocol* blob: int16 version, then the body of that version (a newer
+    version than the schema's is read as the newest known: fields only get appended)."""
+    if not data or len(data) < 2:
+        return None
+    version = min(struct.unpack_from(">h", data, 0)[0], 3)
+    if version < 0:
+        return None
     try:
-        pos = 2
-        (n,) = struct.unpack_from(">i", data, pos)
-        pos += 4
-        for _ in range(max(n, 0)):
-            (ln,) = struct.unpack_from(">h", data, pos)
-            pos += 2
-            topic = bytes(data[pos:pos + ln]).decode()
-            pos += ln
-            (np_,) = struct.unpack_from(">i", data, pos)
-            pos += 4
-            parts = list(struct.unpack_from(f">{max(np_, 0)}i", data, pos))
-            pos += 4 * max(np_, 0)
-            out[topic] = parts
-    except (struct.error, UnicodeDecodeError):
-        return out
-    return out
+        return decode_message(name, version, data, 2, exact=False)
+    except ProtocolError:
+        return None
+
+
+def decode_consumer_assignment(data: bytes | bytearray | memoryview | None) -> dict[str, list[int]]:
+    """ConsumerProtocolAssignment bytes (version, [topic, [partition]], user data) -> {topic: [partitions]}."""
+    d = _consumer_protocol("ConsumerProtocolAssignment", data)
+    return {} if d is None else {t["topic"]: list(t["partitions"]) for t in d["assigned_partitions"]}
+
+
+def encode_consumer_assignment(assignment: Mapping[str, Iterable[int]]) -> bytes:
+    """{topic: [partitions]} -> ConsumerProtocolAssignment v0 bytes."""
+    body = {"assigned_partitions": [{"topic": t, "partitions": sorted(ps)} for t, ps in sorted(assignment.items())],
+            "user_data": None}
+    return b"\x00\x00" + join(encode_message("ConsumerProtocolAssignment", 0, body))
+
+
+def decode_consumer_subscription(data: bytes | bytearray | memoryview | None) -> list[str]:
+    """ConsumerProtocolSubscription bytes -> the subscribed topics ([] when unreadable)."""
+    d = _consumer_protocol("ConsumerProtocolSubscription", data)
+    return [] if d is None else list(d["topics"])
+
+
+def encode_consumer_subscription(topics: Iterable[str]) -> bytes:
+    """The topics -> ConsumerProtocolSubscription v0 bytes (what every assignor of Kafka's clients reads)."""
+    return b"\x00\x00" + join(encode_message("ConsumerProtocolSubscription", 0, {"topics": sorted(topics), "user_data": None}))

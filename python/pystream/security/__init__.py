@@ -11,7 +11,6 @@ Module map:
 * `quotas`     — byte-rate and request quotas (sampled rates, throttle times), connection limits
 * `stores`     — where ACLs and entity configs (SCRAM credentials, quotas) live: files on one
                  broker; the cluster layer implements the same interfaces over ZooKeeper
-* `config_keys` — which config keys are secrets (DescribeConfigs hides their values)
 * `client`     — how pystream's own clients (CLI, replica fetchers) connect to a secured listener
 * `manager`    — SecurityManager: all of the above for one broker, from its configuration
 

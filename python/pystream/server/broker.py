@@ -17,11 +17,12 @@ import logging
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pystream._core import peek_batches
+from pystream._core import decode_records, peek_batches, stamp_log_append_time
+from pystream.coordinator.assignors import assignor_names
 from pystream.coordinator.group import GroupCoordinator
 from pystream.coordinator.offsets import OFFSETS_TOPIC, open_offset_store
 from pystream.errors import CorruptRecordError, LogDirectoryError, OffsetOutOfRangeError, TopicExistsError
@@ -29,10 +30,12 @@ from pystream.protocol.error_codes import ErrorCode
 from pystream.security.manager import SecurityManager
 from pystream.server.broker_files import ProducerIdAllocator, load_or_create_meta
 from pystream.server.cluster_link import ClusterLink
-from pystream.server.config import BrokerConfig
+from pystream.server.config import BROKER_CONFIGS, BrokerConfig
+from pystream.server.dynamic_config import DEFAULT_ENTITY, DynamicConfigStore, FileDynamicConfigStore
 from pystream.server.fetch_session import FetchSessionCache
 from pystream.server.metrics import BrokerMetrics
 from pystream.server.partition import Partition
+from pystream.storage.config_def import LONG_MAX
 from pystream.storage.log import Log
 from pystream.storage.manager import LogManager
 from pystream.storage.producer_state import ProducerState, SequenceCheck
@@ -48,27 +51,60 @@ _SEQUENCE_ERRORS = {
 }
 
 
+class _SecuritySettings(Mapping[str, Any]):
+    """The broker config as `pystream.security` reads it: every key's effective value, and the
+    ``listener.name.<listener>.<key>`` overrides (kept with the keys Kafka passes through)."""
+
+    def __init__(self, config: BrokerConfig, security: SecurityManager | None = None) -> None:
+        self.config = config
+
+    def __getitem__(self, key: str) -> Any:
+        if key in BROKER_CONFIGS:
+            return self.config.get(key)
+        return self.config.unknown[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*BROKER_CONFIGS, *self.config.unknown])
+
+    def __len__(self) -> int:
+        return len(BROKER_CONFIGS) + len(self.config.unknown)
+
+
+def security_settings(config: BrokerConfig) -> Mapping[str, Any]:
+    return _SecuritySettings(config)
+
+
 class Broker:
     """A single Kafka-compatible broker over one data directory."""
 
-    def __init__(self, config: BrokerConfig) -> None:
+    def __init__(self, config: BrokerConfig, security: SecurityManager | None = None) -> None:
         self.config = config
         self.node_id: int = config.get("broker.id")
         # Listeners, TLS, SASL, ACLs, quotas: checked before anything is written (SecurityConfigError).
-        self.security = SecurityManager(config.values, config.data_dir, config.host, config.port)
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.security = security or SecurityManager(security_settings(config), config.data_dir, config.host, config.port)
         # The broker decides on auto-creation itself (it knows the request's wishes).
-        self.store = LogManager(config.data_dir, auto_create_topics=False, num_partitions=config.get("num.partitions"),
-                                **config.log_kwargs())
-        self.cluster_id = load_or_create_meta(config.data_dir, self.node_id)
+        self.store = LogManager(config.log_dirs, auto_create_topics=False, num_partitions=config.get("num.partitions"),
+                                topic_defaults=config.topic_defaults(),
+                                remote_storage_system=config.get("remote.log.storage.system.enable"))
+        # Dynamic broker configs: a file in the metadata log dir (a cluster node is given a ZooKeeper store).
+        self.dynamic_store: DynamicConfigStore = FileDynamicConfigStore(self.store.data_dir)
+        self.apply_dynamic_configs(self.dynamic_store.load())  # before any partition opens
+        self.cluster_id = load_or_create_meta(self.store.data_dir, self.node_id)
         self.partitions: dict[tuple[str, int], Partition] = {}
-        self.producer_ids = ProducerIdAllocator(config.data_dir)
+        self.producer_ids = ProducerIdAllocator(self.store.data_dir)
         self.offsets = open_offset_store(self.store, config.get("offsets.topic.num.partitions"))
         self.groups = GroupCoordinator(
             self.offsets,
             initial_rebalance_delay_ms=config.get("group.initial.rebalance.delay.ms"),
             min_session_timeout_ms=config.get("group.min.session.timeout.ms"),
             max_session_timeout_ms=config.get("group.max.session.timeout.ms"),
+            partition_exists=self.partition_exists,
+            topic_partitions=self.topic_partitions,
+            topic_id=self.topic_id,
+            consumer_heartbeat_interval_ms=config.get("group.consumer.heartbeat.interval.ms"),
+            consumer_session_timeout_ms=config.get("group.consumer.session.timeout.ms"),
+            consumer_assignors=assignor_names(config.get("group.consumer.assignors")),
+            is_coordinator=self.coordinates_group,
         )
         # Listener name -> the (host, port) clients are told to use (a port 0 listener: set once bound).
         self.endpoints: dict[str, tuple[str, int]] = {
@@ -102,6 +138,34 @@ class Broker:
         """Makes this broker a member of a cluster (before `start`)."""
         self.cluster = link
 
+    # ----- configuration -------------------------------------------------------------
+
+    def apply_dynamic_configs(self, entities: dict[str, dict[str, str]]) -> None:
+        """Takes the stored dynamic broker configs (the cluster default and this broker's) and applies
+        them at once: topics inherit the new log.* defaults, open logs are reconfigured."""
+        problems = self.config.set_dynamic(entities.get(DEFAULT_ENTITY, {}), entities.get(str(self.node_id), {}))
+        for why in problems:
+            logger.warning("stored dynamic broker config skipped: %s", why)
+        self.store.set_topic_defaults(self.config.topic_defaults())
+
+    async def reload_dynamic_configs(self) -> None:
+        """Re-reads the dynamic configs from their store (off the event loop) and applies them."""
+        self.apply_dynamic_configs(await asyncio.to_thread(self.dynamic_store.load))
+
+    async def save_dynamic_configs(self, entity: str, configs: dict[str, str]) -> None:
+        """Replaces one entity's dynamic configs durably, then applies them."""
+        await asyncio.to_thread(self.dynamic_store.save, entity, configs)
+        await self.reload_dynamic_configs()
+
+    def use_dynamic_store(self, store: DynamicConfigStore) -> None:
+        """Keeps dynamic configs in `store` (the cluster's) from `start` on, instead of the local file."""
+        self.dynamic_store = store
+
+    def topic_config(self, topic: str) -> dict[str, Any]:
+        """Every config of `topic`, typed: its override, else the broker's (dynamic, static), else Kafka's
+        default (unclean.leader.election.enable, min.insync.replicas, ...). Shared: do not modify."""
+        return self.store.effective_topic_config(topic)
+
     # ----- lifecycle ---------------------------------------------------------------
 
     async def start(self) -> None:
@@ -109,9 +173,15 @@ class Broker:
         cluster, registration with ZooKeeper."""
         if self.cluster is not None:
             await self.cluster.start()
+        if not isinstance(self.dynamic_store, FileDynamicConfigStore):  # a cluster's store, attached after __init__
+            loop_ = asyncio.get_running_loop()
+            self.dynamic_store.watch(lambda: loop_.call_soon_threadsafe(lambda: loop_.create_task(self.reload_dynamic_configs())))
+            await self.reload_dynamic_configs()
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._every(self.config.get("log.retention.check.interval.ms") / 1000, self._retention)))
-        self._tasks.append(loop.create_task(self._every(self.config.get("log.flush.scheduler.interval.ms") / 1000, self._flush_policy)))
+        # Kafka's default interval (Long.MAX) never checks: pystream checks at least every second.
+        flush_check_s = min(self.config.get("log.flush.scheduler.interval.ms"), 1000) / 1000
+        self._tasks.append(loop.create_task(self._every(flush_check_s, self._flush_policy)))
         self._tasks.append(loop.create_task(self._every(0.1, self.groups.tick)))
 
     async def _every(self, seconds: float, work: Callable[[], Any]) -> None:
@@ -247,10 +317,10 @@ class Broker:
         return self.store.topic_id(topic)
 
     def topic_name(self, topic_id: uuid.UUID | None) -> str | None:
-        if topic_id is None:
+        if topic_id is None or topic_id.int == 0:
             return None
-        for name in self.store.list_topics(include_internal=True):
-            if self.store.topic_id(name) == topic_id:
+        for name in self.topic_partitions():
+            if self.topic_id(name) == topic_id:
                 return name
         return None
 
@@ -260,6 +330,15 @@ class Broker:
 
     def topic_exists(self, topic: str) -> bool:
         return self.topic_partition_count(topic) is not None
+
+    def coordinates_group(self, group_id: str) -> bool:
+        """This broker coordinates the group: always on a single broker; in a cluster when it
+        leads the group's __consumer_offsets partition."""
+        return self.cluster is None or self.cluster.is_coordinator(group_id)
+
+    def partition_exists(self, topic: str, index: int) -> bool:
+        """Whether the cluster (or the local store) has this partition."""
+        return 0 <= index < (self.topic_partition_count(topic) or 0)
 
     def topic_partition_count(self, topic: str) -> int | None:
         """Partitions of `topic` as the cluster (or the local store) knows it; None: no such topic."""
@@ -277,12 +356,20 @@ class Broker:
         """Creates a topic (ValueError: bad name, config or replication factor)."""
         if self.cluster is not None:
             validate_topic_name(name)
-            normalize_topic_config(config)
+            normalize_topic_config(config, remote_storage_system=self.store.remote_storage_system)
             await self.cluster.create_topic(name, partitions, replication_factor, config)
             return
         if replication_factor != 1:
             raise ValueError(f"replication factor {replication_factor} is larger than the 1 available broker")
         self.store.create_topic(name, partitions=partitions, config=config)
+
+    async def alter_topic_config(self, name: str, changes: dict[str, Any]) -> None:
+        """Sets (None: removes) validated topic config overrides: in a cluster in ZooKeeper, from
+        where every broker applies them; else in the local store."""
+        if self.cluster is not None:
+            await self.cluster.alter_topic_config(name, changes)
+        else:
+            self.store.alter_topic_config(name, changes)
 
     async def create_topics(self, specs: list[tuple[str, int, int, dict[str, Any]]]) -> list[Exception | None]:
         """Creates several topics ``(name, partitions, replication_factor, config)``; per topic
@@ -304,9 +391,14 @@ class Broker:
         results = iter(created)
         return [bad[i] if i in bad else (r if isinstance(r := next(results), Exception) else None) for i in range(len(specs))]
 
-    async def auto_create(self, topic: str) -> ErrorCode:
-        """Creates a topic on first use when auto.create.topics.enable is set."""
-        if not self.config.get("auto.create.topics.enable"):
+    async def auto_create(self, topic: str, allowed: bool = True) -> ErrorCode:
+        """Creates a topic on first use when the request `allowed` it and auto.create.topics.enable
+        is set. An illegal name is INVALID_TOPIC_EXCEPTION either way (as Kafka's Metadata answers)."""
+        try:
+            validate_topic_name(topic)
+        except ValueError:
+            return ErrorCode.INVALID_TOPIC_EXCEPTION
+        if not (allowed and self.config.get("auto.create.topics.enable")):
             return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         rf = 1
         if self.cluster is not None:
@@ -356,8 +448,8 @@ class Broker:
             result["error_code"] = err
             return result
         ls = p.leader_state
-        topic_config = self.store.topic_config(topic)  # one copy of the topic's overrides per request
-        min_isr = int(topic_config.get("min.insync.replicas", self.config.get("min.insync.replicas")))
+        topic_config = self.topic_config(topic)  # shared and cached: read once per partition request
+        min_isr = topic_config["min.insync.replicas"]
         if acks == -1 and ls is not None and not ls.min_isr_ok(min_isr):
             result["error_code"] = ErrorCode.NOT_ENOUGH_REPLICAS
             result["error_message"] = f"the ISR {sorted(ls.isr)} is smaller than min.insync.replicas={min_isr}"
@@ -372,11 +464,21 @@ class Broker:
             result["error_code"] = ErrorCode.CORRUPT_MESSAGE
             result["error_message"] = str(e)
             return result
-        max_bytes = topic_config.get("max.message.bytes", self.config.get("message.max.bytes"))
+        max_bytes = topic_config["max.message.bytes"]
         for _summary, size in batches:
             if size > max_bytes:
                 result["error_code"] = ErrorCode.MESSAGE_TOO_LARGE
                 result["error_message"] = f"batch of {size} bytes exceeds max.message.bytes={max_bytes}"
+                return result
+        now_ms = int(time.time() * 1000)
+        log_append_time = topic_config["message.timestamp.type"] == "LogAppendTime"
+        if not log_append_time:
+            bad = _timestamp_error(topic_config, records, batches, now_ms)
+            if bad is not None:
+                index, message = bad
+                result["error_code"] = ErrorCode.INVALID_TIMESTAMP
+                result["error_message"] = message
+                result["record_errors"] = [{"batch_index": index, "batch_index_error_message": message}]
                 return result
         # Idempotence: judge every batch before anything is appended.
         for (base, last, pid, epoch, seq, count, _ts, _attrs), _size in batches:
@@ -392,6 +494,9 @@ class Broker:
                 result["error_code"] = _SEQUENCE_ERRORS[verdict]
                 return result
         try:
+            if log_append_time:  # Kafka stamps maxTimestamp and the timestamp-type bit (CRC recomputed)
+                records = stamp_log_append_time(records, now_ms)
+                result["log_append_time_ms"] = now_ms
             base_offset = p.log.append_raw(records)
         except CorruptRecordError as e:
             logger.warning("produce to %s-%d: %s", topic, index, e)
@@ -508,6 +613,23 @@ class Broker:
 _OPEN_FAILURE_LOG_INTERVAL = 60.0
 # A request naming more unopened partitions than this opens them in threads first.
 _INLINE_OPENS = 16
+
+
+def _timestamp_error(config: dict[str, Any], records: Any, batches: list[Any], now_ms: int) -> tuple[int, str] | None:
+    """(record index, message) of the first record whose CreateTime timestamp is out of the topic's
+    message.timestamp.before/after.max.ms (difference.max.ms for either not set), or None."""
+    diff = config["message.timestamp.difference.max.ms"]
+    before = config["message.timestamp.before.max.ms"]
+    after = config["message.timestamp.after.max.ms"]
+    before, after = (diff if before == LONG_MAX else before), (diff if after == LONG_MAX else after)
+    if before == LONG_MAX and (after == LONG_MAX or all(s[6] - now_ms <= after for s, _size in batches)):
+        return None  # nothing can be too old, and no batch's max timestamp is too new
+    lo, hi = now_ms - before, now_ms + after
+    for i, rec in enumerate(decode_records(records)):
+        if rec.timestamp >= 0 and not lo <= rec.timestamp <= hi:
+            return i, (f"Timestamp {rec.timestamp} of record {i} is out of range: it must be within [{lo}, {hi}] "
+                       f"(message.timestamp.before.max.ms={before}, message.timestamp.after.max.ms={after})")
+    return None
 
 
 def empty_fetch_partition(index: int) -> dict[str, Any]:

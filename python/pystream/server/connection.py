@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import struct
 import time
 from collections.abc import Awaitable, Generator
@@ -104,14 +105,13 @@ class KafkaListener:
         self.ssl_context = self.security.ssl_contexts.get(self.endpoint.name)
         self.tasks: set[asyncio.Task[Any]] = set()
 
-    async def start(self, start_serving: bool = True) -> asyncio.AbstractServer:
-        """Binds the endpoint (TLS on SSL and SASL_SSL listeners); with `start_serving` False the
-        socket accepts nothing until ``server.start_serving()``."""
-        ep = self.endpoint
+    async def start(self, sock: socket.socket) -> asyncio.AbstractServer:
+        """A server on `sock` (bound to the endpoint; TLS on SSL and SASL_SSL listeners) that accepts
+        nothing until ``server.start_serving()``."""
         return await asyncio.start_server(
-            self.handle, ep.host or None, ep.port, limit=1 << 20, backlog=1024, ssl=self.ssl_context,
+            self.handle, sock=sock, limit=1 << 20, backlog=1024, ssl=self.ssl_context,
             ssl_handshake_timeout=self.security.auth_timeout_ms / 1000 if self.ssl_context else None,
-            start_serving=start_serving)
+            start_serving=False)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")

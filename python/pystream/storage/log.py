@@ -10,15 +10,19 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pystream._core import PartitionLog
+from pystream._core import PartitionLog, verify_segment
 
 logger = logging.getLogger("pystream.storage")
 
-__all__ = ["Columns", "Log"]
+__all__ = ["Columns", "Log", "SegmentProblem", "verify_dir"]
+
+# (segment file, byte position of the bad batch, its base offset or the offset expected there, why)
+SegmentProblem = tuple[Path, int, int, str]
 
 
 @dataclass(frozen=True)
@@ -80,8 +84,12 @@ class Log(PartitionLog):
             logger.warning("recovery of %s: %s", path, note)
         return log
 
-    def read_columns(self, offset: int, max_records: int | None = None, max_offset: int | None = None) -> Columns:
-        raw = self._read_columns(offset, max_records, max_offset)
+    def read_columns(
+        self, offset: int, max_records: int | None = None, max_offset: int | None = None, *, verify_crc: bool = True
+    ) -> Columns:
+        """Records from ``offset`` on as numpy columns. Each batch's CRC32C is
+        checked unless ``verify_crc=False`` (CorruptRecordError otherwise)."""
+        raw = self._read_columns(offset, max_records, max_offset, verify_crc=verify_crc)
         return Columns(*(np.frombuffer(buf, dtype=dt) for buf, dt in zip(raw, _COLUMN_DTYPES)))
 
     def __enter__(self) -> "Log":
@@ -94,3 +102,18 @@ class Log(PartitionLog):
         if self.closed:
             return f"<Log {str(self.path)!r} closed>"
         return f"<Log {str(self.path)!r} offsets [{self.start_offset}, {self.end_offset})>"
+
+
+def verify_dir(path: str | os.PathLike[str]) -> list[SegmentProblem]:
+    """Fully checks every segment file (``NNNN.log``) of a partition directory
+    without opening the log (nothing is written, no lock is taken, so it also
+    runs beside a live broker): framing, CRC32C, record framing and increasing
+    offsets of every batch. Returns the first bad batch of each damaged
+    segment, oldest segment first; empty when every batch is valid.
+
+    `Log.verify()` does the same for a log that is open."""
+    segments = sorted(p for p in Path(path).iterdir() if p.suffix == ".log" and len(p.stem) == 20 and p.stem.isdigit())
+    problems: list[SegmentProblem] = []
+    for seg in segments:
+        problems.extend(verify_segment(seg))
+    return problems

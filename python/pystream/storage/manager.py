@@ -1,15 +1,22 @@
-"""`LogManager`: the topics and partition logs of one data directory (Kafka's LogManager).
+"""`LogManager`: the topics and partition logs of a broker's log directories (Kafka's LogManager).
 
 It knows directories, topics, partitions, per-topic config, retention and the
-flush policy, and the directory lock; nothing of producers, consumers or
+flush policy, and the directory locks; nothing of producers, consumers or
 groups. The broker (`pystream.server`) and the embedded client
 (`pystream.client.Store`) are both built on it.
 
-Layout (Kafka's, so a broker can serve the same directory later)::
+Layout (Kafka's, so a broker can serve the same directories later); one or
+more log directories (Kafka's ``log.dirs``)::
 
-    <data_dir>/.lock                  flock held by the one process that has the directory open
-    <data_dir>/topics.json            topic metadata: partition counts and config overrides
-    <data_dir>/<topic>-<partition>/   one partition log (see docs/storage.md)
+    <each log dir>/.lock                 flock held by the one process that has the directories open
+    <each log dir>/<topic>-<partition>/  one partition log (see docs/storage.md), in exactly one log dir
+    <metadata dir>/topics.json           topic metadata: partition counts, config overrides, topic ids
+
+The metadata dir is the log dir that holds ``topics.json`` (the first one
+when none does yet), as Kafka keeps its metadata log in the first of
+log.dirs. A new partition goes to the log dir holding the fewest partitions
+(ties: the earlier one), Kafka's rule; a restart finds each partition where
+it is, whatever the order of the list.
 
 ``topics.json`` is replaced atomically (temp file, fsync, rename, fsync of the
 directory); it is the commit point of topic creation and deletion: partition
@@ -34,12 +41,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from pystream.errors import ClientClosedError, LogDirectoryError, TopicExistsError, UnknownPartitionError, UnknownTopicError
+from pystream.errors import (
+    ClientClosedError,
+    InvalidConfigError,
+    LogDirectoryError,
+    TopicExistsError,
+    UnknownPartitionError,
+    UnknownTopicError,
+)
+from pystream.storage.config_def import did_you_mean
 from pystream.storage.log import Log
 from pystream.storage.topic_config import (
-    DEFAULT_MAX_MESSAGE_BYTES,
     LOG_KWARGS,
-    TOPIC_CONFIG_KEYS,
+    TOPIC_CONFIGS,
     is_internal_topic,
     log_kwargs,
     normalize_topic_config,
@@ -48,11 +62,15 @@ from pystream.storage.topic_config import (
 
 logger = logging.getLogger("pystream.storage")
 
-__all__ = ["LogManager", "TopicDescription"]
+__all__ = ["LogManager", "TopicDescription", "check_log_dirs"]
 
 METADATA_FILE = "topics.json"
 LOCK_FILE = ".lock"
 METADATA_VERSION = 1
+# Config values older versions stored that Kafka spells otherwise.
+_LEGACY_VALUES = {("compression.type", "none"): "uncompressed"}
+
+PathLike = str | os.PathLike[str]
 
 
 class TopicDescription(NamedTuple):
@@ -60,7 +78,7 @@ class TopicDescription(NamedTuple):
 
     name: str
     partitions: int
-    config: dict[str, int | str | None]
+    config: dict[str, Any]
     internal: bool
 
 
@@ -69,7 +87,7 @@ class _TopicMeta:
 
     __slots__ = ("config", "partitions", "topic_id")
 
-    def __init__(self, partitions: int, config: dict[str, int | str | None], topic_id: uuid.UUID | None = None) -> None:
+    def __init__(self, partitions: int, config: dict[str, Any], topic_id: uuid.UUID | None = None) -> None:
         self.partitions = partitions
         self.config = config
         # Kafka's topic id: new for every topic created, even under a reused name.
@@ -108,23 +126,62 @@ def _each_in_parallel(fn: Any, logs: list[Log]) -> list[BaseException]:
     return [e for e in results if e is not None]
 
 
+def _as_dirs(data_dirs: PathLike | Iterable[PathLike]) -> list[Path]:
+    if isinstance(data_dirs, (str, os.PathLike)):
+        return [Path(data_dirs)]
+    dirs = [Path(d) for d in data_dirs]
+    if not dirs:
+        raise ValueError("at least one log directory is needed")
+    if len({d.resolve() for d in dirs}) != len(dirs):
+        raise ValueError(f"log directories listed twice: {', '.join(map(str, dirs))}")
+    return dirs
+
+
+def check_log_dirs(data_dirs: PathLike | Iterable[PathLike]) -> None:
+    """Checks, writing nothing, that each log dir can be created or written and is not locked
+    by a running process; raises LogDirectoryError saying which and what to do."""
+    for d in _as_dirs(data_dirs):
+        existing = d
+        while not existing.exists():  # the nearest ancestor that exists must let us create `d`
+            existing = existing.parent
+        if not existing.is_dir():
+            raise LogDirectoryError(f"log directory {d} cannot be created: {existing} is not a directory")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            what = "is not writable" if existing == d else f"cannot be created ({existing} is not writable)"
+            raise LogDirectoryError(f"log directory {d} {what}: fix its permissions or choose another directory")
+        lock = d / LOCK_FILE
+        if existing == d and lock.exists():
+            fd = os.open(lock, os.O_RDONLY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LogDirectoryError(f"log directory {d} is in use by another running broker or store "
+                                        f"(its lock {lock} is held): stop it or choose another directory") from None
+            finally:
+                os.close(fd)
+
+
 class LogManager:
-    """Topics and their partition logs in one data directory.
+    """Topics and their partition logs in one or more log directories.
 
     Lock order: callers may hold their own locks (an `OffsetStore`'s, to open an
     offsets partition) while taking the manager's lock, never the other way round.
 
     ``log_defaults`` are `Log.open` keywords (``segment_bytes``, ``retention_ms``,
-    ``batch_size``, ...) applied to every partition; a topic's config (Kafka names)
-    overrides them. Thread-safe: producers and consumers may run in other threads.
+    ``batch_size``, ...) applied to every partition; ``topic_defaults`` are
+    topic configs (Kafka names, typed) every topic inherits (the broker's
+    log.* configs); a topic's own config overrides both. Thread-safe:
+    producers and consumers may run in other threads.
     """
 
     def __init__(
         self,
-        data_dir: str | os.PathLike[str],
+        data_dir: PathLike | Iterable[PathLike],
         *,
         auto_create_topics: bool = True,
         num_partitions: int = 1,
+        topic_defaults: Mapping[str, Any] | None = None,
+        remote_storage_system: bool = False,
         **log_defaults: Any,
     ) -> None:
         unknown = sorted(set(log_defaults) - LOG_KWARGS)
@@ -132,35 +189,58 @@ class LogManager:
             raise ValueError(f"unknown log setting {unknown[0]!r}; supported: {', '.join(sorted(LOG_KWARGS))}")
         if num_partitions < 1:
             raise ValueError("num_partitions must be >= 1")
-        self.data_dir = Path(data_dir)
+        self.dirs = _as_dirs(data_dir)  # the log directories, as listed
         self.auto_create_topics = auto_create_topics
         self.num_partitions = num_partitions
         self.log_defaults: dict[str, Any] = dict(log_defaults)
+        self.topic_defaults: dict[str, Any] = dict(topic_defaults or {})
+        self.remote_storage_system = remote_storage_system
+        self._lock_fds: list[int] = []
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise LogDirectoryError(f"cannot create data directory {self.data_dir}: {e}") from e
-        self._lock_fd = os.open(self.data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._lock_fd)
-            raise LogDirectoryError(f"data directory {self.data_dir} is in use by another process (lock {LOCK_FILE} is held)") from None
-        self._lock = threading.RLock()  # guards _topics, _logs, _closed
+            for d in self.dirs:
+                self._lock_dir(d)
+        except BaseException:
+            self._release_locks()
+            raise
+        self._lock = threading.RLock()  # guards _topics, _logs, _where, _effective, _closed
         self._closed = False
         self._logs: dict[tuple[str, int], Log] = {}
+        self._effective: dict[str, dict[str, Any]] = {}  # topic -> full typed config (cache)
         # Invariant: _data_seq grows on every append and metadata change; consumers wait on
         # _data_cond until it differs from the value they saw before reading (no lost wake-up).
         self._data_cond = threading.Condition(threading.Lock())
         self._data_seq = 0
         self.metadata_version = 0  # bumped on every topic create/delete/partition change
         try:
+            self.data_dir = self._metadata_dir()
             self._topics = self._load_metadata()
+            self._where = self._find_partitions()  # (topic, partition) -> its log dir
+            self._creating: set[str] = set()  # topics whose directories are being made (create_topics)
         except BaseException:
-            self._release_lock()
+            self._release_locks()
             raise
 
+    def _lock_dir(self, d: Path) -> None:
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            fd = os.open(d / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise LogDirectoryError(f"cannot use log directory {d}: {e.strerror or e}") from e
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise LogDirectoryError(f"log directory {d} is in use by another process (lock {LOCK_FILE} is held)") from None
+        self._lock_fds.append(fd)
+
     # --- metadata persistence ---
+
+    def _metadata_dir(self) -> Path:
+        holders = [d for d in self.dirs if (d / METADATA_FILE).exists()]
+        if len(holders) > 1:
+            raise LogDirectoryError(f"topic metadata ({METADATA_FILE}) found in several log directories: "
+                                    f"{', '.join(map(str, holders))}; keep the one that is current")
+        return holders[0] if holders else self.dirs[0]
 
     def _load_metadata(self) -> dict[str, _TopicMeta]:
         path = self.data_dir / METADATA_FILE
@@ -172,11 +252,29 @@ class LogManager:
             raise LogDirectoryError(f"cannot read topic metadata {path}: {e}") from e
         try:
             return {
-                name: _TopicMeta(int(t["partitions"]), dict(t.get("config", {})), uuid.UUID(t["id"]) if "id" in t else None)
+                name: _TopicMeta(int(t["partitions"]), self._loaded_config(name, dict(t.get("config", {}))),
+                                 uuid.UUID(t["id"]) if "id" in t else None)
                 for name, t in raw["topics"].items()
             }
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise LogDirectoryError(f"malformed topic metadata {path}: {e!r}") from e
+
+    @staticmethod
+    def _loaded_config(topic: str, config: dict[str, Any]) -> dict[str, Any]:
+        """A topic's stored overrides, typed; values older versions wrote are read in Kafka's spelling."""
+        out: dict[str, Any] = {}
+        for key, value in config.items():
+            spec = TOPIC_CONFIGS.get(key)
+            if value is None:  # older versions stored "no flush policy" as null: the default
+                continue
+            if spec is None:
+                logger.warning("topic %s: dropping stored config %s=%r (not a Kafka topic config)", topic, key, value)
+                continue
+            try:
+                out[key] = spec.parse(_LEGACY_VALUES.get((key, value), value))
+            except InvalidConfigError as e:
+                logger.warning("topic %s: dropping stored config: %s", topic, e)
+        return out
 
     def _save_metadata(self) -> None:
         data = {
@@ -194,9 +292,55 @@ class LogManager:
         os.replace(tmp, path)
         _fsync_dir(self.data_dir)
         self.metadata_version += 1
+        self._effective.clear()
+
+    def _find_partitions(self) -> dict[tuple[str, int], Path]:
+        """Where each partition of a known topic is; a partition in two log dirs is an error."""
+        where: dict[tuple[str, int], Path] = {}
+        for d in self.dirs:
+            for entry in os.scandir(d):
+                topic, sep, index = entry.name.rpartition("-")
+                t = self._topics.get(topic)
+                if not sep or t is None or not index.isdigit() or int(index) >= t.partitions or not entry.is_dir():
+                    continue
+                key = (topic, int(index))
+                if key in where:
+                    raise LogDirectoryError(f"partition {entry.name} is in two log directories, {where[key]} and {d}: "
+                                            f"remove the stale copy")
+                where[key] = d
+        return where
+
+    def _dir_counts(self) -> dict[Path, int]:
+        counts = dict.fromkeys(self.dirs, 0)
+        for d in self._where.values():
+            counts[d] = counts.get(d, 0) + 1
+        return counts
+
+    def _next_log_dir(self, counts: dict[Path, int] | None = None) -> Path:
+        """Kafka's rule for a new partition: the log dir holding the fewest partitions (ties: the
+        earlier). With `counts` (from `_dir_counts`, kept up to date by the caller) it is O(dirs)."""
+        counts = self._dir_counts() if counts is None else counts
+        d = min(self.dirs, key=lambda d: counts[d])
+        counts[d] += 1
+        return d
+
+    def _new_partition_dir(self, topic: str, partition: int) -> None:
+        self._clear_stale(f"{topic}-{partition}")
+        d = self._next_log_dir()
+        (d / f"{topic}-{partition}").mkdir()
+        self._where[(topic, partition)] = d
 
     def _partition_dir(self, topic: str, partition: int) -> Path:
-        return self.data_dir / f"{topic}-{partition}"
+        d = self._where.get((topic, partition))
+        if d is None:  # lost (removed by hand): recreated empty where Kafka would put it
+            d = self._where[(topic, partition)] = self._next_log_dir()
+        return d / f"{topic}-{partition}"
+
+    def log_dir_of(self, topic: str, partition: int) -> Path:
+        """The log dir holding a partition."""
+        with self._lock:
+            self._topic(topic)
+            return self._partition_dir(topic, partition).parent
 
     def _check_open(self) -> None:
         if self._closed:
@@ -214,55 +358,74 @@ class LogManager:
     def create_topics(self, specs: Sequence[tuple[str, int | None, Mapping[str, Any] | None]]) -> list[TopicDescription | Exception]:
         """Creates several topics, ``(name, partitions, config)`` each, with one metadata write
         (the commit point of all of them). Per topic: its description, or the exception
-        (ValueError, TopicExistsError) that refused it; the others are created anyway. When the
-        directories or the metadata cannot be written (a full disk), none is created and each gets
-        the LogDirectoryError (an OSError)."""
+        (ValueError, TopicExistsError, InvalidConfigError) that refused it; the others are created
+        anyway. When the directories or the metadata cannot be written (a full disk), none is
+        created and each gets the LogDirectoryError (an OSError).
+
+        The directories are made outside the manager's lock (thousands take seconds on a busy
+        disk, and readers of other topics must not wait); the topics appear at the commit."""
         results: list[TopicDescription | Exception] = []
-        added: list[tuple[str, int]] = []
+        planned: list[tuple[str, _TopicMeta, list[Path]]] = []
         with self._lock:
             self._check_open()
-            try:
-                self._create_topics_locked(specs, results, added)
-                if added:
+            counts = self._dir_counts()
+            for name, partitions, config in specs:
+                try:
+                    validate_topic_name(name)
+                    n = self.num_partitions if partitions is None else partitions
+                    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                        raise ValueError(f"partitions must be an int >= 1, got {partitions!r}")
+                    cfg = normalize_topic_config(config, remote_storage_system=self.remote_storage_system)
+                    if name in self._topics or name in self._creating:
+                        raise TopicExistsError(f"topic {name!r} already exists")
+                except (ValueError, TypeError) as e:
+                    results.append(e)
+                    continue
+                self._creating.add(name)
+                paths = []
+                for p in range(n):
+                    d = self._where[(name, p)] = self._next_log_dir(counts)
+                    paths.append(d / f"{name}-{p}")
+                planned.append((name, _TopicMeta(n, cfg), paths))
+                results.append(TopicDescription(name, n, dict(cfg), is_internal_topic(name)))
+        try:
+            for name, _meta, paths in planned:
+                for path in paths:
+                    self._clear_stale(path.name)
+                    path.mkdir()
+            with self._lock:
+                self._check_open()
+                for name, meta, _paths in planned:
+                    self._topics[name] = meta
+                if planned:
                     self._save_metadata()
-            except OSError as e:
-                # Nothing of this call is kept: the topics are forgotten and their directories removed.
-                for name, n in added:
+        except OSError as e:
+            # Nothing of this call is kept: the topics are forgotten and their directories removed.
+            with self._lock:
+                for name, meta, paths in planned:
                     self._topics.pop(name, None)
-                    for p in range(n):
-                        shutil.rmtree(self._partition_dir(name, p), ignore_errors=True)
-                error = LogDirectoryError(f"cannot create topics in {self.data_dir}: {e}")
-                error.errno = e.errno
-                results = [r if isinstance(r, Exception) else error for r in results]
-                results += [error] * (len(specs) - len(results))
+                    for p, path in enumerate(paths):
+                        self._where.pop((name, p), None)
+                        shutil.rmtree(path, ignore_errors=True)
+            error = LogDirectoryError(f"cannot create topics in {', '.join(map(str, self.dirs))}: {e}")
+            error.errno = e.errno
+            results = [r if isinstance(r, Exception) else error for r in results]
+        finally:
+            with self._lock:
+                self._creating.difference_update(name for name, _m, _p in planned)
         self.notify_change()
         return results
 
-    def _create_topics_locked(self, specs: Sequence[tuple[str, int | None, Mapping[str, Any] | None]],
-                              results: list[TopicDescription | Exception], added: list[tuple[str, int]]) -> None:
-        for name, partitions, config in specs:
-            try:
-                validate_topic_name(name)
-                n = self.num_partitions if partitions is None else partitions
-                if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-                    raise ValueError(f"partitions must be an int >= 1, got {partitions!r}")
-                cfg = normalize_topic_config(config)
-                if name in self._topics:
-                    raise TopicExistsError(f"topic {name!r} already exists")
-            except (ValueError, TypeError) as e:
-                results.append(e)
-                continue
-            self._topics[name] = _TopicMeta(n, cfg)
-            added.append((name, n))
-            self._make_partition_dirs(name, range(n))
-            results.append(TopicDescription(name, n, dict(cfg), is_internal_topic(name)))
+    def _clear_stale(self, dirname: str) -> None:
+        """Removes a partition directory left by a deletion interrupted by a crash (not part of any topic)."""
+        for d in self.dirs:
+            stale = d / dirname
+            if stale.exists():
+                shutil.rmtree(stale)
 
     def _make_partition_dirs(self, name: str, partitions: Iterable[int]) -> None:
         for p in partitions:
-            d = self._partition_dir(name, p)
-            if d.exists():  # left by a deletion interrupted by a crash: not part of any topic
-                shutil.rmtree(d)
-            d.mkdir()
+            self._new_partition_dir(name, p)
 
     def topic_partition_count(self, name: str) -> int | None:
         """Partitions of topic `name`, or None when it does not exist (O(1), no lock)."""
@@ -318,6 +481,9 @@ class LogManager:
                     for d in dirs:
                         shutil.rmtree(d, ignore_errors=True)
                     self._save_metadata()
+            for name, t in gone.items():
+                for p in range(t.partitions):
+                    self._where.pop((name, p), None)
             for d in dirs:
                 shutil.rmtree(d, ignore_errors=True)
         self.notify_change()
@@ -355,9 +521,26 @@ class LogManager:
                 raise UnknownTopicError(f"internal topic {topic!r} is not auto-created")
             return self.create_topic(topic).partitions
 
-    def topic_config(self, topic: str) -> dict[str, int | str | None]:
+    def topic_config(self, topic: str) -> dict[str, Any]:
+        """The topic's own overrides (typed, Kafka names)."""
         with self._lock:
             return dict(self._topic(topic).config)
+
+    def effective_topic_config(self, topic: str) -> dict[str, Any]:
+        """Every topic config's value for `topic`: its override, else the broker's default, else Kafka's.
+        The dict is shared (cached): do not modify it."""
+        cfg = self._effective.get(topic)  # fast path; dict reads are atomic
+        if cfg is not None:
+            return cfg
+        with self._lock:
+            cfg = self.default_topic_config()
+            cfg.update(self._topic(topic).config)
+            self._effective[topic] = cfg
+            return cfg
+
+    def default_topic_config(self) -> dict[str, Any]:
+        """Every topic config's value for a topic that sets none: the broker's default, else Kafka's."""
+        return {k: spec.default for k, spec in TOPIC_CONFIGS.items()} | self.topic_defaults
 
     def topic_id(self, topic: str) -> uuid.UUID:
         with self._lock:
@@ -365,28 +548,52 @@ class LogManager:
 
     def alter_topic_config(self, topic: str, changes: Mapping[str, Any]) -> None:
         """Sets (or, with a None value, removes) topic config overrides; open logs take them at once."""
-        to_set = normalize_topic_config({k: v for k, v in changes.items() if v is not None})
         for key in changes:
-            if key not in TOPIC_CONFIG_KEYS:
-                raise ValueError(f"unknown topic config {key!r}")
+            if key not in TOPIC_CONFIGS:
+                raise InvalidConfigError(f"Unknown topic config name: {key}{did_you_mean(key, TOPIC_CONFIGS)}")
         with self._lock:
             self._check_open()
             t = self._topic(topic)
             cfg = {k: v for k, v in t.config.items() if k not in changes}
-            cfg.update(to_set)
-            t.config = cfg
+            cfg.update({k: v for k, v in changes.items() if v is not None})
+            self._replace_config(topic, t, cfg)
+
+    def _replace_config(self, topic: str, t: _TopicMeta, config: dict[str, Any]) -> None:
+        t_config = normalize_topic_config(config, remote_storage_system=self.remote_storage_system)
+        old, t.config = t.config, t_config
+        try:
             self._save_metadata()
-            for (name, _p), log in self._logs.items():
-                if name == topic:
-                    kwargs = log_kwargs(self.log_defaults, cfg)
-                    kwargs.pop("segment_index_bytes", None)  # fixed while a segment is open
-                    log.reconfigure(**{k: (-1 if v is None and k in ("flush_messages", "flush_ms") else v) for k, v in kwargs.items()})
+        except BaseException:
+            t.config = old
+            raise
+        self._reconfigure(topic)
+
+    def set_topic_defaults(self, defaults: Mapping[str, Any]) -> None:
+        """Replaces the broker-wide topic config defaults (typed, Kafka names); open logs take them at once."""
+        with self._lock:
+            self.topic_defaults = dict(defaults)
+            self._effective.clear()
+            for topic in {t for t, _p in self._logs}:
+                self._reconfigure(topic)
+
+    def _log_kwargs(self, topic: str) -> dict[str, Any]:
+        return log_kwargs(self.log_defaults, {**self.topic_defaults, **self._topics[topic].config})
+
+    def _reconfigure(self, topic: str) -> None:
+        """Applies the topic's current config to its open logs (caller holds the lock)."""
+        self._effective.pop(topic, None)
+        kwargs = self._log_kwargs(topic)
+        kwargs.pop("segment_index_bytes", None)  # fixed while a segment is open
+        for k in ("flush_messages", "flush_ms"):
+            if k in kwargs and kwargs[k] is None:
+                kwargs[k] = -1  # reconfigure's word for "no flush policy"
+        for (name, _p), log in self._logs.items():
+            if name == topic:
+                log.reconfigure(**kwargs)
 
     def max_message_bytes(self, topic: str) -> int:
-        """The topic's max.message.bytes (Kafka's default when not set)."""
-        with self._lock:
-            v = self._topic(topic).config.get("max.message.bytes")
-        return DEFAULT_MAX_MESSAGE_BYTES if v is None else int(v)
+        """The topic's max.message.bytes."""
+        return int(self.effective_topic_config(topic)["max.message.bytes"])
 
     def partition_log(self, topic: str, partition: int) -> Log:
         """The one shared `Log` of a partition, opened on first use."""
@@ -400,17 +607,22 @@ class LogManager:
                 raise UnknownPartitionError(f"topic {topic!r} has no partition {partition!r} (it has {t.partitions})")
             log = self._logs.get((topic, partition))
             if log is None:
-                log = Log.open(self._partition_dir(topic, partition), **log_kwargs(self.log_defaults, t.config))
+                # The manager holds every log dir's lock: no per-partition lock (one descriptor less each).
+                log = Log.open(self._partition_dir(topic, partition), lock_dir=False, **self._log_kwargs(topic))
                 self._logs[(topic, partition)] = log
             return log
 
     def log_dirs(self) -> dict[Path, list[tuple[str, int]]]:
-        """Each log directory (absolute) and the partitions (topic, index) stored in it: one
-        directory today, the data directory."""
+        """Each log directory (absolute, in the order listed) and the partitions (topic, index) stored in it."""
         with self._lock:
             self._check_open()
-            parts = [(name, i) for name, t in sorted(self._topics.items()) for i in range(t.partitions)]
-        return {self.data_dir.resolve(): parts}
+            out: dict[Path, list[tuple[str, int]]] = {d: [] for d in self.dirs}
+            for name, t in sorted(self._topics.items()):
+                for i in range(t.partitions):
+                    d = self._where.get((name, i))
+                    if d is not None:
+                        out[d].append((name, i))
+        return {d.resolve(): parts for d, parts in out.items()}
 
     def partition_size(self, topic: str, partition: int) -> int:
         """Bytes of a partition's log segments (Kafka's `Log.size`), without opening it; 0 when it has no files."""
@@ -424,9 +636,9 @@ class LogManager:
             return 0
 
     def open_logs(self) -> list[tuple[str, int, Log]]:
-        """(topic, partition, log) of every partition log opened so far."""
-        with self._lock:
-            return [(t, p, log) for (t, p), log in self._logs.items()]
+        """(topic, partition, log) of every partition log opened so far (a snapshot: list() of a
+        dict is atomic under the GIL, so no lock is taken and no caller waits on a long one)."""
+        return [(t, p, log) for (t, p), log in list(self._logs.items())]
 
     # --- retention and the flush policy (called periodically by the owner) ---
 
@@ -486,23 +698,25 @@ class LogManager:
             raise errors[0]
 
     def close(self) -> None:
-        """Closes every partition log and releases the data directory. Idempotent."""
+        """Closes every partition log and releases the log directories. Idempotent."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             errors = _each_in_parallel(Log.close, list(self._logs.values()))
             self._logs.clear()
-            self._release_lock()
+            self._release_locks()
         self.notify_change()  # waiting readers see the manager closed
         if errors:
             raise errors[0]
 
-    def _release_lock(self) -> None:
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-        finally:
-            os.close(self._lock_fd)
+    def _release_locks(self) -> None:
+        while self._lock_fds:
+            fd = self._lock_fds.pop()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
 
     def __enter__(self) -> LogManager:
         return self
@@ -512,4 +726,5 @@ class LogManager:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self._topics)} topics"
-        return f"<{type(self).__name__} {str(self.data_dir)!r} {state}>"
+        dirs = ", ".join(repr(str(d)) for d in self.dirs)
+        return f"<{type(self).__name__} {dirs} {state}>"

@@ -10,13 +10,18 @@ batch headers after it (`PartitionLog.scan_batches`), so it survives restarts.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
 from pystream._core import PartitionLog
+from pystream.errors import CorruptRecordError
+
+logger = logging.getLogger("pystream.storage")
 
 SNAPSHOT_FILE = "producer-state.json"
 NO_PRODUCER_ID = -1
@@ -104,25 +109,84 @@ class ProducerState:
     # --- persistence -------------------------------------------------------------
 
     def load(self, log: PartitionLog) -> None:
-        """Rebuilds the state: the snapshot when it is usable, then every batch after it."""
+        """Rebuilds the state: the snapshot when it is usable, then every batch after it.
+
+        The snapshot is untrusted input: one that cannot be read, has the wrong
+        shape or values out of range is set aside with a warning and the state
+        is rebuilt from the log's batch headers instead (as Kafka rebuilds
+        producer state from the segments). A damaged batch met on the way ends
+        the replay of its segment, with a warning; loading never raises for bad
+        files, so no request fails for them later."""
         self.producers.clear()
         start = log.start_offset
-        try:
-            snap = json.loads(self.path.read_text())
-            if start <= snap["offset"] <= log.end_offset:
-                for pid, (epoch, batches) in snap["producers"].items():
-                    entry = self.producers[int(pid)] = ProducerEntry(epoch)
-                    entry.batches.extend(BatchMetadata(*b) for b in batches)
-                start = snap["offset"]
-        except (OSError, ValueError, KeyError, TypeError):
-            self.producers.clear()
-        if start < log.end_offset:
-            for base, last, pid, epoch, first_seq, count, _max_ts, _attrs in log.scan_batches(start):
-                if base >= start:
-                    self.update(pid, epoch, first_seq, count, base, last)
+        snap = self._read_snapshot(log)
+        if snap is not None:
+            start, self.producers = snap
+        end = log.end_offset
+        while start < end:
+            try:
+                for base, last, pid, epoch, first_seq, count, _max_ts, _attrs in log.scan_batches(start):
+                    if base >= start:
+                        self.update(pid, epoch, first_seq, count, base, last)
+                break
+            except CorruptRecordError as e:
+                # Replay what follows the damaged batch's segment (its records are unreadable anyway).
+                later = [base for base, _size in log.segments() if base > (e.offset if e.offset is not None else start)]
+                logger.warning("producer state of %s: %s; %s", log.path, e,
+                               f"replaying from offset {later[0]}" if later else "nothing after it to replay")
+                if not later:
+                    break
+                start = later[0]
 
-    def save(self, end_offset: int) -> None:
-        """Writes a snapshot valid at `end_offset` (atomically: temp file, fsync, rename)."""
+    def _read_snapshot(self, log: PartitionLog) -> tuple[int, dict[int, ProducerEntry]] | None:
+        """(offset, producers) of a well-formed snapshot valid for `log`, else None (with a warning)."""
+        try:
+            text = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            self._set_aside(f"cannot be read ({e})")
+            return None
+        try:
+            snap = json.loads(text)
+            offset = snap["offset"]
+            _check_int(offset, 0, 2**63 - 1)
+            producers: dict[int, ProducerEntry] = {}
+            if not isinstance(snap["producers"], dict):
+                raise TypeError("producers is not an object")
+            for pid, (epoch, batches) in snap["producers"].items():
+                entry = producers[_check_int(int(pid), 0, 2**63 - 1)] = ProducerEntry(_check_int(epoch, 0, 2**15 - 1))
+                if not isinstance(batches, list) or len(batches) > BATCHES_REMEMBERED:
+                    raise TypeError("batches is not a list of at most five")
+                for b in batches:
+                    first_seq, last_seq, first_offset, last_offset = b
+                    for v in (first_seq, last_seq):
+                        _check_int(v, 0, INT32_MAX)
+                    _check_int(first_offset, 0, offset)
+                    _check_int(last_offset, first_offset, offset)
+                    entry.batches.append(BatchMetadata(first_seq, last_seq, first_offset, last_offset))
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:  # JSONDecodeError is a ValueError
+            self._set_aside(f"is not a producer-state snapshot ({type(e).__name__}: {e})")
+            return None
+        if not log.start_offset <= offset <= log.end_offset:
+            return None  # stale (the log was truncated or deleted past it): rebuilt from the log
+        return offset, producers
+
+    def _set_aside(self, why: str) -> None:
+        logger.warning("producer state snapshot %s %s; rebuilding it from the log", self.path, why)
+        try:
+            if self.path.is_dir() and not self.path.is_symlink():
+                shutil.rmtree(self.path)
+            else:
+                self.path.unlink(missing_ok=True)
+        except OSError as e:
+            logger.warning("cannot remove %s: %s", self.path, e)
+
+    def save(self, end_offset: int) -> bool:
+        """Writes a snapshot valid at `end_offset` (atomically: temp file, fsync,
+        rename). Without room for it (a full disk) the previous snapshot stays,
+        with a warning, and False is returned: `load` replays the batches after
+        it from the log, so nothing is lost."""
         data = {
             "offset": end_offset,
             "producers": {
@@ -131,8 +195,26 @@ class ProducerState:
             },
         }
         tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        try:
+            with open(tmp, "w") as f:
+                json.dump(data, f)
+                f.flush()
+                os.fsync(f.fileno())
+            if self.path.is_dir() and not self.path.is_symlink():
+                shutil.rmtree(self.path)  # something put a directory where the snapshot goes
+            os.replace(tmp, self.path)
+        except OSError as e:
+            logger.warning("cannot write producer state snapshot %s (%s); the log is replayed from the previous one",
+                           self.path, e)
+            tmp.unlink(missing_ok=True)
+            return False
+        return True
+
+
+def _check_int(v: object, low: int, high: int) -> int:
+    """`v` when it is an int (not a bool) in [low, high]; ValueError/TypeError otherwise."""
+    if type(v) is not int:
+        raise TypeError(f"{v!r} is not an integer")
+    if not low <= v <= high:
+        raise ValueError(f"{v} is outside [{low}, {high}]")
+    return v

@@ -28,6 +28,7 @@ import fcntl
 import logging
 import os
 import re
+import shutil
 import struct
 import time
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
@@ -96,6 +97,25 @@ def _read_checkpoint(path: str) -> int | None:
         if v >= 0:
             return v
     raise LogDirectoryError(f"malformed checkpoint file {path}: {text!r}")
+
+
+def _remove_any(path: str) -> None:
+    """Removes whatever sits at ``path`` (a file, or a directory put where a file of ours belongs)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.remove(path)
+
+
+def _untrusted_checkpoint(directory: str, name: str, fallback: str) -> tuple[int, bool]:
+    """A checkpoint's value (0 when absent) and whether it was damaged (then removed, with a warning)."""
+    path = os.path.join(directory, name)
+    try:
+        return _read_checkpoint(path) or 0, False
+    except (LogDirectoryError, OSError) as e:
+        logger.warning("recovery of %s: %s: %s; %s", directory, path, e, fallback)
+        _remove_any(path)
+        return 0, True
 
 
 def _write_checkpoint(directory: str, name: str, value: int) -> None:
@@ -430,10 +450,10 @@ class _Segment:
         if cut is not None:
             result = (self.file_len - pos, cut)
             self.truncate_file(pos)
-        if final_time_entry and cut is None:
+        if final_time_entry:
             # a segment that is not the last one was rolled: it had its final
-            # time-index entry (Kafka's LogSegment.recover appends it too); a
-            # segment that was cut becomes the active one and has none
+            # time-index entry (Kafka's LogSegment.recover appends it too), also
+            # when it was cut (the segments after it stay)
             self.maybe_append_time_entry()
         self._write_index_files()
         self.dirty = True
@@ -592,9 +612,15 @@ class ReferenceLog:
 
     def _load(self, bases: list[int]) -> None:
         d = self.path
-        clean = os.path.exists(os.path.join(d, CLEAN_SHUTDOWN))
-        ckpt_recovery = _read_checkpoint(os.path.join(d, RECOVERY_CHECKPOINT)) or 0
-        ckpt_start = _read_checkpoint(os.path.join(d, START_CHECKPOINT)) or 0
+        marker = os.path.join(d, CLEAN_SHUTDOWN)
+        clean = os.path.isfile(marker) and not os.path.islink(marker)
+        if os.path.lexists(marker) and not clean:
+            logger.warning("recovery of %s: %s is not a regular file: removed it; recovering from the segments", d, marker)
+            _remove_any(marker)
+        # Damaged checkpoints are untrusted input: set aside, the log recovers from its segments.
+        ckpt_recovery, damaged = _untrusted_checkpoint(d, RECOVERY_CHECKPOINT, "recovering every segment")
+        ckpt_start, _ = _untrusted_checkpoint(d, START_CHECKPOINT, "the log starts at its first segment")
+        clean = clean and not damaged
         interval = self.index_interval_bytes
         segments = self._segments
         recovered = False
@@ -604,33 +630,33 @@ class ReferenceLog:
             # unclean: re-read every segment holding offsets at or above the recovery point
             must_recover = not clean and (is_last or bases[i + 1] > ckpt_recovery)
             seg = _Segment(d, base, fresh=False)
-            segments.append(seg)
             if must_recover:
                 recovered = True
                 cut = seg.recover(interval, prev_next, final_time_entry=not is_last)
             else:
                 cut = seg.load(interval, final_time_entry=not is_last)
+                if cut is None and base < prev_next and not seg.is_empty():
+                    # overlaps the segment before it: keep only its offsets past that one's
+                    cut = seg.recover(interval, prev_next, final_time_entry=not is_last)
             if cut is not None:
                 nbytes, reason = cut
                 logger.warning(
-                    "recovery of %s: %s: cut %d bytes at position %d (%s); log end offset is now %d",
+                    "recovery of %s: %s: cut %d bytes at position %d (%s); the segment now ends at offset %d",
                     d,
                     seg.log_path,
                     nbytes,
                     seg.file_len,
                     reason,
-                    seg.next_offset,
+                    max(seg.next_offset, seg.base_offset),
                 )
-                for later in bases[i + 1 :]:
-                    logger.warning(
-                        "recovery of %s: deleted segment %s that followed the cut", d, _file_name(later, "log")
-                    )
-                    for ext in ("log", "index", "timeindex"):
-                        try:
-                            os.remove(os.path.join(d, _file_name(later, ext)))
-                        except FileNotFoundError:
-                            pass
-                break
+            # A segment with no batch is only ever the last one, starting where the one
+            # before ends (a roll): any other goes, so the end offset is where the data ends.
+            # Later intact segments stay after a cut: the gap in offsets is skipped by reads.
+            if seg.is_empty() and segments and not (is_last and base == prev_next):
+                logger.warning("recovery of %s: %s: deleted this segment, which holds no batch", d, seg.log_path)
+                seg.delete()
+                continue
+            segments.append(seg)
         if not segments:
             segments.append(_Segment(d, ckpt_start, fresh=True))
         last = segments[-1]

@@ -14,14 +14,16 @@ given as ``--command-config`` or in the environment as PYSTREAM_COMMAND_CONFIG
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from pystream.errors import SecurityConfigError
 from pystream.protocol.client import KafkaClient, KafkaConnectionError, KafkaError
 from pystream.security.client import PLAINTEXT, ClientSecurity
 
-__all__ = ["COMMAND_CONFIG_ENV", "DEFAULT_BOOTSTRAP", "ToolError", "client_security", "kafka_client"]
+__all__ = ["COMMAND_CONFIG_ENV", "DEFAULT_BOOTSTRAP", "ToolError", "client_security", "kafka_client", "parse_key_value_list",
+           "parse_properties"]
 
 COMMAND_CONFIG_ENV = "PYSTREAM_COMMAND_CONFIG"
 
@@ -60,3 +62,26 @@ def kafka_client(bootstrap: str, timeout: float = 30.0, command_config: str | No
         raise ToolError(f"{e}{hint}") from None
     finally:
         client.close()
+
+
+# A comma starts a new KEY=VALUE only when a key and "=" follow it (so a value may hold commas);
+# [a,b] keeps a list value together, as in kafka-configs' --add-config 'k=[a,b]'.
+_NEXT_ITEM = re.compile(r",(?=[A-Za-z0-9_.\-]+=)(?![^\[]*\])")
+
+
+def parse_key_value_list(items: Iterable[str], option: str = "--config") -> list[tuple[str, str]]:
+    """["k=v", "k2=v2,k3=v3", ...] -> [("k", "v"), ...] in order (repeated keys kept); ToolError
+    naming `option` for an item without "=" or with an empty key."""
+    out = []
+    for item in items:
+        for piece in _NEXT_ITEM.split(item):
+            key, sep, value = piece.partition("=")
+            if not sep or not key.strip():
+                raise ToolError(f"{option} expects KEY=VALUE, got {piece!r}")
+            out.append((key.strip(), value))  # values as given: a separator may be a space
+    return out
+
+
+def parse_properties(items: Iterable[str], option: str = "--config") -> dict[str, str]:
+    """Like `parse_key_value_list`, as a dict (a later key wins)."""
+    return dict(parse_key_value_list(items, option))

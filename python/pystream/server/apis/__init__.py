@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pystream.server.apis.admin import AdminApis
 from pystream.server.apis.common import CLIENT_HOST, SESSION, SUPPORTED_VERSIONS, Handler
+from pystream.server.apis.configs import ConfigApis
 from pystream.server.apis.fetch import FetchApis
 from pystream.server.apis.groups import GroupApis
 from pystream.server.apis.metadata import MetadataApis
@@ -20,7 +21,7 @@ from pystream.server.broker import Broker
 
 __all__ = ["CLIENT_HOST", "SESSION", "SUPPORTED_VERSIONS", "Apis"]
 
-API_GROUPS = (MetadataApis, ProduceApis, FetchApis, TopicApis, GroupApis, AdminApis, SecurityApis)
+API_GROUPS = (MetadataApis, ProduceApis, FetchApis, TopicApis, ConfigApis, GroupApis, AdminApis, SecurityApis)
 
 
 class Apis:

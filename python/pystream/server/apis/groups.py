@@ -1,4 +1,5 @@
-"""Consumer groups and committed offsets; the `GroupCoordinator` does the work, these check that this broker is the coordinator."""
+"""Consumer groups and committed offsets; the `GroupCoordinator` does the work (its `consumer`
+part for the consumer group protocol of KIP-848), these check that this broker is the coordinator."""
 
 from __future__ import annotations
 
@@ -23,12 +24,14 @@ class GroupApis(ApiGroup):
             ApiKey.LIST_GROUPS: self.list_groups,
             ApiKey.DESCRIBE_GROUPS: self.describe_groups,
             ApiKey.DELETE_GROUPS: self.delete_groups,
+            ApiKey.OFFSET_DELETE: self.offset_delete,
+            ApiKey.CONSUMER_GROUP_HEARTBEAT: self.consumer_group_heartbeat,
+            ApiKey.CONSUMER_GROUP_DESCRIBE: self.consumer_group_describe,
         }
 
     def _not_coordinator(self, group_id: str) -> bool:
         """In a cluster, a group's requests belong to the leader of its offsets partition."""
-        c = self.broker.cluster
-        return c is not None and not c.is_coordinator(group_id)
+        return not self.broker.coordinates_group(group_id)
 
     def _group_error(self, group_id: str, op: AclOperation = AclOperation.READ) -> ErrorCode:
         """Why this broker does not serve the group's request: not authorized (checked first,
@@ -145,3 +148,34 @@ class GroupApis(ApiGroup):
             return {"results": [{"group_id": g, "error_code": ErrorCode.NOT_COORDINATOR if self._not_coordinator(g) else
                                  ErrorCode.NON_EMPTY_GROUP} for g in req["groups_names"]]}
         return await self.broker.groups.delete_groups(req, hdr.api_version)
+
+    async def offset_delete(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        if self._not_coordinator(req["group_id"]):
+            return {"error_code": ErrorCode.NOT_COORDINATOR, "topics": []}
+        resp = await self.broker.groups.offset_delete(req, hdr.api_version)
+        resp["throttle_time_ms"] = 0
+        return resp
+
+    async def consumer_group_heartbeat(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        if self._not_coordinator(req["group_id"]):
+            resp = {"error_code": ErrorCode.NOT_COORDINATOR, "error_message": None, "member_id": None, "member_epoch": 0,
+                    "heartbeat_interval_ms": 0, "assignment": None}
+        else:
+            resp = await self.broker.groups.consumer.heartbeat(req, hdr.api_version, hdr.client_id or "",
+                                                               client_host=f"/{CLIENT_HOST.get()}")
+            if self.broker.cluster is not None and resp["error_code"] == 0:
+                # Kafka appends the group's records with acks=all: answer once the in-sync replicas
+                # have them, so a new coordinator knows the epochs and partitions the member acts on.
+                await self.broker.cluster.offsets_replicated(req["group_id"])
+        resp["throttle_time_ms"] = 0
+        return resp
+
+    async def consumer_group_describe(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        ids = req.get("group_ids") or []
+        mine = [g for g in ids if not self._not_coordinator(g)]
+        described = {g["group_id"]: g for g in (await self.broker.groups.consumer.describe({**req, "group_ids": mine},
+                                                                                           hdr.api_version))["groups"]}
+        groups = [described.get(g) or {"error_code": ErrorCode.NOT_COORDINATOR, "error_message": None, "group_id": g,
+                                       "group_state": "", "group_epoch": 0, "assignment_epoch": 0, "assignor_name": "",
+                                       "members": []} for g in ids]
+        return {"throttle_time_ms": 0, "groups": groups}

@@ -121,8 +121,12 @@ class MetadataApis(ApiGroup):
             for t in requested:
                 name = t.get("name")
                 if name is None:
-                    topics.append(self._topic_metadata("", 0, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
-                    continue
+                    # v10+: a topic asked for by id (the consumer group protocol assigns by id).
+                    name = b.topic_name(t.get("topic_id"))
+                    if name is None:
+                        topics.append({**self._topic_metadata("", 0, ErrorCode.UNKNOWN_TOPIC_ID), "name": None,
+                                       "topic_id": t.get("topic_id") or ZERO_UUID})
+                        continue
                 if not self.authorize(describe, ResourceType.TOPIC, name):
                     topics.append(self._topic_metadata(name, 0, ErrorCode.TOPIC_AUTHORIZATION_FAILED))
                     continue
@@ -131,7 +135,7 @@ class MetadataApis(ApiGroup):
                     if allow and b.config.get("auto.create.topics.enable") and not self.may_create_topic(name):
                         err = ErrorCode.TOPIC_AUTHORIZATION_FAILED  # auto-creation needs Create
                     else:
-                        err = await b.auto_create(name) if allow else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                        err = await b.auto_create(name, allow)
                     count = b.topic_partition_count(name)
                     if err != ErrorCode.NONE or count is None:
                         topics.append(self._topic_metadata(name, 0, err if err != ErrorCode.NONE else ErrorCode.LEADER_NOT_AVAILABLE))

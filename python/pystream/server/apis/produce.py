@@ -10,7 +10,7 @@ from pystream.protocol.codec import RequestHeader
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
 from pystream.security.acl import CLUSTER_NAME, AclOperation, ResourceType
-from pystream.server.apis.common import ApiGroup, Handler, transactions_refused
+from pystream.server.apis.common import PARTITIONS_PER_SLICE, ApiGroup, Handler, transactions_refused
 
 logger = logging.getLogger("pystream.server")
 
@@ -68,9 +68,15 @@ class ProduceApis(ApiGroup):
                                                for pd in t["partition_data"]))
                 responses.append({"name": t["name"], "partition_responses": list(parts)})
         else:
+            done = 0
             for t in req["topic_data"]:
-                responses.append({"name": t["name"], "partition_responses": [
-                    await self.broker.append_records(t["name"], pd["index"], pd["records"], acks) for pd in t["partition_data"]]})
+                parts = []
+                for pd in t["partition_data"]:
+                    parts.append(await self.broker.append_records(t["name"], pd["index"], pd["records"], acks))
+                    done += 1
+                    if done % PARTITIONS_PER_SLICE == 0:
+                        await asyncio.sleep(0)  # thousands of partitions: others' requests in between
+                responses.append({"name": t["name"], "partition_responses": parts})
         if acks == 0:
             return None
         return {"responses": responses, "throttle_time_ms": 0}

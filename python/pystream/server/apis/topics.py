@@ -1,27 +1,20 @@
-"""Topic administration: CreateTopics, DeleteTopics, CreatePartitions, configs and partition reassignment."""
+"""Topic administration: CreateTopics, DeleteTopics, CreatePartitions and partition reassignment (configs: configs.py)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from typing import Any
 
-from pystream.errors import TopicExistsError
-from pystream.protocol.codec import RequestHeader
+from pystream.errors import InvalidConfigError, TopicExistsError
+from pystream.protocol.codec import RequestHeader, encode_element
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
 from pystream.security.acl import CLUSTER_NAME, AclOperation, ResourceType
-from pystream.security.config_keys import is_sensitive
 from pystream.server.apis.admin import replica_assignment_error
-from pystream.server.apis.common import (
-    CONFIG_SOURCE_DEFAULT,
-    CONFIG_SOURCE_STATIC_BROKER,
-    CONFIG_SOURCE_TOPIC,
-    RESOURCE_BROKER,
-    RESOURCE_TOPIC,
-    ZERO_UUID,
-    ApiGroup,
-    Handler,
-)
-from pystream.storage.topic_config import TOPIC_CONFIG_KEYS, normalize_topic_config
+from pystream.server.apis.common import ZERO_UUID, ApiGroup, Handler
+from pystream.server.apis.configs import topic_config_entries
+from pystream.storage.topic_config import normalize_topic_config, topic_config_error
 
 
 class TopicApis(ApiGroup):
@@ -30,37 +23,21 @@ class TopicApis(ApiGroup):
             ApiKey.CREATE_TOPICS: self.create_topics,
             ApiKey.DELETE_TOPICS: self.delete_topics,
             ApiKey.CREATE_PARTITIONS: self.create_partitions,
-            ApiKey.DESCRIBE_CONFIGS: self.describe_configs,
-            ApiKey.INCREMENTAL_ALTER_CONFIGS: self.incremental_alter_configs,
             ApiKey.ALTER_PARTITION_REASSIGNMENTS: self.alter_partition_reassignments,
             ApiKey.LIST_PARTITION_REASSIGNMENTS: self.list_partition_reassignments,
         }
-
-    def _config_error(self, configs: dict[str, str | None]) -> str | None:
-        """Why these topic configs (None values: removals) are refused, or None."""
-        for key in configs:
-            if key not in TOPIC_CONFIG_KEYS:
-                return f"unknown topic config {key!r}"
-        try:
-            normalize_topic_config({k: v for k, v in configs.items() if v is not None})
-        except ValueError as e:
-            return str(e)
-        return None
-
-    def _config_refusal(self, resource_type: int, name: str, op: AclOperation) -> ErrorCode | None:
-        """DescribeConfigs / AlterConfigs: the topic's permission, or the cluster's for a broker."""
-        if resource_type == RESOURCE_TOPIC and not self.authorize(op, ResourceType.TOPIC, name):
-            return ErrorCode.TOPIC_AUTHORIZATION_FAILED
-        if resource_type == RESOURCE_BROKER and not self.authorize(op, ResourceType.CLUSTER, CLUSTER_NAME):
-            return ErrorCode.CLUSTER_AUTHORIZATION_FAILED
-        return None
 
     async def create_topics(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         b = self.broker
         results = []
         to_create: list[tuple[dict[str, Any], tuple[str, int, int, dict[str, Any]]]] = []
         live = await b.cluster.live_broker_count() if b.cluster is not None else 1
-        for t in req["topics"]:
+        # v5+ answers every new topic's configs: most topics share their overrides (often none),
+        # so each distinct set is built and encoded once, and reused (10,000 topics in one request).
+        entries_for: dict[frozenset[tuple[str, Any]], list[Any]] = {}
+        for i, t in enumerate(req["topics"], 1):
+            if i % _TOPICS_PER_SLICE == 0:
+                await asyncio.sleep(0)  # thousands of topics: let other requests in between slices
             name = t["name"]
             n = t["num_partitions"] if t["num_partitions"] != -1 else b.config.get("num.partitions")
             rf = t["replication_factor"] if t["replication_factor"] != -1 else b.config.get("default.replication.factor")
@@ -83,11 +60,19 @@ class TopicApis(ApiGroup):
                 err, msg = ErrorCode.INVALID_PARTITIONS, "number of partitions must be positive"
             elif not 1 <= rf <= live:
                 err, msg = ErrorCode.INVALID_REPLICATION_FACTOR, f"replication factor {rf} is larger than the {live} available broker(s)"
-            elif (cmsg := self._config_error(configs)) is not None:
+            elif (cmsg := topic_config_error(configs, remote_storage_system=b.store.remote_storage_system)) is not None:
                 err, msg = ErrorCode.INVALID_CONFIG, cmsg
             elif not req.get("validate_only", False):
                 to_create.append((res, (name, n, rf, {k: v for k, v in configs.items() if v is not None})))
             _set_create_result(res, err, msg)
+            if err == ErrorCode.NONE and hdr.api_version >= 5:  # the new topic's configs, as DescribeConfigs shows them
+                overrides = normalize_topic_config(configs, remote_storage_system=b.store.remote_storage_system)
+                key = frozenset((k, str(v)) for k, v in overrides.items())
+                if key not in entries_for:
+                    entries = topic_config_entries(b.config, overrides, {**b.store.default_topic_config(), **overrides})
+                    entries_for[key] = [encode_element("CreateTopicsResponse", hdr.api_version, "topics.configs", e)
+                                        for e in entries]
+                res["configs"] = entries_for[key]
             results.append(res)
         # All at once: one metadata write for thousands of topics on a single broker.
         errors = await b.create_topics([spec for _res, spec in to_create])
@@ -99,7 +84,7 @@ class TopicApis(ApiGroup):
             elif isinstance(e, OSError):  # a full disk: nothing was created
                 _set_create_result(res, ErrorCode.KAFKA_STORAGE_ERROR, str(e))
             else:
-                _set_create_result(res, ErrorCode.INVALID_CONFIG if "config" in str(e) else ErrorCode.INVALID_TOPIC_EXCEPTION, str(e))
+                _set_create_result(res, ErrorCode.INVALID_CONFIG if isinstance(e, InvalidConfigError) else ErrorCode.INVALID_TOPIC_EXCEPTION, str(e))
         return {"throttle_time_ms": 0, "topics": results}
 
     def _assignment(self, t: dict[str, Any]) -> tuple[dict[int, list[int]], str | None]:
@@ -171,76 +156,6 @@ class TopicApis(ApiGroup):
             out.append(res)
         return {"throttle_time_ms": 0, "results": out}
 
-    def _topic_configs(self, name: str, keys: list[str] | None) -> list[dict[str, Any]]:
-        b = self.broker
-        explicit = b.store.topic_config(name)
-        effective = {**b.config.topic_defaults(), **explicit}
-        out = []
-        for key in sorted(TOPIC_CONFIG_KEYS):
-            if keys is not None and key not in keys:
-                continue
-            value = effective.get(key)
-            out.append({"name": key, "value": None if value is None else str(value), "read_only": False,
-                        "is_default": key not in explicit, "config_source": CONFIG_SOURCE_TOPIC if key in explicit else CONFIG_SOURCE_DEFAULT,
-                        "is_sensitive": False, "synonyms": [], "config_type": 0, "documentation": None})
-        return out
-
-    async def describe_configs(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
-        b = self.broker
-        results = []
-        for r in req["resources"]:
-            rt, name, keys = r["resource_type"], r["resource_name"], r.get("configuration_keys")
-            res: dict[str, Any] = {"error_code": 0, "error_message": None, "resource_type": rt, "resource_name": name, "configs": []}
-            if (denied := self._config_refusal(rt, name, AclOperation.DESCRIBE_CONFIGS)) is not None:
-                res["error_code"] = denied
-            elif rt == RESOURCE_TOPIC:
-                if b.topic_exists(name):
-                    res["configs"] = self._topic_configs(name, keys)
-                else:
-                    res["error_code"], res["error_message"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"unknown topic {name!r}"
-            elif rt == RESOURCE_BROKER:
-                res["configs"] = [{"name": k, "value": None if v is None or is_sensitive(k) else str(v).lower() if isinstance(v, bool) else str(v),
-                                   "read_only": True, "is_default": False, "config_source": CONFIG_SOURCE_STATIC_BROKER,
-                                   "is_sensitive": is_sensitive(k), "synonyms": [], "config_type": 0, "documentation": None}
-                                  for k, v in sorted(b.config.values.items()) if keys is None or k in keys]
-            else:
-                res["error_code"], res["error_message"] = ErrorCode.INVALID_REQUEST, f"resource type {rt} is not supported"
-            results.append(res)
-        return {"throttle_time_ms": 0, "results": results}
-
-    async def incremental_alter_configs(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
-        b = self.broker
-        out = []
-        for r in req["resources"]:
-            rt, name = r["resource_type"], r["resource_name"]
-            res = {"error_code": 0, "error_message": None, "resource_type": rt, "resource_name": name}
-            changes: dict[str, str | None] = {}
-            for c in r["configs"]:
-                op = c["config_operation"]
-                if op == 0:
-                    changes[c["name"]] = c["value"]
-                elif op == 1:
-                    changes[c["name"]] = None
-                else:
-                    res["error_code"], res["error_message"] = ErrorCode.INVALID_CONFIG, f"{c['name']}: APPEND/SUBTRACT apply to list configs only"
-            if res["error_code"]:
-                pass
-            elif (denied := self._config_refusal(rt, name, AclOperation.ALTER_CONFIGS)) is not None:
-                res["error_code"] = denied
-            elif rt != RESOURCE_TOPIC:
-                res["error_code"], res["error_message"] = ErrorCode.INVALID_REQUEST, "only topic configs can be altered"
-            elif not b.topic_exists(name):
-                res["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-            elif (msg := self._config_error(changes)) is not None:
-                res["error_code"], res["error_message"] = ErrorCode.INVALID_CONFIG, msg
-            elif not req.get("validate_only", False):
-                try:
-                    b.store.alter_topic_config(name, changes)
-                except ValueError as e:
-                    res["error_code"], res["error_message"] = ErrorCode.INVALID_CONFIG, str(e)
-            out.append(res)
-        return {"throttle_time_ms": 0, "responses": out}
-
     async def alter_partition_reassignments(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         b = self.broker
         if not self.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):
@@ -290,8 +205,12 @@ class TopicApis(ApiGroup):
                 "topics": [{"name": n, "partitions": ps} for n, ps in by_topic.items()]}
 
 
+_TOPICS_PER_SLICE = 1000
+
+
 def _set_create_result(res: dict[str, Any], err: ErrorCode, msg: str | None) -> None:
     """One topic's CreateTopics result: its error, and no partition count when it failed."""
     res["error_code"], res["error_message"] = int(err), msg
     if err != ErrorCode.NONE:
         res["num_partitions"] = res["replication_factor"] = -1
+        res["configs"] = None
