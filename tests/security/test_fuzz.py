@@ -118,6 +118,16 @@ def test_tls_handshake_fuzz(broker: SecureBroker, pki: Pki) -> None:
         port = broker.ports["SSL" if i % 2 else "SASL_SSL"]
         _send(port, _mutate(rng, hello), read=i % 3 != 0)
     assert time.monotonic() - t0 < 60
+    # Half a ClientHello, then silence: closed by the handshake timeout (connections.authentication.timeout.ms).
+    with socket.create_connection(("127.0.0.1", broker.ports["SSL"]), timeout=10) as s:
+        s.sendall(hello[: len(hello) // 2])
+        t1 = time.monotonic()
+        try:
+            data = s.recv(10)  # blocks until the broker gives up on the handshake (socket timeout 10 s: a failure)
+        except ConnectionResetError:
+            data = b""
+        assert data == b"" or data[0] == 0x15  # closed, or a TLS alert before closing
+        assert 0.5 < time.monotonic() - t1 < 8
     _healthy(broker, pki)
     _assert_clean(broker)
 
