@@ -1,7 +1,7 @@
 """Smoke test of the cluster benchmark (`pystream.bench.cluster`): tiny N, every figure present.
 
 Starts a real ZooKeeper and three `pystream serve --zookeeper` brokers and
-SIGKILLs the partition leader (about 10-20 s). Timings are never asserted:
+SIGTERMs (controlled shutdown) then SIGKILLs the partition leader (about 15-30 s). Timings are never asserted:
 these machines are noisy.
 """
 
@@ -34,7 +34,11 @@ def test_cluster_bench_measures_both_phases(tmp_path: Path) -> None:
     assert fo["failover_s"] is not None and fo["failover_s"] > 0, fo  # a new leader acknowledged a record
     assert fo["errors"] == [] and fo["records_acked"] == fo["records_sent"], fo  # idempotent producer: nothing lost
 
-    assert cluster.summary(result).count("\n") == 2
+    cs = result["controlled_shutdown"]
+    assert cs["signal"] == "SIGTERM" and cs["killed_leader"] in (1, 2, 3)
+    assert cs["longest_ack_gap_s"] is not None and cs["records_acked"] == cs["records_sent"], cs
+
+    assert cluster.summary(result).count("\n") == 3
     out = tmp_path / "r.json"
     report.write_json(result, out)
     assert json.loads(out.read_text())["failover"]["killed_leader"] == fo["killed_leader"]

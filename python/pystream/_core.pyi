@@ -99,7 +99,8 @@ class PartitionLog:
     ) -> memoryview: ...
     def read_file_range(
         self, offset: int, max_bytes: int = 1 << 20, max_offset: int | None = None, *, verify_crc: bool = True
-    ) -> tuple[pathlib.Path, int, int] | None: ...
+    ) -> tuple[pathlib.Path, int, int] | None:
+        """Racy with compaction (the file at the path may be swapped for a cleaned one): prefer `read`."""
     def records(
         self, offset: int, max_records: int | None = None, max_offset: int | None = None, *, verify_crc: bool = True
     ) -> list[Record]: ...
@@ -130,7 +131,34 @@ class PartitionLog:
     def maybe_flush(self) -> bool: ...
     def truncate_to(self, offset: int) -> None: ...
     def delete_records_before(self, offset: int) -> int: ...
+    def truncate_fully_and_start_at(self, offset: int) -> None: ...
     def enforce_retention(self, now_ms: int | None = None) -> int: ...
+    # log compaction (rust/src/cleaner.rs; scheduled by pystream.storage.cleaner)
+    def cleanable_section(
+        self,
+        first_dirty: int,
+        *,
+        upper_bound: int | None = None,
+        now_ms: int | None = None,
+        min_compaction_lag_ms: int = 0,
+        max_compaction_lag_ms: int = 2**63 - 1,
+    ) -> tuple[int, int, int, int, int]:
+        """(first_dirty, first_uncleanable, clean_bytes, cleanable_bytes, compaction_delay_ms)."""
+    def clean(
+        self,
+        first_dirty: int,
+        *,
+        upper_bound: int | None = None,
+        now_ms: int | None = None,
+        min_compaction_lag_ms: int = 0,
+        delete_retention_ms: int = 86_400_000,
+        producer_expiration_ms: int = 86_400_000,
+        dedupe_buffer_bytes: int = 134_217_728,
+        load_factor: float = 0.9,
+        io_max_bytes_per_sec: float = float("inf"),
+    ) -> dict[str, Any]:
+        """One cleaning round with the GIL released; its statistics (``end_offset``: the next checkpoint)."""
+    def abort_cleaning(self) -> bool: ...
     def close(self) -> None: ...
     def verify(self) -> list[SegmentProblem]: ...
 

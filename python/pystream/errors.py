@@ -81,3 +81,7 @@ class SecurityConfigError(InvalidConfigError):
 
 class AuthenticationError(PystreamError):
     """Authentication failed (Kafka: SASL_AUTHENTICATION_FAILED, SslAuthenticationException)."""
+
+
+class InvalidRecordError(PystreamError, ValueError):
+    """A record the topic refuses, such as one without a key for a compacted topic (Kafka: INVALID_RECORD)."""

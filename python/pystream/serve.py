@@ -164,8 +164,8 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
         broker.listener_bound(endpoint.name, sock.getsockname()[1])
     await broker.start()
     if broker.cluster is not None:
-        # As Kafka, serve clients once this broker knows the cluster: a Metadata answer listing no
-        # broker leaves librdkafka waiting. Bounded: a slow ZooKeeper does not stop the start.
+        # Serving once started: a client never meets a cluster member that has not read the cluster's
+        # metadata yet (a Metadata answer listing no broker leaves librdkafka waiting). Bounded.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 10
         while not broker.cluster.brokers() and loop.time() < deadline:
@@ -194,6 +194,7 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
         ready.set()
     try:
         await stop.wait()
+        await broker.prepare_shutdown()
     finally:
         _remove_pid_file(pid_path)
         logger.info("shutting down")

@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod bigvec;
+pub mod cleaner;
 pub mod compression;
 pub mod crc;
 pub mod error;

@@ -313,6 +313,8 @@ impl PartitionLog {
             None
         };
 
+        // A log cleaner swap interrupted by a crash is finished or undone first.
+        let swap_notes = crate::cleaner::complete_swaps(dir)?;
         let mut bases = Vec::new();
         let mut strangers = Vec::new();
         for entry in fs::read_dir(dir).ctx(|| format!("cannot list {}", dir.display()))? {
@@ -340,7 +342,7 @@ impl PartitionLog {
 
         // Checkpoints and the marker are untrusted: a damaged one is set aside
         // and the log recovers from its segments instead.
-        let mut notes = Vec::new();
+        let mut notes = swap_notes;
         let marker = dir.join(CLEAN_SHUTDOWN);
         let mut clean = match fs::symlink_metadata(&marker) {
             Ok(m) if m.is_file() => true,
@@ -504,6 +506,12 @@ impl PartitionLog {
             .iter()
             .map(|s| (s.base_offset, s.size()))
             .collect()
+    }
+
+    /// The segments, oldest first; the last is active. For the log cleaner
+    /// (cleaner.rs), which replaces runs of sealed ones (never the active one).
+    pub(crate) fn segments_mut(&mut self) -> &mut Vec<Segment> {
+        &mut self.segments
     }
 
     /// End offset of what the segment files hold (below `next_offset` only
@@ -1213,6 +1221,26 @@ impl PartitionLog {
         Ok(())
     }
 
+    /// Kafka's truncateFullyAndStartAt: deletes every record and restarts the log, empty,
+    /// at `offset` (a follower whose end fell below the leader's log start). Afterwards
+    /// start = end = recovery point = `offset`.
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<()> {
+        let offset = offset.max(0);
+        self.seal()?;
+        while let Some(seg) = self.segments.pop() {
+            seg.delete()?;
+        }
+        self.segments.push(Segment::create(&self.dir, offset)?);
+        let (idx_bytes, seg_bytes) = (self.config.segment_index_bytes, self.config.segment_bytes);
+        self.active().make_active(idx_bytes, seg_bytes)?;
+        self.next_offset = offset;
+        self.start_offset = offset;
+        self.recovery_point = offset;
+        write_checkpoint(&self.dir, START_CHECKPOINT, offset)?;
+        write_checkpoint(&self.dir, RECOVERY_CHECKPOINT, offset)?;
+        fsync_dir(&self.dir)
+    }
+
     /// Deletes old non-active segments by `retention.ms` and `retention.bytes`.
     pub fn enforce_retention(&mut self, now: i64) -> Result<usize> {
         self.seal_for_read();
@@ -1346,6 +1374,20 @@ mod tests {
         assert_eq!(log.next_offset(), kept.len() as i64);
         fill(&mut log, 10);
         assert_eq!(values(&mut log, 0).len(), kept.len() + 10);
+    }
+
+    #[test]
+    fn truncate_fully_and_start_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = PartitionLog::open(dir.path(), config(1024)).unwrap();
+        fill(&mut log, 50);
+        log.truncate_fully_and_start_at(120).unwrap();
+        assert_eq!((log.start_offset(), log.next_offset()), (120, 120));
+        fill(&mut log, 5);
+        assert_eq!(log.next_offset(), 125);
+        drop(log);
+        let log = PartitionLog::open(dir.path(), config(1024)).unwrap();
+        assert_eq!((log.start_offset(), log.next_offset()), (120, 125));
     }
 
     #[test]

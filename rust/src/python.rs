@@ -10,6 +10,7 @@
 
 use crate::batch::{self, BatchHeader, PendingBatch};
 use crate::bigvec::BigVec;
+use crate::cleaner;
 use crate::compression::Codec;
 use crate::error::LogError;
 use crate::log::{self as plog, BatchRef, LogConfig, PartitionLog};
@@ -1197,11 +1198,98 @@ impl PyPartitionLog {
     fn delete_records_before(&self, py: Python<'_>, offset: i64) -> PyResult<i64> {
         self.detached(py, |log| log.delete_records_before(offset))
     }
+    /// Deletes every record; the log restarts, empty, at `offset` (start = end = `offset`).
+    fn truncate_fully_and_start_at(&self, py: Python<'_>, offset: i64) -> PyResult<()> {
+        self.detached(py, |log| log.truncate_fully_and_start_at(offset))
+    }
     #[pyo3(signature = (now_ms=None))]
     fn enforce_retention(&self, py: Python<'_>, now_ms: Option<i64>) -> PyResult<usize> {
         let now = now_or(now_ms);
         self.detached(py, move |log| log.enforce_retention(now))
     }
+    // ----- log compaction (cleaner.rs) -----
+
+    /// The dirty section from the cleaner's checkpoint `first_dirty`:
+    /// `(first_dirty, first_uncleanable, clean_bytes, cleanable_bytes, compaction_delay_ms)`.
+    #[pyo3(signature = (first_dirty, *, upper_bound=None, now_ms=None, min_compaction_lag_ms=0, max_compaction_lag_ms=i64::MAX))]
+    fn cleanable_section(
+        &self,
+        py: Python<'_>,
+        first_dirty: i64,
+        upper_bound: Option<i64>,
+        now_ms: Option<i64>,
+        min_compaction_lag_ms: i64,
+        max_compaction_lag_ms: i64,
+    ) -> PyResult<(i64, i64, u64, u64, i64)> {
+        let now = now_or(now_ms);
+        self.detached(py, |log| {
+            let s = cleaner::cleanable(log, first_dirty, upper_bound.unwrap_or(i64::MAX), now, min_compaction_lag_ms, max_compaction_lag_ms)?;
+            Ok((s.first_dirty, s.first_uncleanable, s.clean_bytes, s.cleanable_bytes, s.compaction_delay_ms))
+        })
+    }
+
+    /// Cleans the log once (Kafka's log cleaner, see docs/storage.md) with the
+    /// GIL released; the log stays readable and writable meanwhile. Returns
+    /// the round's statistics; `end_offset` is the next checkpoint.
+    #[pyo3(signature = (first_dirty, *, upper_bound=None, now_ms=None, min_compaction_lag_ms=0,
+                        delete_retention_ms=86_400_000, producer_expiration_ms=86_400_000,
+                        dedupe_buffer_bytes=134_217_728, load_factor=0.9, io_max_bytes_per_sec=f64::INFINITY))]
+    #[allow(clippy::too_many_arguments)]
+    fn clean<'py>(
+        &self,
+        py: Python<'py>,
+        first_dirty: i64,
+        upper_bound: Option<i64>,
+        now_ms: Option<i64>,
+        min_compaction_lag_ms: i64,
+        delete_retention_ms: i64,
+        producer_expiration_ms: i64,
+        dedupe_buffer_bytes: usize,
+        load_factor: f64,
+        io_max_bytes_per_sec: f64,
+    ) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        if !(0.0..1.0).contains(&load_factor) || load_factor == 0.0 {
+            return Err(PyValueError::new_err("load_factor must be in (0, 1)"));
+        }
+        let o = cleaner::CleanOptions {
+            first_dirty,
+            upper_bound: upper_bound.unwrap_or(i64::MAX),
+            now_ms: now_or(now_ms),
+            min_compaction_lag_ms,
+            delete_retention_ms,
+            producer_expiration_ms,
+            dedupe_buffer_bytes,
+            load_factor,
+            io_max_bytes_per_sec,
+        };
+        let s = py.detach(|| cleaner::clean(&self.inner, &o)).map_err(|e| py_error(py, e))?;
+        let d = pyo3::types::PyDict::new(py);
+        d.set_item("first_dirty", s.first_dirty)?;
+        d.set_item("end_offset", s.end_offset)?;
+        d.set_item("first_uncleanable", s.first_uncleanable)?;
+        d.set_item("bytes_read", s.bytes_read)?;
+        d.set_item("bytes_written", s.bytes_written)?;
+        d.set_item("records_read", s.records_read)?;
+        d.set_item("records_written", s.records_written)?;
+        d.set_item("map_bytes_read", s.map_bytes_read)?;
+        d.set_item("map_records", s.map_records)?;
+        d.set_item("map_keys", s.map_keys)?;
+        d.set_item("buffer_utilization", s.buffer_utilization)?;
+        d.set_item("segments_before", s.segments_before)?;
+        d.set_item("segments_after", s.segments_after)?;
+        d.set_item("groups_swapped", s.groups_swapped)?;
+        d.set_item("next_delete_horizon", (s.next_delete_horizon != i64::MAX).then_some(s.next_delete_horizon))?;
+        d.set_item("aborted", s.aborted)?;
+        d.set_item("elapsed_s", s.elapsed_s)?;
+        d.set_item("map_elapsed_s", s.map_elapsed_s)?;
+        Ok(d)
+    }
+
+    /// Asks a `clean` of this log running in another thread to stop; whether one ran.
+    fn abort_cleaning(&self) -> bool {
+        cleaner::abort(&self.path)
+    }
+
     /// Flushes, writes checkpoints and the clean-shutdown marker. Idempotent.
     /// When the flush fails (a full disk) LogWriteError is raised and the log
     /// stays open with nothing lost: free space and close again. Without room

@@ -261,3 +261,49 @@ def test_install_watches_drives_failover(make_store) -> None:
             h.cancel()
         for pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def test_controlled_shutdown_moves_leadership_and_leaves_isrs(make_store) -> None:
+    c = Cluster(make_store, [1, 2, 3])
+    c.store.create_topic("t", {0: [1, 2, 3], 1: [2, 1, 3], 2: [1, 2]})
+    c.controller.on_topics_changed()
+    c.set_isr("t", 2, [1])  # partition 2: broker 1 is the only replica in sync
+    c.brokers[1].request_controlled_shutdown(1)
+    remaining = c.controller.process_controlled_shutdowns()
+    assert remaining == {1: [("t", 2)]}
+    assert c.brokers[1].controlled_shutdown_status(1) == {"version": 1, "status": "done", "remaining": [["t", 2]]}
+    s0, s1 = c.state("t", 0), c.state("t", 1)
+    assert (s0.leader, s0.leader_epoch, s0.isr) == (2, 1, [2, 3])  # led by 1: moved (epoch bump)
+    assert (s1.leader, s1.leader_epoch, s1.isr) == (2, 0, [2, 3])  # followed by 1: it left the ISR
+    assert c.state("t", 2).leader == 1  # nobody else in sync: it stays
+    assert c.controller.process_controlled_shutdowns() == {}  # answered: nothing more to do
+    # While it shuts down, broker 1 is not chosen as a leader elsewhere.
+    c.kill(2)
+    c.controller.on_brokers_changed()
+    assert c.state("t", 0).leader == 3 and c.state("t", 1).leader == 3
+    c.kill(1)  # its request vanishes with its session
+    assert c.store.shutting_down_brokers() == {}
+
+
+def test_reassignment_never_leaves_a_removed_replica_in_the_isr(make_store) -> None:
+    """Issue 10: the last phase writes the assignment and the ISR in one multi-op, even when the
+    leader (which may have re-added the removed replica) stays."""
+    c = Cluster(make_store, [1, 2, 3, 4])
+    c.store.create_topic("t", {0: [1, 2, 3]})
+    c.controller.on_topics_changed()
+    c.store.request_reassignment({("t", 0): [1, 2, 4]})
+    assert c.controller.process_reassignments() == {("t", 0): "waiting"}
+    c.set_isr("t", 0, [1, 2, 3, 4])
+    assert c.controller.process_reassignments() == {("t", 0): "completed"}
+    assert c.store.topic("t").partitions[0] == [1, 2, 4]
+    s = c.state("t", 0)
+    assert (s.leader, s.leader_epoch, s.isr) == (1, 0, [1, 2, 4])
+
+
+def test_partitions_added_to_a_topic_get_states(make_store) -> None:
+    c = Cluster(make_store, [1, 2, 3])
+    info = c.store.create_topic("t", {0: [1, 2]})
+    c.controller.on_topics_changed()
+    assert c.store.set_assignment("t", {0: [1, 2], 1: [2, 3], 2: [3, 1]}, info.version) is not None
+    assert sorted(c.controller.on_topics_changed()) == [("t", 1), ("t", 2)]
+    assert c.state("t", 1).leader == 2 and c.state("t", 2).isr == [3, 1]

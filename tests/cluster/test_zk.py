@@ -146,13 +146,20 @@ def test_topic_crud(make_store) -> None:
     assert s.topics() == ["audit", "orders"]
     got = s.topic("orders")
     assert got is not None and got.topic_id == info.topic_id and len(info.topic_id) == 36
-    assert got.partitions == {0: [1, 2], 1: [2, 1]} and got.config == {"retention.ms": "1000"}
+    assert got.partitions == {0: [1, 2], 1: [2, 1]}
+    # Configs live in Kafka's /config/topics/<name>; a refused re-creation leaves them alone.
+    assert s.topic_config("orders") == ({"retention.ms": "1000"}, 0)
+    assert s.alter_topic_config("orders", {"retention.ms": None, "cleanup.policy": "delete"}) == {"cleanup.policy": "delete"}
+    assert s.topic_config("orders") == ({"cleanup.policy": "delete"}, 1)
+    with pytest.raises(UnknownTopicError):
+        s.alter_topic_config("nope", {"retention.ms": "5"})
     assert s.set_assignment("orders", {0: [2, 1], 1: [2, 1]}, got.version) == got.version + 1
     assert s.set_assignment("orders", {0: [1], 1: [1]}, got.version) is None  # stale version
     assert s.topic("orders").partitions[0] == [2, 1]
     s.create_partition_state("orders", 0, PartitionState(2, 0, [2, 1], 1))
     s.delete_topic("orders")
     assert s.topics() == ["audit"] and s.topic("orders") is None
+    assert s.topic_config("orders") == ({}, -1)
     with pytest.raises(UnknownTopicError):
         s.delete_topic("orders")
     with pytest.raises(UnknownTopicError):  # never recreates a deleted topic's parents

@@ -95,6 +95,9 @@ def _zk_session_ok(hosts: str) -> bool:
             pass
 
 
+ZK_PROCS: dict[str, subprocess.Popen[bytes]] = {}  # hosts -> the ZooKeeper server process (fault tests pause it)
+
+
 @pytest.fixture(scope="session")
 def zk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """"127.0.0.1:<port>" of a running ZooKeeper server."""
@@ -119,8 +122,11 @@ def zk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             if time.monotonic() > deadline:
                 pytest.fail(f"ZooKeeper did not answer on {hosts} within 30 s")
             time.sleep(0.2)
+        ZK_PROCS[hosts] = proc
         yield hosts
     finally:
+        ZK_PROCS.pop(hosts, None)
+        proc.send_signal(signal.SIGCONT)
         proc.kill()
         proc.wait(timeout=10)
         log.close()
@@ -333,6 +339,27 @@ class Cluster:
                     return None
             return parts
         return wait_until(ok, timeout, what=what or f"{topic}: full ISR on every partition")
+
+    def zk_get(self, path: str) -> Any:
+        """The JSON value of a znode under this cluster's chroot (None when it does not exist)."""
+        import json
+
+        from kazoo.client import KazooClient
+
+        client = KazooClient(hosts=self.zk)
+        client.start(timeout=10)
+        try:
+            if client.exists(path) is None:
+                return None
+            data, _ = client.get(path)
+            return json.loads(data.decode()) if data else None
+        finally:
+            client.stop()
+            client.close()
+
+    def zk_state(self, topic: str, partition: int) -> dict[str, Any]:
+        """The partition's leader/ISR znode as ZooKeeper holds it."""
+        return self.zk_get(f"/brokers/topics/{topic}/partitions/{partition}/state")
 
     def logs(self, lines: int = 40) -> str:
         out = []

@@ -6,6 +6,7 @@ import os
 import threading
 import time
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
 confluent_kafka = __import__("pytest").importorskip("confluent_kafka")
@@ -29,7 +30,7 @@ class ProducerRun:
     """
 
     def __init__(self, bootstrap: str, topic: str, partitions: int, limit: int = 4000, rate: float = 400.0,
-                 **config: Any) -> None:
+                 only_partition: int | None = None, **config: Any) -> None:
         conf = {
             "bootstrap.servers": bootstrap,
             "enable.idempotence": True,
@@ -47,10 +48,12 @@ class ProducerRun:
         self.producer = confluent_kafka.Producer(conf)
         self.topic = topic
         self.partitions = partitions
+        self.only_partition = only_partition  # every record to this partition (else round robin)
         self.limit = limit
         self.rate = rate
         self.sent = 0
         self.acked: dict[tuple[int, int], int] = {}
+        self.ack_times: list[float] = []  # time.monotonic() of every acknowledgement, in order
         self.acked_seq: dict[int, tuple[int, int]] = {}
         self.failed: dict[int, str] = {}
         self.fatal: list[str] = []
@@ -74,6 +77,7 @@ class ProducerRun:
                 assert key not in self.acked, f"offset {key} acknowledged twice ({self.acked[key]} and {seq})"
                 self.acked[key] = seq
                 self.acked_seq[seq] = key
+                self.ack_times.append(time.monotonic())
 
     def _run(self) -> None:
         interval = 1.0 / self.rate
@@ -81,8 +85,8 @@ class ProducerRun:
         while not self._stop.is_set() and self.sent < self.limit:
             seq = self.sent
             try:
-                self.producer.produce(self.topic, make_value(seq), partition=seq % self.partitions,
-                                      on_delivery=self._on_delivery)
+                partition = seq % self.partitions if self.only_partition is None else self.only_partition
+                self.producer.produce(self.topic, make_value(seq), partition=partition, on_delivery=self._on_delivery)
             except BufferError:
                 self.producer.poll(0.05)
                 continue
@@ -132,8 +136,12 @@ def read_partitions(bootstrap: str, topic: str, partitions: int, timeout: float 
                   "enable.partition.eof": False, "socket.timeout.ms": 5000})
     try:
         highs = {}
+        deadline = time.monotonic() + timeout
         for p in range(partitions):
-            _, highs[p] = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            while (marks := c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)) is None:
+                if time.monotonic() > deadline:  # (None: no answer in time, e.g. the leader just moved)
+                    raise AssertionError(f"no watermarks for {topic}-{p} within {timeout} s")
+            highs[p] = marks[1]
         c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
         out: dict[int, list[tuple[int, int]]] = {p: [] for p in range(partitions)}
         done = {p for p in range(partitions) if highs[p] == 0}
@@ -182,3 +190,14 @@ def check_exactly_once(run: ProducerRun, read: dict[int, list[tuple[int, int]]])
                     break
     assert not problems, "\n".join(problems[:30])
     return {"acked": len(run.acked), "read": total_read, "failed": len(run.failed)}
+
+
+def replica_records(data_dir: Path, topic: str, partition: int, upto: int | None = None) -> tuple[int, bytes, list[Any]]:
+    """A stopped broker's replica: (log start offset, the batches' bytes up to `upto` (default:
+    the log end), the records)."""
+    from pystream.storage.log import Log
+
+    with Log.open(data_dir / f"{topic}-{partition}") as log:
+        end = log.end_offset if upto is None else min(upto, log.end_offset)
+        data = bytes(log.read(log.start_offset, 1 << 30, end)) if end > log.start_offset else b""
+        return log.start_offset, data, log.records(log.start_offset, max_offset=end)

@@ -109,13 +109,13 @@ def test_kafka_server_properties_starts_with_only_warnings(tmp_path: Path) -> No
 
 def test_unknown_key_warns_and_nearest_key_is_named(tmp_path: Path) -> None:
     props = tmp_path / "server.properties"
-    props.write_text("num.partitons: 3\nlog.cleaner.enable false\n")
+    props.write_text("num.partitons: 3\nbackground.threads 5\n")
     b = FileBroker(tmp_path, props, "--data-dir", str(tmp_path / "data"))
     b.start()
     assert b.stop() == 0
     assert warnings_in(b.log_path.read_text()) == [
         "pystream.server: unknown config 'num.partitons' ignored: Kafka defines no such broker config (did you mean num.partitions?)",
-        "pystream.server: config log.cleaner.enable=false has no effect: pystream does not act on it (accepted and ignored)",
+        "pystream.server: config background.threads=5 has no effect: pystream does not act on it (accepted and ignored)",
     ]
 
 

@@ -385,3 +385,28 @@ def test_connection_pipelining_and_errors(tmp_path):
             raise AssertionError("connected to a closed port")
 
     run(main())
+
+
+def test_follower_below_leader_log_start_starts_over_there(tmp_path):
+    """Kafka's truncateFullyAndStartAt: a follower whose log ends below the leader's log start
+    (it was away while the leader deleted records) empties its log and fetches from that start."""
+    async def main():
+        leader = Leader(tmp_path / "leader", epoch=3)
+        fp = follower_partition(tmp_path / "follower", 3)
+        for i in range(0, 300, 10):
+            b = batch(0, [b"v-%04d" % j for j in range(i, i + 10)])
+            first = leader.append(b)
+            if first < 50:  # the follower had the first 50 records, with the leader's epochs
+                fp.log.append_raw(leader.log.read(first, 1 << 20, first + 10), assign_offsets=False)
+        fp.epoch_cache.assign(3, 0)
+        assert leader.log.delete_records_before(200) == 200
+        fetcher = await replicate(tmp_path, leader, fp)
+        assert (fp.log.start_offset, fp.log.end_offset) == (200, 300)
+        assert fp.high_watermark == 300 and fp.state is FetchState.FETCHING
+        assert bytes(fp.log.read(200, 1 << 20)) == bytes(leader.log.read(200, 1 << 20))
+        assert [r.offset for r in fp.log.records(200, 3)] == [200, 201, 202]
+        await fetcher.stop()
+        fp.log.close()
+        await leader.close()
+
+    run(main())

@@ -79,13 +79,66 @@ def test_shrink_lagging_follower_after_lag_time():
     assert st.min_isr_ok(2) and not st.min_isr_ok(3)
 
 
-def test_follower_at_leader_leo_is_never_out_of_sync():
+def test_fetching_follower_at_leader_leo_is_never_out_of_sync():
     clock = Clock()
     st = make(clock, isr=(1, 2))
     st.on_follower_fetch(2, 100, 100)
     clock.t += 60
+    st.on_follower_fetch(2, 100, 100)  # an idle partition: long-polling fetches at the leader's LEO
     assert st.isr_changes(leader_leo=100) is None
+    clock.t += 11
     assert st.isr_changes(leader_leo=101) == [1]
+
+
+def test_follower_that_stopped_fetching_leaves_an_idle_partitions_isr():
+    clock = Clock()
+    st = make(clock, isr=(1, 2, 3))
+    st.on_follower_fetch(2, 100, 100)
+    st.on_follower_fetch(3, 100, 100)
+    clock.t += 6
+    st.on_follower_fetch(2, 100, 100)
+    assert st.isr_changes(leader_leo=100) is None
+    clock.t += 5  # replica 3 (killed) has not fetched for 11 s > replica.lag.time.max.ms
+    st.on_follower_fetch(2, 100, 100)
+    assert st.isr_changes(leader_leo=100) == [1, 2]
+
+
+def test_replica_removed_from_isr_rejoins_only_after_a_new_fetch():
+    """Issue 10: a dead broker the controller dropped from the ISR of an idle partition was put
+    back by the leader because its last fetch (before it died) looked recent enough."""
+    clock = Clock()
+    st = make(clock)
+    st.on_follower_fetch(2, 100, 100)
+    st.on_follower_fetch(3, 100, 100)
+    assert st.isr_changes(leader_leo=100) is None
+    clock.t += 4
+    st.on_follower_fetch(3, 100, 100)  # its last fetch, just before it died (or shut down)
+    st.set_isr([1, 2], leader_leo=100)  # the controller removed broker 3 (session expired / shutdown)
+    st.on_follower_fetch(2, 100, 100)
+    assert st.isr_changes(leader_leo=100) is None  # 3's LEO is at the HW, but it does not fetch
+    st.on_follower_fetch(3, 100, 100)  # restarted and fetching again: it may join ...
+    assert st.isr_changes(leader_leo=100, live={1, 2}) is None  # ... once registered as live
+    st.on_follower_fetch(3, 100, 100)
+    assert st.isr_changes(leader_leo=100, live={1, 2, 3}) == [1, 2, 3]
+
+
+def test_set_replicas_forgets_removed_replicas():
+    async def main():
+        clock = Clock()
+        st = LeaderState(2, [1, 2, 3, 4], [1, 2, 3, 4], 0, 10_000, clock)
+        for r in (1, 3, 4):
+            st.on_follower_fetch(r, 10, 10)
+        assert st.hw == 10
+        st.set_replicas([2, 3, 4])
+        assert st.isr == {2, 3, 4} and not st.is_replica(1)
+        st.on_follower_fetch(3, 20, 20)
+        st.on_follower_fetch(4, 20, 20)
+        assert st.isr_changes(leader_leo=20) is None  # broker 1 is not a candidate
+        assert await st.wait_for_hw(20, 0.1)  # acks=all does not wait on broker 1
+        with pytest.raises(ValueError):
+            st.set_replicas([3, 4])
+
+    run(main())
 
 
 def test_expand_with_follower_that_reached_hw_and_epoch_start():
@@ -179,3 +232,16 @@ def test_leader_epoch_answers(tmp_path):
     assert diverging_epoch(cache, 100, 4, 85) == (3, 80)  # leader never had epoch 4
     assert diverging_epoch(cache, 100, 5, 100) is None
     assert diverging_epoch(cache, 100, -1, 100) is None
+
+
+def test_hw_checkpoint_round_trip_and_damage(tmp_path):
+    from pystream.replication.hw_checkpoint import FILE_NAME, read_hw_checkpoint, write_hw_checkpoint
+
+    assert read_hw_checkpoint(tmp_path) == {}
+    write_hw_checkpoint(tmp_path, {("orders", 1): 987, ("orders", 0): 1234, ("my topic", 2): 0})
+    assert (tmp_path / FILE_NAME).read_text() == "0\n3\nmy topic 2 0\norders 0 1234\norders 1 987\n"  # Kafka's format
+    assert read_hw_checkpoint(tmp_path) == {("orders", 1): 987, ("orders", 0): 1234, ("my topic", 2): 0}
+    (tmp_path / FILE_NAME).write_text("0\n5\norders 0 1\n")  # fewer entries than the header says
+    assert read_hw_checkpoint(tmp_path) == {}
+    (tmp_path / FILE_NAME).write_bytes(b"\xff\x00garbage")
+    assert read_hw_checkpoint(tmp_path) == {}

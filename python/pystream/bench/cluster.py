@@ -7,14 +7,19 @@ with librdkafka (confluent-kafka), acks=all, linger.ms=5, 100-byte values:
   topic on the same cluster, in the same run (best of ``repeat``, interleaved);
 - failover: a producer sends at a steady rate into an RF=3 topic
   (min.insync.replicas=2); the partition leader is killed with SIGKILL; the
-  time from the kill to the producer's next acknowledged record.
+  time from the kill to the producer's next acknowledged record;
+- controlled shutdown: the same with SIGTERM (the broker moves leadership to
+  another in-sync replica before it exits): the longest pause between two
+  acknowledgements around the SIGTERM.
 
-Failover time is dominated by how fast ZooKeeper declares the dead broker's
-session over (`zookeeper.session.timeout.ms`, ``session_timeout_ms``).
+Failover time after SIGKILL is dominated by how fast ZooKeeper declares the
+dead broker's session over (`zookeeper.session.timeout.ms`,
+``session_timeout_ms``); a controlled shutdown does not wait for it.
 """
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import signal
 import tempfile
@@ -79,8 +84,11 @@ def produce_rate(bootstrap: str, topic: str, n: int, values: list[bytes]) -> flo
     return n / dt
 
 
-def measure_failover(bootstrap: str, brokers: dict[int, BrokerProcess], topic: str, rate: int) -> dict[str, Any]:
-    """Produce at ``rate``/s, SIGKILL the leader after 2 s; seconds from the kill to the next acknowledged record."""
+def measure_failover(bootstrap: str, brokers: dict[int, BrokerProcess], topic: str, rate: int,
+                     sig: signal.Signals = signal.SIGKILL) -> dict[str, Any]:
+    """Produce at ``rate``/s, send the leader ``sig`` after 2 s: seconds from the signal to the next
+    acknowledged record, and the longest pause between two acknowledgements from 1 s before the
+    signal on (what the producer sees of the switch)."""
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient
 
@@ -112,20 +120,24 @@ def measure_failover(bootstrap: str, brokers: dict[int, BrokerProcess], topic: s
         p.poll(0)
         now = time.monotonic()
         if killed_at is None and now >= kill_at:
-            brokers[leader].proc.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+            brokers[leader].proc.send_signal(sig)  # type: ignore[union-attr]
             killed_at = time.monotonic()
-        if killed_at is not None and any(t > killed_at for t in acks[-50:]):
+        # Until the leader has exited and acknowledgements flowed again for a second.
+        if (killed_at is not None and not brokers[leader].alive() and acks
+                and acks[-1] - killed_at > 1.0 and any(t > acks[-1] - 1.0 for t in acks[-50:-1])):
             break
         time.sleep(max(0.0, interval - (time.monotonic() - now)))
     p.flush(60)
     after = [t for t in acks if killed_at is not None and t > killed_at]
-    return {"killed_leader": leader, "failover_s": (after[0] - killed_at) if after else None,
-            "records_sent": i, "records_acked": len(acks), "errors": errors[:5]}
+    around = [t for t in acks if killed_at is not None and t >= killed_at - 1.0]
+    gap = max((b - a for a, b in itertools.pairwise(around)), default=None)
+    return {"signal": sig.name, "killed_leader": leader, "failover_s": (after[0] - killed_at) if after else None,
+            "longest_ack_gap_s": gap, "records_sent": i, "records_acked": len(acks), "errors": errors[:5]}
 
 
 def total_steps(config: ClusterBenchConfig) -> int:
     """How many times ``run_cluster_benchmark`` calls ``progress``."""
-    return 1 + 3 + 1 + 2 * config.repeat + 1
+    return 1 + 3 + 1 + 2 * config.repeat + 2
 
 
 def run_cluster_benchmark(config: ClusterBenchConfig, progress: report.ProgressFn | None = None) -> dict[str, Any]:
@@ -156,6 +168,11 @@ def run_cluster_benchmark(config: ClusterBenchConfig, progress: report.ProgressF
                 rates[topic].append(produce_rate(bootstrap, topic, config.n, values))
                 step(f"{topic} produce ({rep + 1}/{config.repeat})")
         rf1, rf3 = max(rates["rf1"]), max(rates["rf3"])
+        # Controlled shutdown (SIGTERM: leadership moves first), then SIGKILL (the session must expire).
+        create_topic(bootstrap, "controlled", 3, {"min.insync.replicas": "2"})
+        controlled = measure_failover(bootstrap, brokers, "controlled", config.rate, signal.SIGTERM)
+        brokers[controlled["killed_leader"]].start()
+        step("controlled shutdown")
         create_topic(bootstrap, "failover", 3, {"min.insync.replicas": "2"})
         failover = measure_failover(bootstrap, brokers, "failover", config.rate)
         step("failover")
@@ -167,20 +184,25 @@ def run_cluster_benchmark(config: ClusterBenchConfig, progress: report.ProgressF
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "n": config.n, "repeat": config.repeat,
         "rf1_records_per_s": rf1, "rf3_records_per_s": rf3, "rf3_over_rf1": rf3 / rf1,
         "goal_rf3_over_rf1": RF3_OVER_RF1_GOAL, "pass": rf3 / rf1 >= RF3_OVER_RF1_GOAL, "rates": rates,
-        "failover": failover, "zookeeper_session_timeout_ms": config.session_timeout_ms,
+        "failover": failover, "controlled_shutdown": controlled,
+        "zookeeper_session_timeout_ms": config.session_timeout_ms,
     }
 
 
 def summary(result: dict[str, Any]) -> str:
-    """Three lines: RF=1 and RF=3 throughput, failover time."""
+    """Four lines: RF=1 and RF=3 throughput, failover time, controlled shutdown pause."""
     rf1, rf3, fo = result["rf1_records_per_s"], result["rf3_records_per_s"], result["failover"]
     seconds = "n/a" if fo["failover_s"] is None else f"{fo['failover_s']:.2f} s"
+    cs = result.get("controlled_shutdown") or {}
+    pause = "n/a" if cs.get("longest_ack_gap_s") is None else f"{cs['longest_ack_gap_s']:.2f} s"
     return "\n".join([
         f"RF=1 acks=all: {report.fmt_rate(rf1)} records/s",
         f"RF=3 acks=all: {report.fmt_rate(rf3)} records/s = {rf3 / rf1:.0%} of RF=1 "
         f"(goal >= {RF3_OVER_RF1_GOAL:.0%}: {report.verdict(result['pass'], False)})",
         f"failover: leader {fo['killed_leader']} killed, next acknowledged record after {seconds} "
         f"(zookeeper.session.timeout.ms={result['zookeeper_session_timeout_ms']})",
+        f"controlled shutdown: leader {cs.get('killed_leader')} stopped with SIGTERM, longest pause between "
+        f"acknowledgements {pause}, errors: {', '.join(cs.get('errors') or []) or 'none'}",
     ])
 
 

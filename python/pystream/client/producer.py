@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pystream.client.types import RecordMetadata, TopicPartition
-from pystream.errors import ClientClosedError, RecordTooLargeError, UnknownPartitionError, UnknownTopicError
+from pystream.errors import ClientClosedError, InvalidRecordError, RecordTooLargeError, UnknownPartitionError, UnknownTopicError
 from pystream.storage.manager import LogManager
 from pystream.protocol.murmur2 import partition_for_key
 
@@ -130,6 +130,8 @@ class Producer:
         limit = self._store.max_message_bytes(topic)
         if size + BATCH_OVERHEAD > limit:
             raise RecordTooLargeError(f"record of {size + BATCH_OVERHEAD} bytes (as a batch) exceeds max.message.bytes={limit} of topic {topic!r}")
+        if kb is None and self._store.is_compacted(topic):
+            raise InvalidRecordError(f"topic {topic!r} is compacted (cleanup.policy=compact): every record needs a key")
         sticky = False
         if partition is not None:
             if not isinstance(partition, int) or not 0 <= partition < n:

@@ -17,25 +17,30 @@ from pystream.client.consumer import Consumer
 from pystream.client.producer import Producer
 from pystream.client.types import TopicPartition
 from pystream.coordinator.offsets import DEFAULT_OFFSETS_TOPIC_PARTITIONS, OFFSETS_TOPIC, OffsetStore, open_offset_store
+from pystream.storage.cleaner import CleanerConfig
 from pystream.storage.manager import LogManager
 
 __all__ = ["Store", "open"]
+
+_TABLE_CHUNK = 10_000  # records per read while building a table
 
 
 class Store(LogManager):
     """Topics and partitions in one data directory, with producers and consumers, no server.
 
-    Keywords: those of `LogManager` (``auto_create_topics``, ``num_partitions`` and
-    `Log.open` defaults such as ``segment_bytes``) and ``offsets_topic_partitions``
-    (partitions of ``__consumer_offsets`` when this store creates it).
+    Keywords: those of `LogManager` (``auto_create_topics``, ``num_partitions``,
+    ``log_cleaner`` and `Log.open` defaults such as ``segment_bytes``) and
+    ``offsets_topic_partitions`` (partitions of ``__consumer_offsets`` when this store
+    creates it). The log cleaner compacts the topics with cleanup.policy=compact in a
+    background thread unless ``log_cleaner=False``; `compact` does it on demand.
     Thread-safe: producers and consumers may run in other threads.
     """
 
     def __init__(self, data_dir: str | os.PathLike[str], *, offsets_topic_partitions: int = DEFAULT_OFFSETS_TOPIC_PARTITIONS,
-                 **config: Any) -> None:
+                 log_cleaner: CleanerConfig | bool = True, **config: Any) -> None:
         if offsets_topic_partitions < 1:
             raise ValueError("offsets_topic_partitions must be >= 1")
-        super().__init__(data_dir, **config)
+        super().__init__(data_dir, log_cleaner=log_cleaner, **config)
         self.offsets_topic_partitions = offsets_topic_partitions
         self._offsets: OffsetStore | None = None
 
@@ -60,6 +65,30 @@ class Store(LogManager):
         if name != OFFSETS_TOPIC and OFFSETS_TOPIC in self.list_topics(include_internal=True):
             # Outside the manager's lock: the OffsetStore takes its own lock, then the manager's.
             self.offsets.delete_topic(name)
+
+    def table(self, topic: str) -> dict[bytes, bytes]:
+        """The topic read as a table: each key's latest value, a null value (tombstone)
+        deleting the key; records without a key are skipped. Reads every partition from
+        its start up to its end when called — what log compaction keeps of a topic with
+        cleanup.policy=compact, so such a topic reads as a table cheaply. Reads as
+        read_uncommitted: records of transactions not committed (yet) count too."""
+        out: dict[bytes, bytes] = {}
+        for p in range(self.partition_count(topic)):
+            log = self.partition_log(topic, p)
+            pos, end = log.start_offset, log.end_offset
+            while pos < end:
+                records = log.records(pos, max_records=_TABLE_CHUNK, max_offset=end)
+                if not records:
+                    break  # only gaps and markers are left below `end`
+                for r in records:
+                    if r.key is None:
+                        continue
+                    if r.value is None:
+                        out.pop(r.key, None)
+                    else:
+                        out[r.key] = r.value
+                pos = records[-1].offset + 1
+        return out
 
     def producer(self, **config: Any) -> Producer:
         """A `Producer` writing to this store (see its config keywords)."""

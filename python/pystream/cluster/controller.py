@@ -9,6 +9,7 @@ time). The broker calls:
 * ``on_topics_changed()`` when /brokers/topics changes;
 * ``on_brokers_changed()`` when /brokers/ids changes;
 * ``process_reassignments()`` when /admin/reassign_partitions or an ISR changes;
+* ``process_controlled_shutdowns()`` when a broker asks to shut down (/admin/controlled_shutdown);
 * ``elect_preferred_leaders()`` periodically (auto.leader.rebalance.enable).
 
 Safety when two brokers briefly both believe they are controller: every write
@@ -43,6 +44,8 @@ class Controller:
         self.broker_id = broker_id
         self.unclean_leader_election = unclean_leader_election
         self.epoch: int | None = None  # controller epoch while active, else None
+        self._submit: Callable[[Callable[[], object]], object] | None = None
+        self._topic_watches: dict[str, Watch] = {}  # partition additions (CreatePartitions)
 
     @property
     def active(self) -> bool:
@@ -66,6 +69,7 @@ class Controller:
             self._guard(self.on_topics_changed)
             self._guard(self.on_brokers_changed)
             self._guard(self.process_reassignments)
+            self._guard(self.process_controlled_shutdowns)
         return self.active
 
     def resign(self) -> None:
@@ -89,6 +93,7 @@ class Controller:
                     self._guard(step)
             return run
 
+        self._submit = submit
         self.store.on_session_lost(lambda state: setattr(self, "epoch", None) if state == "LOST" else None)
         return [
             self.store.watch_controller(lambda cid: submit(self.elect) if cid is None else None),
@@ -96,7 +101,21 @@ class Controller:
             self.store.watch_topics(lambda names: submit(when_active(self.on_topics_changed))),
             self.store.watch_reassignments(lambda pending: submit(when_active(self.process_reassignments))
                                            if pending else None),
+            self.store.watch_controlled_shutdowns(
+                lambda ids: submit(when_active(self.process_controlled_shutdowns)) if ids else None),
         ]
+
+    def _watch_topic(self, name: str) -> None:
+        """A topic's znode changes when partitions are added: create their states then. (Set up
+        when the topic is first seen; cancelled when it is gone.)"""
+        if self._submit is None or name in self._topic_watches:
+            return
+        submit = self._submit
+
+        def changed() -> None:
+            submit(lambda: self._guard(self.on_topics_changed) if self.active else None)
+
+        self._topic_watches[name] = self.store.watch_path(self.store.topic_path(name), changed, known_version=-1)
 
     def _guard(self, fn: Callable[[], object]) -> None:
         try:
@@ -142,7 +161,8 @@ class Controller:
         log.warning("%s-%d: gave up after %d conflicting updates", topic, partition, MAX_RETRIES)
         return None
 
-    def _elect(self, state: PartitionState, replicas: list[int], live: Collection[int]) -> PartitionState | None:
+    def _elect(self, state: PartitionState, replicas: list[int], live: Collection[int],
+               shutting_down: Collection[int] = ()) -> PartitionState | None:
         """Leader and ISR for the current live broker set, or None when nothing changes.
 
         * leader alive: drop dead followers from the ISR (no epoch bump: the
@@ -159,6 +179,8 @@ class Controller:
                 return PartitionState(state.leader, state.leader_epoch, live_isr, state.controller_epoch)
             return None
         candidates = [b for b in replicas if b in live and b in state.isr]
+        # A broker in a controlled shutdown leads only when no other in-sync replica can.
+        candidates.sort(key=lambda b: b in shutting_down)
         if candidates:
             return PartitionState(candidates[0], state.leader_epoch + 1, live_isr, state.controller_epoch)
         if self.unclean_leader_election:
@@ -180,9 +202,13 @@ class Controller:
         partition starts offline (leader -1) with ISR = all replicas: it holds no
         data yet, so whichever comes first may lead. Returns the partitions created."""
         epoch = self._require_active()
-        live = set(self.store.live_brokers())
+        live = set(self.store.live_brokers()) - set(self.store.shutting_down_brokers())
         created = []
-        for name in self.store.topics():
+        names = self.store.topics()
+        for gone in set(self._topic_watches) - set(names):
+            self._topic_watches.pop(gone).cancel()
+        for name in names:
+            self._watch_topic(name)
             info = self.store.topic(name)
             if info is None:
                 continue
@@ -208,6 +234,7 @@ class Controller:
         drop dead brokers from every ISR. Returns the partitions whose state changed."""
         self._require_active()
         live = set(self.store.live_brokers())
+        shutting_down = set(self.store.shutting_down_brokers())
         changed = []
         for name in self.store.topics():
             info = self.store.topic(name)
@@ -215,7 +242,7 @@ class Controller:
                 continue
             for p, replicas in info.partitions.items():
                 try:
-                    if self._update_state(name, p, lambda s, r=replicas: self._elect(s, r, live)):
+                    if self._update_state(name, p, lambda s, r=replicas: self._elect(s, r, live, shutting_down)):
                         changed.append((name, p))
                 except UnknownTopicError:
                     break
@@ -226,7 +253,7 @@ class Controller:
         alive, in the ISR and not already leader (leader_epoch + 1). Partitions being
         reassigned are skipped. Returns the partitions whose leader moved."""
         self._require_active()
-        live = set(self.store.live_brokers())
+        live = set(self.store.live_brokers()) - set(self.store.shutting_down_brokers())
         pending = self.store.pending_reassignments()
         moved = []
         for name in (self.store.topics() if topics is None else topics):
@@ -261,13 +288,13 @@ class Controller:
         resumes where the old one stopped. Returns {(topic, p): "waiting"|"completed"}.
         """
         self._require_active()
-        live = set(self.store.live_brokers())
+        live = set(self.store.live_brokers()) - set(self.store.shutting_down_brokers())
         progress: dict[tuple[str, int], str] = {}
         for (name, p), target in sorted(self.store.pending_reassignments().items()):
-            progress[(name, p)] = self._reassign_one(name, p, target, live)
+            progress[(name, p)] = self._reassign_one(name, p, target, live, self.epoch or 0)
         return progress
 
-    def _reassign_one(self, name: str, p: int, target: list[int], live: set[int]) -> str:
+    def _reassign_one(self, name: str, p: int, target: list[int], live: set[int], epoch: int) -> str:
         for _ in range(MAX_RETRIES):
             info = self.store.topic(name)
             if info is None or p not in info.partitions or not target:
@@ -285,31 +312,79 @@ class Controller:
             got = self.store.partition_state(name, p)
             if got is None:
                 return "waiting"  # state not created yet (on_topics_changed will)
-            state, _ = got
+            state, state_version = got
             if current != target and not set(target) <= set(state.isr):
                 return "waiting"  # new replicas still catching up
-            # phase 2: leader from target, ISR within target
-            written_ok = True
-
-            def compute(s: PartitionState) -> PartitionState | None:
-                nonlocal written_ok
-                isr = [b for b in s.isr if b in target]
-                if s.leader in target:
-                    return PartitionState(s.leader, s.leader_epoch, isr, s.controller_epoch)
-                candidates = [b for b in target if b in live and b in s.isr]
+            # phase 2: leader from target, ISR within target, assignment := target, in one
+            # multi-op (Kafka's B3/B4: the removed replicas never reappear in the ISR, and
+            # acks=all never waits on them); the removed brokers then delete their replicas.
+            if state.controller_epoch > epoch:
+                self.epoch = None
+                raise ControllerMovedError(f"controller epoch {state.controller_epoch} > ours {epoch}")
+            isr = [b for b in state.isr if b in target]
+            if state.leader in target:
+                new = PartitionState(state.leader, state.leader_epoch, isr, epoch)
+            else:
+                candidates = [b for b in target if b in live and b in state.isr]
                 if not candidates:
-                    written_ok = False  # no target replica can lead yet
-                    return None
-                return PartitionState(candidates[0], s.leader_epoch + 1, isr, s.controller_epoch)
-
-            self._update_state(name, p, compute)
-            if not written_ok:
-                return "waiting"
-            if current != target:
-                if self.store.set_assignment(name, {**info.partitions, p: list(target)}, info.version,
-                                             fenced=True) is None:
-                    continue  # re-read; state step above is idempotent
+                    return "waiting"  # no target replica can lead yet
+                new = PartitionState(candidates[0], state.leader_epoch + 1, isr, epoch)
+            if current != target or new != state:
+                try:
+                    ok = self.store.set_assignment_and_state(name, {**info.partitions, p: list(target)}, info.version,
+                                                             p, new, state_version, fenced=True)
+                except ControllerMovedError:
+                    self.epoch = None
+                    raise
+                if not ok:
+                    continue  # the topic or the state changed meanwhile: re-read
+                if new.leader != state.leader:
+                    log.info("%s-%d: leader %d -> %d (epoch %d), isr %s", name, p, state.leader, new.leader,
+                             new.leader_epoch, new.isr)
             self.store.complete_reassignment(name, p, fenced=True)
             log.info("reassignment of %s-%d to %s completed", name, p, target)
             return "completed"
         return "waiting"
+
+    def process_controlled_shutdowns(self) -> dict[int, list[tuple[str, int]]]:
+        """Kafka's ControlledShutdown for every broker that asked (status "requested"): each
+        partition it leads gets a new leader among the other live in-sync replicas (leader_epoch
+        + 1), and it leaves the ISR of every partition (so acks=all stops waiting for it). The
+        answer, in its request znode, lists the partitions it still leads (no other replica in
+        sync). Returns {broker: remaining}."""
+        self._require_active()
+        requests = {b: r for b, r in self.store.shutting_down_brokers().items() if r.get("status") == "requested"}
+        if not requests:
+            return {}
+        live = set(self.store.live_brokers())
+        shutting = set(self.store.shutting_down_brokers())
+        remaining: dict[int, list[tuple[str, int]]] = {b: [] for b in requests}
+        for name in self.store.topics():
+            info = self.store.topic(name)
+            if info is None:
+                continue
+            for p, replicas in info.partitions.items():
+                if not set(requests) & set(replicas):
+                    continue
+
+                def compute(s: PartitionState, replicas: list[int] = replicas) -> PartitionState | None:
+                    isr = [b for b in s.isr if b not in requests]
+                    if s.leader not in requests:
+                        return None if isr == s.isr else PartitionState(s.leader, s.leader_epoch, isr, s.controller_epoch)
+                    candidates = [b for b in replicas if b in live and b in isr and b not in shutting]
+                    if not candidates:
+                        return None  # the leader stays (it is the only replica in sync)
+                    return PartitionState(candidates[0], s.leader_epoch + 1, isr, s.controller_epoch)
+
+                try:
+                    self._update_state(name, p, compute)
+                    got = self.store.partition_state(name, p)
+                except UnknownTopicError:
+                    break
+                if got is not None and got[0].leader in requests:
+                    remaining[got[0].leader].append((name, p))
+        for b, left in remaining.items():
+            self.store.answer_controlled_shutdown(b, left, fenced=True)
+            log.info("controlled shutdown of broker %d: %s", b,
+                     "leadership moved" if not left else f"{len(left)} partitions have no other replica in sync")
+        return remaining

@@ -7,10 +7,12 @@ The layout is Kafka's classic (pre-KRaft) one, under a chroot (default
                                                           "listener_security_protocol_map"}
     /controller                                EPHEMERAL {"brokerid": id}
     /controller_epoch                          int, +1 on every election
-    /brokers/topics/<name>                     {"topic_id", "partitions": {"0": [1, 2]}, "config"}
+    /brokers/topics/<name>                     {"topic_id", "partitions": {"0": [1, 2]}}
     /brokers/topics/<name>/partitions/<p>/state
                                                {"leader", "leader_epoch", "isr", "controller_epoch"}
     /admin/reassign_partitions                 {"partitions": [{"topic", "partition", "replicas"}]}
+    /config/topics/<name>                      {"version": 1, "config": {key: string value}}
+    /admin/controlled_shutdown/<id>            EPHEMERAL {"status": "requested"|"done", "remaining"}
 
 Invariants the callers rely on:
 
@@ -66,6 +68,8 @@ TOPICS = "/brokers/topics"
 CONTROLLER = "/controller"
 CONTROLLER_EPOCH = "/controller_epoch"
 REASSIGN = "/admin/reassign_partitions"
+TOPIC_CONFIGS = "/config/topics"
+CONTROLLED_SHUTDOWN = "/admin/controlled_shutdown"
 
 
 class BrokerIdTakenError(PystreamError, RuntimeError):
@@ -205,7 +209,7 @@ class ClusterStore:
         # Version of /controller_epoch when this session won the election; fenced
         # writes check it. None while this store is not the controller.
         self._fence_version: int | None = None
-        for path in (BROKER_IDS, TOPICS, "/admin"):
+        for path in (BROKER_IDS, TOPICS, "/admin", TOPIC_CONFIGS, CONTROLLED_SHUTDOWN):
             self.client.ensure_path(path)
 
     def _ensure_chroot(self, timeout: float) -> None:
@@ -431,20 +435,74 @@ class ClusterStore:
             raise ValueError(f"partitions must be 0..n-1, got {sorted(assignment)}")
         info = TopicInfo(name, topic_id or str(uuid.uuid4()),
                          {int(p): [int(b) for b in r] for p, r in sorted(assignment.items())},
-                         dict(config or {}), 0)
+                         {k: str(v) for k, v in (config or {}).items() if v is not None}, 0)
+        # The topic and its config in one transaction: a broker that sees the topic finds its config.
+        for _ in range(3):
+            tx = self.client.transaction()
+            tx.create(f"{TOPICS}/{name}", self._topic_bytes(info))
+            tx.create(f"{TOPIC_CONFIGS}/{name}", _dumps({"version": 1, "config": info.config}))
+            results = tx.commit()
+            if _tx_error(results) is None:
+                return info
+            if isinstance(results[0], NodeExistsError):
+                raise TopicExistsError(f"topic {name!r} already exists")
+            if not isinstance(results[1], NodeExistsError):
+                raise _tx_error(results)  # type: ignore[misc]
+            try:  # a config left by an interrupted deletion: not part of any topic
+                self.client.delete(f"{TOPIC_CONFIGS}/{name}")
+            except NoNodeError:
+                pass
+        raise RuntimeError(f"could not create topic {name!r}: its config znode keeps reappearing")
+
+    # -- topic configs (Kafka's /config/topics/<name>) --------------------------
+
+    def _write_topic_config(self, name: str, config: Mapping[str, str], expected_version: int = -1) -> int | None:
+        value = _dumps({"version": 1, "config": dict(config)})
+        path = f"{TOPIC_CONFIGS}/{name}"
         try:
-            self.client.create(f"{TOPICS}/{name}", self._topic_bytes(info), makepath=True)
-        except NodeExistsError:
-            raise TopicExistsError(f"topic {name!r} already exists") from None
-        return info
+            if expected_version == -1:
+                try:
+                    self.client.create(path, value, makepath=True)
+                    return 0
+                except NodeExistsError:
+                    return self.client.set(path, value).version
+            return self.client.set(path, value, version=expected_version).version
+        except BadVersionError:
+            return None
+        except NoNodeError:
+            return self._write_topic_config(name, config) if expected_version == -1 else None
+
+    def topic_config(self, name: str) -> tuple[dict[str, str], int]:
+        """The topic's config overrides (string values, as Kafka stores them) and the znode
+        version (-1: no znode; a topic created before configs moved there keeps its old ones)."""
+        try:
+            data, stat = self.client.get(f"{TOPIC_CONFIGS}/{name}")
+        except NoNodeError:
+            info = self.topic(name)
+            return ({k: str(v) for k, v in info.config.items() if v is not None} if info else {}), -1
+        return {k: str(v) for k, v in ((_loads(data) or {}).get("config") or {}).items()}, stat.version
+
+    def alter_topic_config(self, name: str, changes: Mapping[str, Any]) -> dict[str, str]:
+        """Applies {key: value, or None to remove} to the topic's overrides (conditional write,
+        re-read on a race); returns the new overrides. UnknownTopicError if there is no topic."""
+        for _ in range(50):
+            if self.client.exists(f"{TOPICS}/{name}") is None:
+                raise UnknownTopicError(f"unknown topic {name!r}")
+            config, version = self.topic_config(name)
+            new = {k: v for k, v in config.items() if k not in changes}
+            new.update({k: str(v) for k, v in changes.items() if v is not None})
+            if self._write_topic_config(name, new, version) is not None:
+                return new
+        raise RuntimeError(f"could not update the config of {name!r}: too much contention")
 
     @staticmethod
     def _topic_bytes(info: TopicInfo) -> bytes:
+        # (Configs live in /config/topics/<name>, as in Kafka; "config" here is read only from
+        # topics written before they moved there.)
         return _dumps({
             "version": 3,
             "topic_id": info.topic_id,
             "partitions": {str(p): r for p, r in info.partitions.items()},
-            "config": info.config,
         })
 
     def topics(self) -> list[str]:
@@ -471,6 +529,10 @@ class ClusterStore:
         for _ in range(10):
             try:
                 self.client.delete(f"{TOPICS}/{name}", recursive=True)
+                try:
+                    self.client.delete(f"{TOPIC_CONFIGS}/{name}")
+                except NoNodeError:
+                    pass
                 return
             except NoNodeError:
                 raise UnknownTopicError(f"unknown topic {name!r}") from None
@@ -496,6 +558,60 @@ class ClusterStore:
         if isinstance(err, NoNodeError):
             raise UnknownTopicError(f"unknown topic {name!r}")
         raise err
+
+    def set_assignment_and_state(self, name: str, assignment: Mapping[int, list[int]], expected_version: int,
+                                 partition: int, state: PartitionState, expected_state_version: int,
+                                 *, fenced: bool = False) -> bool:
+        """The end of a reassignment, atomically: the new assignment and the partition's state (its
+        ISR within the new replicas). False on a version conflict (re-read, recompute)."""
+        info = self.topic(name)
+        if info is None:
+            raise UnknownTopicError(f"unknown topic {name!r}")
+        new = TopicInfo(name, info.topic_id, {int(p): list(r) for p, r in sorted(assignment.items())},
+                        info.config, info.version)
+
+        def ops(tx: Any) -> None:
+            tx.set_data(f"{TOPICS}/{name}", self._topic_bytes(new), version=expected_version)
+            tx.set_data(self._state_path(name, partition), _dumps(state.to_json()), version=expected_state_version)
+
+        err = self._fenced(fenced, ops)
+        if err is None:
+            return True
+        if isinstance(err, (BadVersionError, NoNodeError)):
+            return False
+        raise err
+
+    def watch_path(self, path: str, callback: Callable[[], None], known_version: int | None) -> Watch:
+        """Call ``callback()`` (kazoo thread) whenever the znode at ``path`` is created, changed
+        or deleted; the znode need not exist yet. ``known_version`` is the version the caller
+        last read (None: it did not exist): if the znode changed between that read and this
+        watch, the callback runs at once too. Re-armed after a reconnection by kazoo. Cancel
+        when no longer wanted."""
+        handle = Watch()
+        first = True
+
+        def fn(data: bytes | None, stat: Any) -> bool | None:
+            nonlocal first
+            if handle.cancelled:
+                return False
+            if not first or (stat.version if stat is not None else None) != known_version:
+                callback()
+            first = False
+            return None
+
+        DataWatch(self.client, path, fn)
+        return handle
+
+    def state_path(self, topic: str, partition: int) -> str:
+        return self._state_path(topic, partition)
+
+    @staticmethod
+    def topic_path(name: str) -> str:
+        return f"{TOPICS}/{name}"
+
+    @staticmethod
+    def topic_config_path(name: str) -> str:
+        return f"{TOPIC_CONFIGS}/{name}"
 
     def watch_topics(self, callback: Callable[[list[str]], None]) -> Watch:
         """Call ``callback(sorted topic names)`` now and when topics are created or deleted."""
@@ -676,4 +792,55 @@ class ClusterStore:
             return None
 
         DataWatch(self.client, REASSIGN, fn)
+        return handle
+
+    # -- controlled shutdown ----------------------------------------------------
+
+    def request_controlled_shutdown(self, broker_id: int) -> None:
+        """Ask the controller to move leadership off ``broker_id`` (ephemeral request znode,
+        gone with the session); the controller answers in the same znode."""
+        path = f"{CONTROLLED_SHUTDOWN}/{broker_id}"
+        value = _dumps({"version": 1, "status": "requested"})
+        try:
+            self.client.create(path, value, ephemeral=True, makepath=True)
+        except NodeExistsError:
+            self.client.set(path, value)
+
+    def controlled_shutdown_status(self, broker_id: int) -> dict[str, Any] | None:
+        try:
+            data, _ = self.client.get(f"{CONTROLLED_SHUTDOWN}/{broker_id}")
+        except NoNodeError:
+            return None
+        return _loads(data)
+
+    def shutting_down_brokers(self) -> dict[int, dict[str, Any]]:
+        """Brokers in a controlled shutdown: id -> their request znode."""
+        out = {}
+        for child in self.client.get_children(CONTROLLED_SHUTDOWN):
+            try:
+                data, _ = self.client.get(f"{CONTROLLED_SHUTDOWN}/{child}")
+            except NoNodeError:
+                continue
+            out[int(child)] = _loads(data) or {}
+        return out
+
+    def answer_controlled_shutdown(self, broker_id: int, remaining: list[tuple[str, int]], *,
+                                   fenced: bool = False) -> None:
+        """The controller's answer: the partitions ``broker_id`` still leads (none: done)."""
+        value = _dumps({"version": 1, "status": "done", "remaining": [[t, p] for t, p in remaining]})
+        err = self._fenced(fenced, lambda tx: tx.set_data(f"{CONTROLLED_SHUTDOWN}/{broker_id}", value))
+        if err is not None and not isinstance(err, NoNodeError):
+            raise err
+
+    def watch_controlled_shutdowns(self, callback: Callable[[list[int]], None]) -> Watch:
+        """Call ``callback(ids)`` now and whenever a broker requests (or ends) a controlled shutdown."""
+        handle = Watch()
+
+        def fn(children: list[str]) -> bool | None:
+            if handle.cancelled:
+                return False
+            callback(sorted(int(c) for c in children))
+            return None
+
+        ChildrenWatch(self.client, CONTROLLED_SHUTDOWN, fn)
         return handle

@@ -54,9 +54,9 @@ DEFAULT_OFFSETS_TOPIC_PARTITIONS = 50  # Kafka's offsets.topic.num.partitions
 OFFSET_KEY_VERSION = 1  # versions 0 and 1 are OffsetCommitKey; 2 is GroupMetadataKey
 OFFSET_VALUE_VERSION = 3
 NO_LEADER_EPOCH = -1
-# Kafka's offsets.topic.segment.bytes; retention off: the log is not compacted yet, and
-# deleting old segments would lose the only record of a group's committed offset.
-OFFSETS_TOPIC_CONFIG: dict[str, int | str | None] = {"segment.bytes": 104857600, "retention.ms": -1}
+# As Kafka creates it: compacted (the latest record of each key stays; a tombstone deletes
+# it), offsets.topic.segment.bytes.
+OFFSETS_TOPIC_CONFIG: dict[str, int | str | None] = {"cleanup.policy": "compact", "segment.bytes": 104857600}
 _REPLAY_CHUNK = 4096  # records per log.records() call while replaying
 
 
@@ -348,17 +348,45 @@ class OffsetStore:
                 n += len(tps)
             return n
 
+    def expire_offsets(self, retention_ms: int, is_active: Callable[[str], bool], now_ms: int | None = None,
+                       partitions: Iterable[int] | None = None) -> int:
+        """Kafka's offset expiry (offsets.retention.minutes): the committed offsets of a group
+        with no live member (``is_active(group)`` false) whose newest commit is older than
+        `retention_ms` are deleted together, with tombstones that log compaction then drops.
+        Only in the loaded partitions (those this coordinator owns), or in `partitions` (loaded
+        first). Returns how many offsets expired."""
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        with self._lock:
+            for p in partitions or ():
+                self.load_partition(p)
+            n = 0
+            for group, offsets in list(self._offsets.items()):
+                if not offsets or self.partition_for(group) not in self._loaded or is_active(group):
+                    continue
+                newest = max(om.commit_timestamp for om in offsets.values())
+                if now - newest < retention_ms:
+                    continue
+                n += len(offsets)
+                self._write(group, [(encode_offset_key(group, t, p), None) for t, p in list(offsets)], now)
+            return n
+
     def loaded_offsets(self) -> list[tuple[str, dict[tuple[str, int], OffsetAndMetadata]]]:
         """(group, its committed offsets) for the groups loaded so far: a copy, safe to read from
         another thread (metrics); loads nothing."""
         with self._lock:
             return [(g, dict(offsets)) for g, offsets in self._offsets.items()]
 
-    def groups(self) -> list[str]:
-        """Every group with a committed offset or a group record (loads all partitions)."""
+    def groups(self, partitions: Iterable[int] | None = None) -> list[str]:
+        """Every group with a committed offset or a group record (loads all partitions), or only
+        the groups living in `partitions` (loads those)."""
         with self._lock:
-            self.load_all()
-            return sorted(set(self._offsets) | set(self._records))
+            if partitions is None:
+                self.load_all()
+                return sorted(set(self._offsets) | set(self._records))
+            wanted = set(partitions)
+            for p in wanted:
+                self.load_partition(p)
+            return sorted(g for g in set(self._offsets) | set(self._records) if self.partition_for(g) in wanted)
 
 
 def open_offset_store(manager: LogManager, num_partitions: int = DEFAULT_OFFSETS_TOPIC_PARTITIONS) -> OffsetStore:
@@ -371,5 +399,9 @@ def open_offset_store(manager: LogManager, num_partitions: int = DEFAULT_OFFSETS
             manager.create_topic(OFFSETS_TOPIC, num_partitions, OFFSETS_TOPIC_CONFIG)
         except TopicExistsError:
             pass  # created meanwhile
+    elif "cleanup.policy" not in manager.topic_config(OFFSETS_TOPIC):
+        # Created before log compaction, with retention off (retention.ms=-1) so that
+        # nothing was lost: compacted from now on, as Kafka's is.
+        manager.alter_topic_config(OFFSETS_TOPIC, {"cleanup.policy": "compact", "retention.ms": None})
     n = manager.list_topics(include_internal=True)[OFFSETS_TOPIC]  # the persisted count wins over the setting
     return OffsetStore(lambda p: manager.partition_log(OFFSETS_TOPIC, p), n)

@@ -93,9 +93,22 @@ class FollowerPartition:
         if offset < self.log.end_offset:
             self.log.truncate_to(offset)
             self.producer_state.load(self.log)
+            # A snapshot past the new end describes the cut history: were it left, a restart
+            # after the log regrew past it would load it (Kafka deletes snapshots above the
+            # truncation point).
+            self.producer_state.save(self.log.end_offset)
         leo = self.log.end_offset
         self.epoch_cache.truncate_from_end(leo)
         self.high_watermark = min(self.high_watermark, leo)
+
+    def truncate_fully_and_start_at(self, offset: int) -> None:
+        """Kafka's truncateFullyAndStartAt: the log (and everything derived from it) emptied,
+        restarting at `offset` (the leader's log start, above our log end)."""
+        self.log.truncate_fully_and_start_at(offset)
+        self.producer_state.producers.clear()
+        self.producer_state.save(offset)
+        self.epoch_cache.clear()
+        self.high_watermark = offset
 
     def append_fetched(self, records: Any) -> int:
         """Appends the whole batches of a Fetch response's `records` (a trailing partial batch is
@@ -112,7 +125,11 @@ class FollowerPartition:
         if first == len(headers):
             return 0
         pos = headers[first]["position"]
-        if headers[first]["base_offset"] < leo:
+        if headers[first]["base_offset"] < leo and self.log.start_offset == leo:
+            # An empty log started inside this batch (the leader's log start, moved by
+            # DeleteRecords, is mid-batch): start at the batch instead (Kafka does the same).
+            self.truncate_fully_and_start_at(headers[first]["base_offset"])
+        elif headers[first]["base_offset"] < leo:
             raise PystreamError(f"{self.topic}-{self.partition}: fetched batch [{headers[first]['base_offset']}, "
                                 f"{headers[first]['last_offset']}] overlaps the log end offset {leo}")
         self.log.append_raw(mv[pos:n], assign_offsets=False)
@@ -206,6 +223,7 @@ class ReplicaFetcher:
     async def run(self) -> None:
         """The fetch loop; returns when stopped. Connection failures back off exponentially."""
         backoff = self.backoff
+        failing = False  # in a run of connection failures (logged once, at INFO: an expected event)
         while not self._stopped:
             try:
                 if self.conn is not None and self.conn.session_expired:
@@ -214,7 +232,11 @@ class ReplicaFetcher:
                 if self.conn is None or self.conn.closed:
                     self.conn = await BrokerConnection.connect(self.leader_host, self.leader_port, self.client_id,
                                                                self.request_timeout, security=self.security)
-                    if self.security is not None and self.security.protocol != "PLAINTEXT":
+                    if failing:
+                        logger.info("replica fetcher %s -> %s:%s: connected again", self.broker_id,
+                                    self.leader_host, self.leader_port)
+                        failing = False
+                    elif self.security is not None and self.security.protocol != "PLAINTEXT":
                         logger.info("replica fetcher %s -> %s:%s: connected over %s%s", self.broker_id, self.leader_host,
                                     self.leader_port, self.security.protocol,
                                     f" ({self.security.mechanism} as {self.security.username})" if self.security.sasl else "")
@@ -222,8 +244,12 @@ class ReplicaFetcher:
                     await self._idle()
                 backoff = self.backoff
             except (KafkaConnectionError, KafkaError, OSError) as e:
-                logger.warning("replica fetcher %s -> %s:%s: %s", self.broker_id, self.leader_host,
-                               self.leader_port, e)
+                # A leader that died or restarts is expected (the broker stops this fetcher once
+                # the leadership moves); a protocol error is not.
+                level = logging.WARNING if isinstance(e, KafkaError) else logging.DEBUG if failing else logging.INFO
+                logger.log(level, "replica fetcher %s -> %s:%s: %s", self.broker_id, self.leader_host,
+                           self.leader_port, e)
+                failing = not isinstance(e, KafkaError)
                 if self.conn is not None:
                     await self.conn.close()
                     self.conn = None
@@ -360,6 +386,17 @@ class ReplicaFetcher:
 
     def _apply_fetched(self, fp: FollowerPartition, p: dict[str, Any], version: int) -> None:
         code = p["error_code"]
+        leader_start = p.get("log_start_offset", -1)
+        if code == OFFSET_OUT_OF_RANGE and leader_start > fp.log.end_offset:
+            # Our log ends below the leader's log start (we were away while it deleted records):
+            # nothing here is worth keeping; start over at the leader's log start.
+            logger.info("%s-%s: log end %d is below the leader's log start %d: starting over there",
+                        fp.topic, fp.partition, fp.log.end_offset, leader_start)
+            fp.truncate_fully_and_start_at(leader_start)
+            fp.last_error = NONE
+            if self.on_append is not None:
+                self.on_append(fp)
+            return
         if code:
             self._partition_error(fp, code, "Fetch")
             return
@@ -385,7 +422,6 @@ class ReplicaFetcher:
         if hw != fp.high_watermark and hw >= 0:
             fp.high_watermark = hw
             moved = True
-        leader_start = p.get("log_start_offset", -1)
         if leader_start > fp.log.start_offset and leader_start <= leo:
             fp.log.delete_records_before(leader_start)
             fp.epoch_cache.truncate_from_start(fp.log.start_offset)
@@ -403,8 +439,11 @@ class ReplicaFetcher:
             self._report(fp, code, f"{what} error {code}")
 
     def _report(self, fp: FollowerPartition, code: int, message: str) -> None:
-        logger.warning("%s-%s from leader %s:%s: %s", fp.topic, fp.partition, self.leader_host, self.leader_port,
-                       message)
+        # Leadership moving on is expected (INFO); anything else is worth a warning.
+        level = logging.INFO if code in (NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH, UNKNOWN_TOPIC_OR_PARTITION) \
+            else logging.WARNING
+        logger.log(level, "%s-%s from leader %s:%s: %s", fp.topic, fp.partition, self.leader_host, self.leader_port,
+                   message)
         if self.on_error is not None:
             try:
                 self.on_error(fp.key, code, message)

@@ -23,7 +23,7 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from pystream.replication.leader_epoch import UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET, LeaderEpochCache
@@ -73,10 +73,15 @@ class LeaderState:
         self.leader_epoch_start_offset = leader_epoch_start_offset
         self._hw = high_watermark
         now = clock()
-        # Kafka's resetReplicaState on becoming leader: ISR members count as caught up now.
+        # Kafka's resetReplicaState on becoming leader: ISR members count as caught up (and
+        # fetching) now.
         self.followers: dict[int, FollowerState] = {
-            r: FollowerState(last_caught_up_time=now if r in self.isr else 0.0)
+            r: FollowerState(last_caught_up_time=now if r in self.isr else 0.0,
+                             last_fetch_time=now if r in self.isr else 0.0)
             for r in self.replicas if r != broker_id}
+        # Replicas that fetched since the last `isr_changes`: only they may join the ISR (Kafka
+        # expands the ISR while handling a fetch, so a replica that stopped fetching never joins).
+        self._fetched: set[int] = set()
         self._waiters: list[tuple[int, int, asyncio.Future[bool]]] = []  # heap by offset
         self._seq = itertools.count()
         self.closed = False
@@ -84,6 +89,7 @@ class LeaderState:
     # ----- follower fetches --------------------------------------------------------
 
     def is_replica(self, replica_id: int) -> bool:
+        """Whether `replica_id` is a follower in the current assignment."""
         return replica_id in self.followers
 
     def on_follower_fetch(self, replica_id: int, fetch_offset: int, leader_log_end_offset: int,
@@ -106,6 +112,7 @@ class LeaderState:
         st.log_end_offset = fetch_offset
         st.last_fetch_leader_leo = leader_log_end_offset
         st.last_fetch_time = now
+        self._fetched.add(replica_id)
         return self._advance_hw(leader_log_end_offset)
 
     # ----- high watermark ----------------------------------------------------------
@@ -135,9 +142,11 @@ class LeaderState:
     # ----- ISR ---------------------------------------------------------------------
 
     def out_of_sync_replicas(self, leader_leo: int | None = None, now: float | None = None) -> set[int]:
-        """ISR followers not caught up within replica.lag.time.max.ms (Kafka's getOutOfSyncReplicas).
+        """ISR followers not caught up within replica.lag.time.max.ms (Kafka's getOutOfSyncReplicas),
+        or that have not fetched at all for that long.
 
-        A follower whose LEO equals `leader_leo` is never out of sync.
+        A fetching follower whose LEO equals `leader_leo` is never out of sync (an idle partition);
+        one that stopped fetching is, even on an idle partition.
         """
         now = self.clock() if now is None else now
         out = set()
@@ -145,29 +154,53 @@ class LeaderState:
             if r == self.broker_id:
                 continue
             st = self.followers[r]
-            if leader_leo is not None and st.log_end_offset == leader_leo:
+            if now - st.last_fetch_time > self.replica_lag_time_max:
+                out.add(r)
+            elif leader_leo is not None and st.log_end_offset == leader_leo:
                 continue
-            if now - st.last_caught_up_time > self.replica_lag_time_max:
+            elif now - st.last_caught_up_time > self.replica_lag_time_max:
                 out.add(r)
         return out
 
-    def in_sync_candidates(self, now: float | None = None) -> set[int]:
-        """Replicas outside the ISR whose LEO reached the HW and this epoch's start offset, and
-        that are fetching (in Kafka a fetch triggers the expansion: a stopped replica never joins)."""
+    def in_sync_candidates(self, now: float | None = None, live: Collection[int] | None = None) -> set[int]:
+        """Replicas outside the ISR that fetched since the last look (a fetch triggers the
+        expansion, as in Kafka: a replica that stopped fetching never joins), whose LEO reached
+        the HW and this epoch's start offset, and that are live brokers (when `live` is given)."""
         now = self.clock() if now is None else now
-        return {r for r, st in self.followers.items()
-                if r not in self.isr and st.log_end_offset >= 0 and st.log_end_offset >= self._hw
+        return {r for r in self._fetched
+                if (st := self.followers.get(r)) is not None and r not in self.isr
+                and (live is None or r in live)
+                and st.log_end_offset >= 0 and st.log_end_offset >= self._hw
                 and st.log_end_offset >= self.leader_epoch_start_offset
                 and now - st.last_fetch_time <= self.replica_lag_time_max}
 
-    def isr_changes(self, now: float | None = None, leader_leo: int | None = None) -> list[int] | None:
+    def isr_changes(self, now: float | None = None, leader_leo: int | None = None,
+                    live: Collection[int] | None = None) -> list[int] | None:
         """The ISR to publish (sorted), or None when it should stay as is.
 
-        Shrinks out lagging followers, expands with caught-up replicas. The
-        caller writes it (conditionally, to ZooKeeper) and then calls `set_isr`.
+        Shrinks out lagging followers, expands with caught-up replicas that fetched since the
+        previous call (and are in `live`, the registered brokers, when given). The caller writes
+        it (conditionally, to ZooKeeper) and then calls `set_isr`.
         """
-        new = (self.isr - self.out_of_sync_replicas(leader_leo, now)) | self.in_sync_candidates(now)
+        candidates = self.in_sync_candidates(now, live)
+        self._fetched.clear()
+        new = (self.isr - self.out_of_sync_replicas(leader_leo, now)) | candidates
         return None if new == self.isr else sorted(new)
+
+    def set_replicas(self, replicas: Iterable[int]) -> None:
+        """Adopts a new assignment (reassignment): added replicas start as out-of-sync followers;
+        removed ones are forgotten and leave the ISR, so acks=all never waits on them."""
+        replicas = list(replicas)
+        if self.broker_id not in replicas:
+            raise ValueError(f"leader {self.broker_id} is not one of the replicas {replicas}")
+        self.replicas = replicas
+        for r in replicas:
+            if r != self.broker_id and r not in self.followers:
+                self.followers[r] = FollowerState()
+        for r in [r for r in self.followers if r not in replicas]:
+            del self.followers[r]
+            self._fetched.discard(r)
+        self.isr &= set(replicas)
 
     def set_isr(self, isr: Iterable[int], leader_leo: int | None = None) -> None:
         """Adopts a committed ISR. A follower that joins counts as caught up now;
@@ -179,6 +212,9 @@ class LeaderState:
         for r in new - self.isr:
             if r != self.broker_id:
                 self.followers[r].last_caught_up_time = max(self.followers[r].last_caught_up_time, now)
+        # A replica taken out (by the controller: dead, shutting down) rejoins only on a fetch
+        # that comes after this: one it made before does not count.
+        self._fetched -= self.isr - new
         self.isr = new
         if leader_leo is not None:
             self._advance_hw(leader_leo)

@@ -13,6 +13,7 @@ server/cluster_link.py): this module never imports the cluster layer.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import socket
 import time
@@ -34,12 +35,12 @@ from pystream.server.config import BROKER_CONFIGS, BrokerConfig
 from pystream.server.dynamic_config import DEFAULT_ENTITY, DynamicConfigStore, FileDynamicConfigStore
 from pystream.server.fetch_session import FetchSessionCache
 from pystream.server.metrics import BrokerMetrics
-from pystream.server.partition import Partition
+from pystream.server.partition import LeaderReplicas, Partition
 from pystream.storage.config_def import LONG_MAX
 from pystream.storage.log import Log
 from pystream.storage.manager import LogManager
 from pystream.storage.producer_state import ProducerState, SequenceCheck
-from pystream.storage.topic_config import normalize_topic_config, validate_topic_name
+from pystream.storage.topic_config import is_compacted, normalize_topic_config, validate_topic_name
 
 logger = logging.getLogger("pystream.server")
 
@@ -147,6 +148,8 @@ class Broker:
         for why in problems:
             logger.warning("stored dynamic broker config skipped: %s", why)
         self.store.set_topic_defaults(self.config.topic_defaults())
+        # log.cleaner.* take effect at once, but for the number of threads (at the next start).
+        self.store.cleaner.config = dataclasses.replace(self.config.cleaner_config(), threads=self.store.cleaner.config.threads)
 
     async def reload_dynamic_configs(self) -> None:
         """Re-reads the dynamic configs from their store (off the event loop) and applies them."""
@@ -183,6 +186,33 @@ class Broker:
         flush_check_s = min(self.config.get("log.flush.scheduler.interval.ms"), 1000) / 1000
         self._tasks.append(loop.create_task(self._every(flush_check_s, self._flush_policy)))
         self._tasks.append(loop.create_task(self._every(0.1, self.groups.tick)))
+        self._tasks.append(loop.create_task(self._every(self.config.get("offsets.retention.check.interval.ms") / 1000,
+                                                        self._expire_offsets)))
+        cleaner = self.config.cleaner_config()
+        if cleaner.enable:
+            self.store.start_cleaner(cleaner, upper_bound=self._cleanable_upper_bound)
+
+    def _expire_offsets(self) -> None:
+        """Committed offsets of groups with no member expire after offsets.retention.minutes
+        (tombstones in the compacted __consumer_offsets). A single broker owns every offsets
+        partition; in a cluster, those whose coordinator it is (the loaded ones)."""
+        def active(group_id: str) -> bool:
+            g = self.groups.group(group_id)
+            return g is not None and bool(g.members)
+
+        every = None if self.cluster is not None else range(self.offsets.num_partitions)
+        n = self.offsets.expire_offsets(self.config.get("offsets.retention.minutes") * 60_000, active, partitions=every)
+        if n:
+            logger.info("expired %d committed offset(s) of groups with no member (offsets.retention.minutes)", n)
+
+    def _cleanable_upper_bound(self, topic: str, index: int) -> int | None:
+        """How far the log cleaner (in its own thread) may clean a partition: its high
+        watermark (with transactions, its last stable offset); None when this broker does
+        not know it (a replica it does not lead or follow yet)."""
+        p = self.partitions.get((topic, index))  # dict reads are atomic
+        if p is not None:
+            return p.high_watermark
+        return None if self.cluster is not None else self.store.partition_log(topic, index).end_offset
 
     async def _every(self, seconds: float, work: Callable[[], Any]) -> None:
         while True:
@@ -202,6 +232,12 @@ class Broker:
             p = self.partitions.get((topic, index))
             if p is not None:
                 p.producer_state.save(log.end_offset)
+
+    async def prepare_shutdown(self) -> None:
+        """Before closing, while still serving: in a cluster, the controlled shutdown (leadership
+        moves to other replicas, so clients switch with at most a retriable error)."""
+        if self.cluster is not None:
+            await self.cluster.controlled_shutdown()
 
     async def close(self) -> None:
         if self.cluster is not None:
@@ -261,7 +297,7 @@ class Broker:
                 logger.error("%s", e)
             return None, ErrorCode.KAFKA_STORAGE_ERROR
         if p is None:
-            return None, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            return None, self.missing_partition_error(topic, index)
         if not p.is_leader:
             return None, ErrorCode.NOT_LEADER_OR_FOLLOWER
         return p, ErrorCode.NONE
@@ -289,6 +325,8 @@ class Broker:
 
     def _local_partition_exists(self, topic: str, index: int) -> bool:
         count = self.store.topic_partition_count(topic)
+        if self.cluster is not None and not self.cluster.hosts_replica(topic, index):
+            return False  # not a replica here: no log (a removed replica's was deleted)
         return count is not None and 0 <= index < count
 
     def _open_partition(self, topic: str, index: int) -> tuple[Log, ProducerState]:
@@ -346,6 +384,13 @@ class Broker:
             return self.cluster.topic_partition_count(topic)
         return self.store.topic_partition_count(topic)
 
+    def missing_partition_error(self, topic: str, index: int) -> ErrorCode:
+        """The error for a partition this broker has no replica of: a partition the cluster has
+        elsewhere is NOT_LEADER_OR_FOLLOWER (clients look up its leader), else unknown."""
+        if 0 <= index < (self.topic_partition_count(topic) or 0):
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER
+        return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+
     def topic_partitions(self) -> dict[str, int]:
         """Topic name -> partition count, as the cluster (or the local store) knows them."""
         if self.cluster is not None:
@@ -362,6 +407,14 @@ class Broker:
         if replication_factor != 1:
             raise ValueError(f"replication factor {replication_factor} is larger than the 1 available broker")
         self.store.create_topic(name, partitions=partitions, config=config)
+
+    async def create_partitions(self, name: str, total: int, assignments: list[list[int]] | None = None) -> None:
+        """Grows a topic to `total` partitions (ValueError: not more, or a bad assignment); a
+        single broker's assignments can only name itself (checked by the API)."""
+        if self.cluster is not None:
+            await self.cluster.create_partitions(name, total, assignments)
+            return
+        self.store.create_partitions(name, total)
 
     async def alter_topic_config(self, name: str, changes: dict[str, Any]) -> None:
         """Sets (None: removes) validated topic config overrides: in a cluster in ZooKeeper, from
@@ -421,18 +474,23 @@ class Broker:
     def forget_topic(self, topic: str) -> None:
         """Drops the broker's partitions of `topic` (parked fetches wake and see it gone)."""
         for key in [k for k in self.partitions if k[0] == topic]:
-            p = self.partitions.pop(key)
-            p.notify_append()
+            self.forget_partition(key)
         self.metrics.forget_topic(topic)
 
+    def forget_partition(self, key: tuple[str, int]) -> None:
+        p = self.partitions.pop(key, None)
+        if p is not None:
+            p.notify_append()
+
     async def delete_local_topics(self, topics: list[str]) -> None:
-        """Deletes this broker's replicas of `topics` (in a thread: thousands of directories)
-        and the offsets groups committed for them."""
+        """Deletes this broker's replicas of `topics` (in a thread: thousands of directories).
+        A single broker also deletes the offsets groups committed for them; in a cluster only
+        the leader of an offsets partition may write to it, so the cluster layer does that."""
         for topic in topics:
             self.forget_topic(topic)
         await asyncio.get_running_loop().run_in_executor(self._io_pool, self.store.delete_topics, topics)
         for topic in topics:
-            if topic != OFFSETS_TOPIC:
+            if topic != OFFSETS_TOPIC and self.cluster is None:
                 self.offsets.delete_topic(topic)
 
     # ----- produce -------------------------------------------------------------------
@@ -470,6 +528,10 @@ class Broker:
                 result["error_code"] = ErrorCode.MESSAGE_TOO_LARGE
                 result["error_message"] = f"batch of {size} bytes exceeds max.message.bytes={max_bytes}"
                 return result
+        if is_compacted(topic_config) and _has_keyless_record(records):
+            result["error_code"] = ErrorCode.INVALID_RECORD
+            result["error_message"] = f"Compacted topic cannot accept message without key in topic partition {topic}-{index}."
+            return result
         now_ms = int(time.time() * 1000)
         log_append_time = topic_config["message.timestamp.type"] == "LogAppendTime"
         if not log_append_time:
@@ -486,9 +548,13 @@ class Broker:
                 continue
             verdict, first_offset = p.producer_state.check(pid, epoch, seq, last - base + 1)
             if verdict is SequenceCheck.DUPLICATE:
-                # A retry of a batch we already have: acknowledge it with its original offset.
+                # A retry of a batch we already have: acknowledged with its original offset, and
+                # with acks=all only once replicated, like the original (Kafka: the delayed
+                # produce waits for the high watermark to pass the batch's last offset).
                 result["base_offset"] = first_offset
                 result["log_start_offset"] = p.log.start_offset
+                if ls is not None and acks == -1:
+                    await self._await_replication(ls, first_offset + (last - base) + 1, min_isr, result)
                 return result
             if verdict is not SequenceCheck.OK:
                 result["error_code"] = _SEQUENCE_ERRORS[verdict]
@@ -521,14 +587,19 @@ class Broker:
         if ls is not None:
             ls.high_watermark(end)
             if acks == -1:
-                replicated = await ls.wait_for_hw(end, self.produce_timeout)
-                # Kafka's checkEnoughReplicasReachOffset: the ISR that took the records must
-                # still be at least min.insync.replicas strong (it may have shrunk meanwhile).
-                if not ls.min_isr_ok(min_isr):
-                    result["error_code"] = ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND
-                elif not replicated:
-                    result["error_code"] = ErrorCode.REQUEST_TIMED_OUT
+                await self._await_replication(ls, end, min_isr, result)
         return result
+
+    async def _await_replication(self, ls: LeaderReplicas, end: int, min_isr: int, result: dict[str, Any]) -> None:
+        """acks=all: waits until the high watermark reaches `end`; sets the error when it did not."""
+        replicated = await ls.wait_for_hw(end, self.produce_timeout)
+        # Kafka's checkEnoughReplicasReachOffset: the ISR that took the records must
+        # still be at least min.insync.replicas strong (it may have shrunk meanwhile).
+        if not ls.min_isr_ok(min_isr):
+            result["error_code"] = ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND
+        elif not replicated:
+            # Leadership ended meanwhile (moved, controlled shutdown): ask the new leader.
+            result["error_code"] = ErrorCode.NOT_LEADER_OR_FOLLOWER if ls.closed else ErrorCode.REQUEST_TIMED_OUT
 
     produce_timeout = 30.0  # seconds an acks=all produce waits at most (the request's timeout_ms lowers it)
 
@@ -548,8 +619,10 @@ class Broker:
             if offset < hw and max_bytes > 0:
                 records = p.log.read(offset, max_bytes, hw)
                 self.metrics.fetched(topic, len(records))
-            elif not p.log.start_offset <= offset <= hw:
-                raise OffsetOutOfRangeError(f"offset {offset} outside [{p.log.start_offset}, {hw}]")
+            elif not p.log.start_offset <= offset <= p.log.end_offset:
+                # (Kafka's range is up to the log end: a new leader's high watermark may lag the
+                # old one's for a moment, and a consumer there must wait, not reset.)
+                raise OffsetOutOfRangeError(f"offset {offset} outside [{p.log.start_offset}, {p.log.end_offset}]")
             else:
                 records = b""
         except OffsetOutOfRangeError:
@@ -608,6 +681,15 @@ class Broker:
             return ErrorCode.NONE, -1, -1
         rec = p.log.records(off, 1)
         return ErrorCode.NONE, off, rec[0].timestamp if rec else -1
+
+
+def _has_keyless_record(records: Any) -> bool:
+    """Whether a Produce request's batches hold a record with a null key (undecodable
+    bytes count as none: the append rejects them)."""
+    try:
+        return any(r.key is None for r in decode_records(records))
+    except CorruptRecordError:
+        return False
 
 
 _OPEN_FAILURE_LOG_INTERVAL = 60.0

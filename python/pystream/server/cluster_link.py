@@ -56,6 +56,9 @@ class ClusterLink(Protocol):
     """The cluster as the broker sees it (implemented by `pystream.cluster.ClusterNode`)."""
 
     async def start(self) -> None: ...
+    async def controlled_shutdown(self) -> None:
+        """Before a clean shutdown: moves leadership to other in-sync replicas (Kafka's
+        ControlledShutdown); returns when done or given up (bounded)."""
     async def close(self) -> None: ...
 
     # --- the metadata view (mirrored from the cluster; answers at once) ---
@@ -74,6 +77,8 @@ class ClusterLink(Protocol):
     # --- topics and producer ids, decided cluster-wide ---
     async def create_topic(self, name: str, partitions: int, replication_factor: int, config: dict[str, Any]) -> None: ...
     async def delete_topic(self, name: str) -> None: ...
+    async def create_partitions(self, name: str, total: int, assignments: list[list[int]] | None = None) -> None:
+        """Grows the topic to `total` partitions (ValueError: bad assignment)."""
     async def alter_topic_config(self, name: str, changes: dict[str, Any]) -> None:
         """Sets (None: removes) validated topic config overrides cluster-wide; every broker applies
         them to its local logs (LogManager.alter_topic_config)."""
@@ -88,6 +93,8 @@ class ClusterLink(Protocol):
     async def offsets_replicated(self, group: str) -> bool: ...
 
     # --- replication: partition roles and the leader's side of follower fetches ---
+    def hosts_replica(self, topic: str, index: int) -> bool:
+        """Whether this broker is in the partition's assignment (only then is its log opened)."""
     def partition_opened(self, partition: Partition) -> None: ...
     def read_for_follower(self, topic: str, fp: dict[str, Any], replica_id: int, max_bytes: int) -> dict[str, Any]: ...
     def end_offset_for_epoch(self, partition: Partition, current_epoch: int, epoch: int) -> tuple[int, int, int]: ...

@@ -40,6 +40,7 @@ from pystream.storage.config_def import (
     or_value,
     table,
 )
+from pystream.storage.cleaner import CleanerConfig
 from pystream.storage.topic_config import TOPIC_CONFIGS
 
 logger = logging.getLogger("pystream.server")
@@ -141,8 +142,8 @@ offset.metadata.max.bytes                    int      4096                 -    
 offsets.commit.required.acks                 short    -1                   -                          ro  n
 offsets.commit.timeout.ms                    int      5000                 [1,...]                    ro  n
 offsets.load.buffer.size                     int      5242880              [1,...]                    ro  n
-offsets.retention.check.interval.ms          long     600000               [1,...]                    ro  n
-offsets.retention.minutes                    int      10080                [1,...]                    ro  n
+offsets.retention.check.interval.ms          long     600000               [1,...]                    ro  y
+offsets.retention.minutes                    int      10080                [1,...]                    ro  y
 offsets.topic.compression.codec              int      0                    -                          ro  n
 offsets.topic.num.partitions                 int      50                   [1,...]                    ro  y
 offsets.topic.replication.factor             short    3                    [1,...]                    ro  y
@@ -151,7 +152,7 @@ process.roles                                list     ""                   list{
 queued.max.requests                          int      500                  [1,...]                    ro  n
 replica.fetch.min.bytes                      int      1                    -                          ro  n
 replica.fetch.wait.max.ms                    int      500                  -                          ro  y
-replica.high.watermark.checkpoint.interval.ms long    5000                 -                          ro  n
+replica.high.watermark.checkpoint.interval.ms long    5000                 -                          ro  y
 replica.lag.time.max.ms                      long     30000                -                          ro  y
 replica.socket.receive.buffer.bytes          int      65536                -                          ro  n
 replica.socket.timeout.ms                    int      30000                -                          ro  n
@@ -181,9 +182,9 @@ compression.gzip.level                       int      -1                   -1|[1
 compression.lz4.level                        int      9                    [1,...,17]                 cw  n
 compression.zstd.level                       int      3                    [-131072,...,22]           cw  n
 connections.max.idle.ms                      long     600000               -                          ro  y
-controlled.shutdown.enable                   boolean  true                 -                          ro  n
-controlled.shutdown.max.retries              int      3                    -                          ro  n
-controlled.shutdown.retry.backoff.ms         long     5000                 -                          ro  n
+controlled.shutdown.enable                   boolean  true                 -                          ro  y
+controlled.shutdown.max.retries              int      3                    -                          ro  y
+controlled.shutdown.retry.backoff.ms         long     5000                 -                          ro  y
 controller.quorum.append.linger.ms           int      25                   -                          ro  n
 controller.quorum.request.timeout.ms         int      2000                 -                          ro  n
 controller.socket.timeout.ms                 int      30000                -                          ro  n
@@ -195,17 +196,17 @@ fetch.max.bytes                              int      57671680             [1024
 fetch.purgatory.purge.interval.requests      int      1000                 -                          ro  n
 initial.broker.registration.timeout.ms       int      60000                -                          ro  n
 inter.broker.protocol.version                string   3.9-IV0              version                    ro  n
-log.cleaner.backoff.ms                       long     15000                [0,...]                    cw  n
-log.cleaner.dedupe.buffer.size               long     134217728            -                          cw  n
-log.cleaner.delete.retention.ms              long     86400000             [0,...]                    cw  n
-log.cleaner.enable                           boolean  true                 -                          ro  n
-log.cleaner.io.buffer.load.factor            double   0.9                  -                          cw  n
+log.cleaner.backoff.ms                       long     15000                [0,...]                    cw  y
+log.cleaner.dedupe.buffer.size               long     134217728            -                          cw  y
+log.cleaner.delete.retention.ms              long     86400000             [0,...]                    cw  y
+log.cleaner.enable                           boolean  true                 -                          ro  y
+log.cleaner.io.buffer.load.factor            double   0.9                  -                          cw  y
 log.cleaner.io.buffer.size                   int      524288               [0,...]                    cw  n
-log.cleaner.io.max.bytes.per.second          double   1.7976931348623157E308 -                        cw  n
-log.cleaner.max.compaction.lag.ms            long     9223372036854775807  [1,...]                    cw  n
-log.cleaner.min.cleanable.ratio              double   0.5                  [0,...,1]                  cw  n
-log.cleaner.min.compaction.lag.ms            long     0                    [0,...]                    cw  n
-log.cleaner.threads                          int      1                    [0,...]                    cw  n
+log.cleaner.io.max.bytes.per.second          double   1.7976931348623157E308 -                        cw  y
+log.cleaner.max.compaction.lag.ms            long     9223372036854775807  [1,...]                    cw  y
+log.cleaner.min.cleanable.ratio              double   0.5                  [0,...,1]                  cw  y
+log.cleaner.min.compaction.lag.ms            long     0                    [0,...]                    cw  y
+log.cleaner.threads                          int      1                    [0,...]                    cw  y
 log.cleanup.policy                           list     delete               list{compact,delete}       cw  y
 log.index.interval.bytes                     int      4096                 [0,...]                    cw  y
 log.index.size.max.bytes                     int      10485760             [4,...]                    cw  y
@@ -269,7 +270,7 @@ password.encoder.cipher.algorithm            string   AES/CBC/PKCS5Padding -    
 password.encoder.iterations                  int      4096                 [1024,...]                 ro  n
 password.encoder.key.length                  int      128                  [8,...]                    ro  n
 password.encoder.keyfactory.algorithm        string   null                 -                          ro  n
-producer.id.expiration.ms                    int      86400000             [1,...]                    cw  n
+producer.id.expiration.ms                    int      86400000             [1,...]                    cw  y
 quota.window.num                             int      11                   [1,...]                    ro  y
 quota.window.size.seconds                    int      1                    [1,...]                    ro  y
 replication.quota.window.num                 int      11                   [1,...]                    ro  n
@@ -466,12 +467,29 @@ _DOCS: dict[str, str] = {
     "offsets.topic.replication.factor": "Replication factor of __consumer_offsets (at most the live brokers).",
     "replica.fetch.wait.max.ms": "How long a follower's fetch waits at the leader for new records.",
     "replica.lag.time.max.ms": "A follower that has not caught up for this long leaves the ISR.",
+    "replica.high.watermark.checkpoint.interval.ms": "How often each replica's high watermark is checkpointed (replication-offset-checkpoint).",
+    "controlled.shutdown.enable": "SIGTERM moves leadership to other in-sync replicas before the broker exits.",
+    "controlled.shutdown.max.retries": "Controlled-shutdown attempts while partitions have no other replica in sync.",
+    "controlled.shutdown.retry.backoff.ms": "Pause between controlled-shutdown attempts.",
     "socket.request.max.bytes": "Largest request the broker reads; a larger one closes the connection.",
     "unclean.leader.election.enable": "Default unclean.leader.election.enable of topics (the cluster controller's choice).",
     "zookeeper.connect": "ZooKeeper of the cluster to join (host:port[,host:port][/chroot]); unset: a single broker.",
     "zookeeper.session.timeout.ms": "The broker's ZooKeeper session timeout (how soon a dead broker is noticed).",
     "default.replication.factor": "Replication factor of auto-created topics and of CreateTopics asking -1.",
     "log.cleanup.policy": "Default cleanup.policy of topics.",
+    "log.cleaner.enable": "Run the log cleaner (compaction of topics whose cleanup.policy lists compact).",
+    "log.cleaner.threads": "Cleaner threads (each cleans one log at a time).",
+    "log.cleaner.dedupe.buffer.size": "Memory of the cleaners' key -> offset maps, shared among the threads.",
+    "log.cleaner.io.buffer.load.factor": "How full a cleaner's offset map may get.",
+    "log.cleaner.io.max.bytes.per.second": "Bytes per second every cleaner together may read and write.",
+    "log.cleaner.backoff.ms": "How long a cleaner thread sleeps when no log needs cleaning.",
+    "log.cleaner.min.cleanable.ratio": "Default min.cleanable.dirty.ratio of topics.",
+    "log.cleaner.delete.retention.ms": "Default delete.retention.ms of topics.",
+    "log.cleaner.min.compaction.lag.ms": "Default min.compaction.lag.ms of topics.",
+    "log.cleaner.max.compaction.lag.ms": "Default max.compaction.lag.ms of topics.",
+    "offsets.retention.minutes": "Committed offsets of a group with no member expire this long after its last commit.",
+    "offsets.retention.check.interval.ms": "How often expired committed offsets are looked for.",
+    "producer.id.expiration.ms": "A producer idle this long no longer keeps its last batch through log compaction.",
     "log.index.interval.bytes": "Default index.interval.bytes of topics.",
     "log.index.size.max.bytes": "Default segment.index.bytes of topics.",
     "log.message.timestamp.after.max.ms": "Default message.timestamp.after.max.ms of topics.",
@@ -806,6 +824,23 @@ class BrokerConfig:
                                          f"{spec.synonym}: {reason} (it is the default of topic config {name})")
             out[name] = spec.default if value is None else value
         return out
+
+    def cleaner_config(self) -> CleanerConfig:
+        """The log cleaner's settings (log.cleaner.*; the topic-config defaults among them
+        come through `topic_defaults`)."""
+        return CleanerConfig(
+            enable=self.get("log.cleaner.enable"),
+            threads=max(1, self.get("log.cleaner.threads")),
+            dedupe_buffer_size=self.get("log.cleaner.dedupe.buffer.size"),
+            io_buffer_load_factor=self.get("log.cleaner.io.buffer.load.factor"),
+            io_max_bytes_per_second=self.get("log.cleaner.io.max.bytes.per.second"),
+            backoff_ms=self.get("log.cleaner.backoff.ms"),
+            producer_id_expiration_ms=self.get("producer.id.expiration.ms"),
+            min_cleanable_ratio=self.get("log.cleaner.min.cleanable.ratio"),
+            delete_retention_ms=self.get("log.cleaner.delete.retention.ms"),
+            min_compaction_lag_ms=self.get("log.cleaner.min.compaction.lag.ms"),
+            max_compaction_lag_ms=self.get("log.cleaner.max.compaction.lag.ms"),
+        )
 
     def topic_synonyms(self, topic_key: str) -> list[tuple[str, Any, int]]:
         """The broker-side synonyms of a topic config (Kafka's DescribeConfigs of a topic)."""

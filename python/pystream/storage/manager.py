@@ -11,6 +11,7 @@ more log directories (Kafka's ``log.dirs``)::
     <each log dir>/.lock                 flock held by the one process that has the directories open
     <each log dir>/<topic>-<partition>/  one partition log (see docs/storage.md), in exactly one log dir
     <metadata dir>/topics.json           topic metadata: partition counts, config overrides, topic ids
+    <metadata dir>/cleaner-offset-checkpoint  the log cleaner's progress (Kafka's file, storage/cleaner.py)
 
 The metadata dir is the log dir that holds ``topics.json`` (the first one
 when none does yet), as Kafka keeps its metadata log in the first of
@@ -50,10 +51,12 @@ from pystream.errors import (
     UnknownTopicError,
 )
 from pystream.storage.config_def import did_you_mean
+from pystream.storage.cleaner import CleanerConfig, CleanResult, LogCleaner, UpperBound
 from pystream.storage.log import Log
 from pystream.storage.topic_config import (
     LOG_KWARGS,
     TOPIC_CONFIGS,
+    is_compacted,
     is_internal_topic,
     log_kwargs,
     normalize_topic_config,
@@ -170,8 +173,11 @@ class LogManager:
     ``log_defaults`` are `Log.open` keywords (``segment_bytes``, ``retention_ms``,
     ``batch_size``, ...) applied to every partition; ``topic_defaults`` are
     topic configs (Kafka names, typed) every topic inherits (the broker's
-    log.* configs); a topic's own config overrides both. Thread-safe:
-    producers and consumers may run in other threads.
+    log.* configs); a topic's own config overrides both. ``log_cleaner``: the log
+    cleaner (compaction of the topics with cleanup.policy=compact, storage/cleaner.py)
+    runs in background threads from the start when True or an enabled `CleanerConfig`;
+    `start_cleaner` starts it later, and `compact` cleans on demand either way.
+    Thread-safe: producers and consumers may run in other threads.
     """
 
     def __init__(
@@ -182,6 +188,7 @@ class LogManager:
         num_partitions: int = 1,
         topic_defaults: Mapping[str, Any] | None = None,
         remote_storage_system: bool = False,
+        log_cleaner: CleanerConfig | bool = False,
         **log_defaults: Any,
     ) -> None:
         unknown = sorted(set(log_defaults) - LOG_KWARGS)
@@ -219,6 +226,9 @@ class LogManager:
         except BaseException:
             self._release_locks()
             raise
+        self._cleaner: LogCleaner | None = None
+        if log_cleaner is True or (isinstance(log_cleaner, CleanerConfig) and log_cleaner.enable):
+            self.start_cleaner(log_cleaner if isinstance(log_cleaner, CleanerConfig) else CleanerConfig())
 
     def _lock_dir(self, d: Path) -> None:
         try:
@@ -271,7 +281,8 @@ class LogManager:
                 logger.warning("topic %s: dropping stored config %s=%r (not a Kafka topic config)", topic, key, value)
                 continue
             try:
-                out[key] = spec.parse(_LEGACY_VALUES.get((key, value), value))
+                legacy = value if isinstance(value, list) else _LEGACY_VALUES.get((key, value), value)  # lists: cleanup.policy
+                out[key] = spec.parse(legacy)
             except InvalidConfigError as e:
                 logger.warning("topic %s: dropping stored config: %s", topic, e)
         return out
@@ -455,6 +466,9 @@ class LogManager:
         per topic None, or the UnknownTopicError when it does not exist."""
         errors: list[UnknownTopicError | None] = []
         gone: dict[str, _TopicMeta] = {}
+        names = list(names)
+        if self._cleaner is not None:  # outside our lock: a cleaning may be waiting for it
+            self._cleaner.forget_topics(names)
         with self._lock:
             self._check_open()
             for name in names:
@@ -500,6 +514,20 @@ class LogManager:
             t.partitions = total
             self._save_metadata()
         self.notify_change()
+
+    def delete_partition(self, topic: str, partition: int) -> bool:
+        """Closes and deletes one partition's log directory, the topic staying (a replica moved
+        to other brokers: Kafka's StopReplica with delete). Opening it again starts it empty.
+        Returns whether it held anything (a directory made for the topic but never used holds nothing)."""
+        with self._lock:
+            self._check_open()
+            log = self._logs.pop((topic, partition), None)
+            if log is not None:
+                log.close()
+            d = self._partition_dir(topic, partition)
+            held = d.is_dir() and any(d.iterdir())
+            shutil.rmtree(d, ignore_errors=True)
+        return held
 
     def _topic(self, name: str) -> _TopicMeta:
         t = self._topics.get(name)
@@ -591,6 +619,13 @@ class LogManager:
             if name == topic:
                 log.reconfigure(**kwargs)
 
+    def is_compacted(self, topic: str) -> bool:
+        """Whether the topic's cleanup.policy (its own, else the default) lists compact (False for unknown topics)."""
+        try:
+            return is_compacted(self.effective_topic_config(topic))
+        except UnknownTopicError:
+            return False
+
     def max_message_bytes(self, topic: str) -> int:
         """The topic's max.message.bytes."""
         return int(self.effective_topic_config(topic)["max.message.bytes"])
@@ -656,6 +691,44 @@ class LogManager:
         """fsyncs the logs whose flush.messages / flush.ms is due; returns those flushed."""
         return [(t, p, log) for t, p, log in self.open_logs() if log.maybe_flush()]
 
+    # --- log compaction (storage/cleaner.py) ---
+
+    def _log_cleaner(self) -> LogCleaner:
+        with self._lock:
+            if self._cleaner is None:
+                self._cleaner = LogCleaner(self)
+            return self._cleaner
+
+    def start_cleaner(self, config: CleanerConfig | None = None, upper_bound: UpperBound | None = None) -> LogCleaner:
+        """Starts the log cleaner's threads with `config` (Kafka's log.cleaner.* settings);
+        ``upper_bound(topic, partition)`` bounds what may be cleaned (see `LogCleaner`)."""
+        with self._lock:
+            self._check_open()
+            cleaner = self._log_cleaner()
+            if config is not None:
+                cleaner.config = config
+            if upper_bound is not None:
+                cleaner.upper_bound = upper_bound
+            cleaner.start()
+            return cleaner
+
+    def stop_cleaner(self) -> None:
+        """Stops the cleaner's threads (a cleaning in progress is aborted)."""
+        if self._cleaner is not None:
+            self._cleaner.stop()
+
+    @property
+    def cleaner(self) -> LogCleaner:
+        """The log cleaner (created on first use; its threads run after `start_cleaner`)."""
+        return self._log_cleaner()
+
+    def compact(self, topics: str | Iterable[str] | None = None) -> list[CleanResult]:
+        """Compacts the partitions of the compacted `topics` (default: every topic with
+        cleanup.policy=compact) now, whatever their dirty ratio; returns the rounds run.
+        The active segment of each partition is never compacted."""
+        self._check_open()
+        return self._log_cleaner().compact(topics)
+
     # --- data notifications ---
 
     def notify_change(self) -> None:
@@ -698,7 +771,8 @@ class LogManager:
             raise errors[0]
 
     def close(self) -> None:
-        """Closes every partition log and releases the log directories. Idempotent."""
+        """Stops the log cleaner, closes every partition log and releases the log directories. Idempotent."""
+        self.stop_cleaner()  # before our lock: its threads may be waiting for it
         with self._lock:
             if self._closed:
                 return

@@ -125,9 +125,11 @@ class ProducerState:
         end = log.end_offset
         while start < end:
             try:
-                for base, last, pid, epoch, first_seq, count, _max_ts, _attrs in log.scan_batches(start):
+                for base, last, pid, epoch, first_seq, _count, _max_ts, _attrs in log.scan_batches(start):
                     if base >= start:
-                        self.update(pid, epoch, first_seq, count, base, last)
+                        # The batch's sequence range spans its offsets (Kafka: lastSequence =
+                        # baseSequence + lastOffsetDelta), also when compaction removed records.
+                        self.update(pid, epoch, first_seq, last - base + 1, base, last)
                 break
             except CorruptRecordError as e:
                 # Replay what follows the damaged batch's segment (its records are unreadable anyway).

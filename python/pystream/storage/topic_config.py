@@ -36,6 +36,7 @@ __all__ = [
     "TOPIC_CONFIGS",
     "TOPIC_CONFIG_KEYS",
     "InvalidConfigError",
+    "is_compacted",
     "is_internal_topic",
     "log_kwargs",
     "normalize_topic_config",
@@ -65,7 +66,7 @@ def _throttled_replicas(v: Any) -> str | None:
 
 _throttled_replicas.__doc__ = "[partitionId]:[brokerId],[partitionId]:[brokerId],..."
 
-_COMPACTION = "log compaction is not implemented yet"
+_COMPACTION = "acted on by the log cleaner (storage/cleaner.py)"
 _TIERED = "pystream has no tiered storage"
 _THROTTLE = "pystream does not throttle replication"
 
@@ -82,8 +83,8 @@ TOPIC_CONFIGS: dict[str, ConfigKey] = table([
        "What happens to old segments: 'delete' removes them past retention.ms / retention.bytes; 'compact' keeps the "
        "latest record of each key; both may be listed.",
        acts=True, synonym="log.cleanup.policy", validator=list_of("compact", "delete"),
-       note="compaction is pending: a topic whose policy lacks 'delete' keeps every segment (no retention deletes), "
-            "and 'compact' does not compact yet"),
+       note="'compact': the log cleaner keeps the latest record of each key (storage/cleaner.py); a policy "
+            "without 'delete' keeps every segment (no retention deletes)"),
     _k("compression.gzip.level", INT, -1, "Compression level when compression.type is gzip (-1: the codec's default).",
        acts=False, synonym="compression.gzip.level", validator=or_value(between(1, 9), -1), note="batches use the codec's default level"),
     _k("compression.lz4.level", INT, 9, "Compression level when compression.type is lz4.",
@@ -97,7 +98,7 @@ TOPIC_CONFIGS: dict[str, ConfigKey] = table([
     _k("compression.zstd.level", INT, 3, "Compression level when compression.type is zstd.",
        acts=False, synonym="compression.zstd.level", validator=between(-131072, 22), note="batches use the codec's default level"),
     _k("delete.retention.ms", LONG, DAY_MS, "How long delete markers (tombstones) stay in a compacted topic.",
-       acts=False, synonym="log.cleaner.delete.retention.ms", validator=at_least(0), note=_COMPACTION),
+       acts=True, synonym="log.cleaner.delete.retention.ms", validator=at_least(0), note=_COMPACTION),
     _k("file.delete.delay.ms", LONG, 60000, "How long a deleted segment's files wait before they leave the file system.",
        acts=False, synonym="log.segment.delete.delay.ms", validator=at_least(0), note="segments are deleted at once"),
     _k("flush.messages", LONG, LONG_MAX, "fsync the log after this many records (the default: leave it to the OS).",
@@ -117,7 +118,7 @@ TOPIC_CONFIGS: dict[str, ConfigKey] = table([
     _k("local.retention.ms", LONG, -2, "Local time limit of a tiered topic's segments (-2: retention.ms).",
        acts=False, synonym="log.local.retention.ms", validator=at_least(-2), note=_TIERED),
     _k("max.compaction.lag.ms", LONG, LONG_MAX, "Longest time a record may stay uncompacted in a compacted topic.",
-       acts=False, synonym="log.cleaner.max.compaction.lag.ms", validator=at_least(1), note=_COMPACTION),
+       acts=True, synonym="log.cleaner.max.compaction.lag.ms", validator=at_least(1), note=_COMPACTION),
     _k("max.message.bytes", INT, DEFAULT_MAX_MESSAGE_BYTES, "Largest record batch the topic accepts (after compression).",
        acts=True, synonym="message.max.bytes", validator=at_least(0)),
     _k("message.format.version", STR, "3.0-IV1", "[Deprecated] Message format of the log.",
@@ -137,9 +138,9 @@ TOPIC_CONFIGS: dict[str, ConfigKey] = table([
        acts=True, synonym="log.message.timestamp.type", validator=one_of("CreateTime", "LogAppendTime"),
        note="LogAppendTime applies to records produced through the broker"),
     _k("min.cleanable.dirty.ratio", DOUBLE, 0.5, "Share of a compacted log that must be uncompacted before it is compacted.",
-       acts=False, synonym="log.cleaner.min.cleanable.ratio", validator=between(0, 1), note=_COMPACTION),
+       acts=True, synonym="log.cleaner.min.cleanable.ratio", validator=between(0, 1), note=_COMPACTION),
     _k("min.compaction.lag.ms", LONG, 0, "Shortest time a record stays uncompacted in a compacted topic.",
-       acts=False, synonym="log.cleaner.min.compaction.lag.ms", validator=at_least(0), note=_COMPACTION),
+       acts=True, synonym="log.cleaner.min.compaction.lag.ms", validator=at_least(0), note=_COMPACTION),
     _k("min.insync.replicas", INT, 1, "With acks=all, the fewest in-sync replicas a write needs (else NOT_ENOUGH_REPLICAS).",
        acts=True, synonym="min.insync.replicas", validator=at_least(1)),
     _k("preallocate", BOOL, False, "Preallocate a new segment's file on disk.",
@@ -291,4 +292,14 @@ def log_kwargs(defaults: Mapping[str, Any], config: Mapping[str, Any]) -> dict[s
     if policy is not None and "delete" not in policy:
         kwargs["retention_ms"] = -1
         kwargs["retention_bytes"] = -1
+    max_lag = config.get("max.compaction.lag.ms")
+    if is_compacted(config) and max_lag is not None:
+        # Kafka's maxSegmentMs: a compacted log rolls at least every max.compaction.lag.ms.
+        kwargs["segment_ms"] = min(int(max_lag), int(kwargs.get("segment_ms", TOPIC_CONFIGS["segment.ms"].default)))
     return kwargs
+
+
+def is_compacted(config: Mapping[str, Any]) -> bool:
+    """Whether a topic's typed config turns log compaction on (cleanup.policy lists 'compact')."""
+    policy = config.get("cleanup.policy") or ()
+    return "compact" in (policy.split(",") if isinstance(policy, str) else policy)

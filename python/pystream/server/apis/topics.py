@@ -6,7 +6,7 @@ import asyncio
 
 from typing import Any
 
-from pystream.errors import InvalidConfigError, TopicExistsError
+from pystream.errors import InvalidConfigError, TopicExistsError, UnknownTopicError
 from pystream.protocol.codec import RequestHeader, encode_element
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
@@ -100,6 +100,11 @@ class TopicApis(ApiGroup):
             msg = "manual replica assignment in a cluster is not supported yet"
         return assigned, msg
 
+    def _replication_factor(self, name: str) -> int:
+        """Replicas per partition of an existing topic (1 on a single broker)."""
+        info = self.broker.cluster.partition_info(name, 0) if self.broker.cluster is not None else None
+        return len(info.replicas) if info is not None else 1
+
     def _assignment_error(self, assigned: dict[int, list[int]], first: int, rf: int | None = None) -> str | None:
         b = self.broker
         is_live = b.cluster.is_live_broker if b.cluster is not None else (lambda broker_id: broker_id == b.node_id)
@@ -137,10 +142,9 @@ class TopicApis(ApiGroup):
             name, count = t["name"], t["count"]
             current = b.topic_partitions().get(name)
             res = {"name": name, "error_code": 0, "error_message": None}
+            assignments = [a["broker_ids"] for a in t["assignments"]] if t.get("assignments") else None
             if not self.authorize(AclOperation.ALTER, ResourceType.TOPIC, name):
                 res["error_code"] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
-            elif b.cluster is not None:
-                res["error_code"], res["error_message"] = ErrorCode.INVALID_REQUEST, "adding partitions in a cluster is not supported yet"
             elif current is None:
                 res["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             elif count <= current:
@@ -148,11 +152,17 @@ class TopicApis(ApiGroup):
             elif t.get("assignments") is not None and len(t["assignments"]) != count - current:
                 res["error_code"], res["error_message"] = (ErrorCode.INVALID_REPLICA_ASSIGNMENT,
                                                            f"{count - current} partitions added but {len(t['assignments'])} assignments given")
-            elif t.get("assignments") and (amsg := self._assignment_error(
-                    {current + j: a["broker_ids"] for j, a in enumerate(t["assignments"])}, current, 1)) is not None:
+            elif assignments and (amsg := self._assignment_error(
+                    {current + j: r for j, r in enumerate(assignments)}, current, self._replication_factor(name))) is not None:
                 res["error_code"], res["error_message"] = ErrorCode.INVALID_REPLICA_ASSIGNMENT, amsg
             elif not req.get("validate_only", False):
-                b.store.create_partitions(name, count)
+                try:
+                    await b.create_partitions(name, count, assignments)
+                except UnknownTopicError:
+                    res["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                except ValueError as e:
+                    res["error_code"] = ErrorCode.INVALID_REPLICA_ASSIGNMENT if assignments else ErrorCode.INVALID_PARTITIONS
+                    res["error_message"] = str(e)
             out.append(res)
         return {"throttle_time_ms": 0, "results": out}
 
