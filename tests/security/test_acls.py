@@ -188,3 +188,53 @@ def test_acl_apis_without_an_authorizer(secure_broker) -> None:
     p = Producer({"bootstrap.servers": b.addr("PLAINTEXT")})
     p.produce(f"open-{uuid.uuid4().hex[:6]}", b"x")
     assert p.flush(15) == 0
+
+
+def test_consumer_group_protocol_checks_the_group_and_topics(broker: tuple[SecureBroker, Path]) -> None:
+    """KIP-848 (group.protocol=consumer): ConsumerGroupHeartbeat needs Read on the group and Describe on the
+    subscribed topics; OffsetDelete needs Delete on the group."""
+    b, tmp = broker
+    conf_848 = {"group.protocol": "consumer"}
+    p = Producer(conf(b, ADMIN))
+    fresh = [f"kip848-{uuid.uuid4().hex[:6]}-{i}".encode() for i in range(3)]
+    for v in fresh:
+        p.produce("orders", v)
+    assert p.flush(15) == 0
+    # The group may have committed offsets of an earlier test: read until the fresh records arrive.
+    c = Consumer({**conf(b, "alice"), **conf_848, "group.id": "orders-app", "auto.offset.reset": "earliest"})
+    got: list[bytes] = []
+    try:
+        c.subscribe(["orders"])
+        deadline = time.monotonic() + 30
+        while not set(fresh) <= set(got) and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is not None and m.error() is None:
+                got.append(m.value())
+    finally:
+        c.close()
+    assert set(fresh) <= set(got), got
+    c = Consumer({**conf(b, "alice"), **conf_848, "group.id": "not-hers", "auto.offset.reset": "earliest"})
+    errors: list[KafkaError] = []
+    try:
+        c.subscribe(["orders"])
+        deadline = time.monotonic() + 20
+        while not errors and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is not None and m.error():
+                errors.append(m.error())
+    finally:
+        c.close()
+    assert errors and errors[0].code() == KafkaError.GROUP_AUTHORIZATION_FAILED
+    from kafka import KafkaAdminClient
+    from kafka.structs import TopicPartition as KTopicPartition
+
+    admin = KafkaAdminClient(bootstrap_servers=b.addr("SASL_PLAINTEXT"), security_protocol="SASL_PLAINTEXT",
+                             sasl_mechanism="PLAIN", sasl_plain_username="alice", sasl_plain_password=USERS["alice"])
+    try:
+        result = admin.delete_group_offsets("orders-app", [KTopicPartition("orders", 0)])
+    except Exception as e:  # kafka-python raises the group-level error
+        assert "GroupAuthorizationFailed" in type(e).__name__ or "GROUP_AUTHORIZATION" in str(e).upper(), repr(e)
+    else:
+        raise AssertionError(f"OffsetDelete without Delete on the group answered {result}")
+    finally:
+        admin.close()

@@ -150,16 +150,25 @@ class GroupApis(ApiGroup):
         return await self.broker.groups.delete_groups(req, hdr.api_version)
 
     async def offset_delete(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
-        if self._not_coordinator(req["group_id"]):
-            return {"error_code": ErrorCode.NOT_COORDINATOR, "topics": []}
+        if err := self._group_error(req["group_id"], AclOperation.DELETE):
+            return {"error_code": err, "topics": []}
+        denied = [t for t in req.get("topics", []) if not self.authorize(AclOperation.READ, ResourceType.TOPIC, t["name"])]
+        if denied:  # Kafka deletes the authorized topics' offsets and refuses the others
+            req = {**req, "topics": [t for t in req["topics"] if t not in denied]}
         resp = await self.broker.groups.offset_delete(req, hdr.api_version)
+        resp.setdefault("topics", []).extend({"name": t["name"], "partitions": [
+            {"partition_index": p["partition_index"], "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED} for p in t["partitions"]]}
+            for t in denied)
         resp["throttle_time_ms"] = 0
         return resp
 
     async def consumer_group_heartbeat(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
-        if self._not_coordinator(req["group_id"]):
-            resp = {"error_code": ErrorCode.NOT_COORDINATOR, "error_message": None, "member_id": None, "member_epoch": 0,
-                    "heartbeat_interval_ms": 0, "assignment": None}
+        hidden = [t for t in req.get("subscribed_topic_names") or [] if not self.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, t)]
+        if (err := self._group_error(req["group_id"])) or hidden:
+            # Read on the group, Describe on every subscribed topic (Kafka's checks of KIP-848).
+            resp = {"error_code": err or ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+                    "error_message": None if err else f"Topic authorization failed for topics {sorted(hidden)}",
+                    "member_id": None, "member_epoch": 0, "heartbeat_interval_ms": 0, "assignment": None}
         else:
             resp = await self.broker.groups.consumer.heartbeat(req, hdr.api_version, hdr.client_id or "",
                                                                client_host=f"/{CLIENT_HOST.get()}")
@@ -172,10 +181,15 @@ class GroupApis(ApiGroup):
 
     async def consumer_group_describe(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         ids = req.get("group_ids") or []
-        mine = [g for g in ids if not self._not_coordinator(g)]
+        errors = {g: err for g in ids if (err := self._group_error(g, AclOperation.DESCRIBE))}
+        mine = [g for g in ids if g not in errors]
         described = {g["group_id"]: g for g in (await self.broker.groups.consumer.describe({**req, "group_ids": mine},
                                                                                            hdr.api_version))["groups"]}
-        groups = [described.get(g) or {"error_code": ErrorCode.NOT_COORDINATOR, "error_message": None, "group_id": g,
+        groups = [described.get(g) or {"error_code": errors.get(g, ErrorCode.NOT_COORDINATOR), "error_message": None, "group_id": g,
                                        "group_state": "", "group_epoch": 0, "assignment_epoch": 0, "assignor_name": "",
                                        "members": []} for g in ids]
+        if req.get("include_authorized_operations"):  # KIP-430
+            for g in groups:
+                if not g.get("error_code"):
+                    g["authorized_operations"] = self.authorized_operations(ResourceType.GROUP, g["group_id"])
         return {"throttle_time_ms": 0, "groups": groups}
