@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 import struct
 import time
 from collections.abc import Awaitable, Generator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pystream.errors import AuthenticationError
@@ -239,8 +241,16 @@ class KafkaListener:
                        started: float | None = None) -> tuple[list[Any] | None, int]:
         """Decodes and serves one request: (response buffers or None, throttle time in ms);
         `started` (perf_counter) is when its first byte arrived, for the request metrics."""
+        # A request of thousands of partitions takes tens of ms to decode and its response to
+        # encode (pure Python): that work runs in a thread, so the event loop gets the GIL back
+        # every few ms and other connections are served in between.
+        heavy = len(frame) >= HEAVY_REQUEST_BYTES
         try:
-            header, body = codec.decode_request(frame, allow_trailing=True)
+            if heavy:
+                header, body = await asyncio.get_running_loop().run_in_executor(
+                    _codec_pool(), functools.partial(codec.decode_request, frame, allow_trailing=True))
+            else:
+                header, body = codec.decode_request(frame, allow_trailing=True)
         except codec.UnsupportedVersionError as e:
             if e.api_key == ApiKey.API_VERSIONS:
                 return self._api_versions_fallback(e.correlation_id), 0
@@ -270,7 +280,11 @@ class KafkaListener:
         if response is not None:
             if throttle_ms and "throttle_time_ms" in response:
                 response["throttle_time_ms"] = max(response["throttle_time_ms"] or 0, throttle_ms)
-            chunks = codec.encode_response(key, version, header.correlation_id, response)
+            if heavy or key == ApiKey.FETCH and len(frame) >= HEAVY_REQUEST_BYTES // 8:
+                chunks = await asyncio.get_running_loop().run_in_executor(
+                    _codec_pool(), codec.encode_response, key, version, header.correlation_id, response)
+            else:
+                chunks = codec.encode_response(key, version, header.correlation_id, response)
         if started is not None:
             self.apis.broker.metrics.request_done(key, (handling - started) * 1000, (time.perf_counter() - started) * 1000)
         return chunks, throttle_ms
@@ -316,3 +330,16 @@ async def _read_body(reader: asyncio.StreamReader, size: int) -> bytes:
         chunks.append(chunk)
         left -= len(chunk)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+# Requests at least this large (a Produce to thousands of partitions) are decoded and answered
+# off the event loop; so are Fetch requests an eighth of it (thousands of partitions named).
+HEAVY_REQUEST_BYTES = 256 * 1024
+_CODEC_POOL: ThreadPoolExecutor | None = None
+
+
+def _codec_pool() -> ThreadPoolExecutor:
+    global _CODEC_POOL
+    if _CODEC_POOL is None:
+        _CODEC_POOL = ThreadPoolExecutor(2, thread_name_prefix="codec")
+    return _CODEC_POOL
