@@ -18,18 +18,21 @@ ROOT = Path(pystream.__file__).parent
 
 # Layer -> the layers it may import (besides itself). Read bottom-up: storage knows only
 # the Rust core and the exceptions; the broker and the embedded client both stand on
-# storage and know nothing of each other; the cluster stands on the broker.
+# storage and know nothing of each other; the cluster stands on the broker. `security` (TLS
+# contexts, SASL mechanisms, ACLs, quotas: nothing of the wire) stands on nothing but the
+# exceptions; the wire's clients and servers use it.
 ALLOWED: dict[str, set[str]] = {
     "_core": set(),
     "errors": set(),
     "storage": {"_core", "errors"},
-    "protocol": {"errors"},
+    "security": {"errors"},
+    "protocol": {"security", "errors"},
     "coordinator": {"storage", "protocol", "errors", "_core"},
     "client": {"storage", "coordinator", "protocol", "errors", "_core"},
-    "server": {"storage", "protocol", "coordinator", "errors", "_core"},
-    "replication": {"storage", "protocol", "errors", "_core"},
-    "cluster": {"server", "replication", "storage", "protocol", "coordinator", "errors", "_core"},
-    "tools": {"protocol", "errors", "_core"},
+    "server": {"storage", "protocol", "coordinator", "security", "errors", "_core"},
+    "replication": {"storage", "protocol", "security", "errors", "_core"},
+    "cluster": {"server", "replication", "storage", "protocol", "coordinator", "security", "errors", "_core"},
+    "tools": {"protocol", "security", "errors", "_core"},
 }
 TOP = {"__init__", "cli", "serve", "bench", "__main__"}  # composition roots and the CLI: may import anything
 

@@ -807,5 +807,214 @@ def reassign(topic: str | None, partitions: tuple[int, ...], all_partitions: boo
     _run_tool(go)
 
 
+# ---------------------------------------------------------------------------
+# Security: users (SCRAM credentials), acls, quotas (logic in pystream.tools.users / acls / quotas)
+# ---------------------------------------------------------------------------
+
+_command_config_option = click.option(
+    "--command-config", default=None, type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+    help="Kafka client properties for a secured listener (security.protocol, ssl.truststore.location, "
+         "sasl.mechanism, sasl.jaas.config, ...) [default: $PYSTREAM_COMMAND_CONFIG, which every command reads].")
+
+
+_mechanism_option = click.option(
+    "--mechanism", "-m", "mechanisms", multiple=True, default=("SCRAM-SHA-256", "SCRAM-SHA-512"), show_default=True,
+    type=click.Choice(["SCRAM-SHA-256", "SCRAM-SHA-512"], case_sensitive=False), help="Repeatable.")
+
+
+@main.group()
+def users() -> None:
+    """SCRAM users (KIP-554): list, add or change a password, delete."""
+
+
+@users.command("list")
+@click.argument("names", nargs=-1)
+@_bootstrap_option
+@_command_config_option
+def users_list(names: tuple[str, ...], bootstrap: str, command_config: str | None) -> None:
+    """Users with SCRAM credentials (all, or NAMES), with mechanism and iterations."""
+    from pystream.tools import kafka_client
+    from pystream.tools import users as u
+
+    def go() -> None:
+        with kafka_client(bootstrap, command_config=command_config) as client:
+            rows = u.describe(client, list(names) or None)
+        _console().print(u.render(rows))
+
+    _run_tool(go)
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, envvar="PYSTREAM_USER_PASSWORD",
+              help="The password [default: prompted; or $PYSTREAM_USER_PASSWORD].")
+@_mechanism_option
+@click.option("--iterations", type=click.IntRange(4096, 16384), default=4096, show_default=True)
+@_bootstrap_option
+@_command_config_option
+def users_add(name: str, password: str, mechanisms: tuple[str, ...], iterations: int, bootstrap: str,
+              command_config: str | None) -> None:
+    """Create user NAME or change its password (salted and hashed here; the broker never sees it)."""
+    from pystream.tools import kafka_client
+    from pystream.tools import users as u
+
+    def go() -> None:
+        with kafka_client(bootstrap, command_config=command_config) as client:
+            for mech in mechanisms:
+                u.upsert(client, name, password, mech.upper(), iterations)
+        click.echo(f"User {name}: {', '.join(m.upper() for m in mechanisms)} credentials set ({iterations} iterations).")
+
+    _run_tool(go)
+
+
+@users.command("delete")
+@click.argument("name")
+@_mechanism_option
+@_bootstrap_option
+@_command_config_option
+def users_delete(name: str, mechanisms: tuple[str, ...], bootstrap: str, command_config: str | None) -> None:
+    """Delete user NAME's SCRAM credentials (those it has, of the given mechanisms)."""
+    from pystream.tools import kafka_client
+    from pystream.tools import users as u
+
+    def go() -> None:
+        with kafka_client(bootstrap, command_config=command_config) as client:
+            have = {m for r in u.describe(client, [name]) for m in r["mechanisms"]}
+            gone = [m.upper() for m in mechanisms if m.upper() in have]
+            for mech in gone:
+                u.delete(client, name, mech)
+        click.echo(f"User {name}: deleted {', '.join(gone)} credentials." if gone else f"User {name} has none of those credentials.")
+
+    _run_tool(go)
+
+
+def _stacked(*options):  # type: ignore[no-untyped-def]
+    """One decorator applying several click options, in the order given."""
+    def apply(fn):  # type: ignore[no-untyped-def]
+        for opt in reversed(options):
+            fn = opt(fn)
+        return fn
+    return apply
+
+
+# kafka-acls' options, shared by acls add / list / remove.
+_acl_options = _stacked(
+    click.option("--topic", "topics", multiple=True, help="Topic (repeatable; '*': every topic)."),
+    click.option("--group", "groups", multiple=True, help="Consumer group (repeatable)."),
+    click.option("--transactional-id", "transactional_ids", multiple=True, help="Transactional id (repeatable)."),
+    click.option("--cluster", is_flag=True, help="The cluster resource."),
+    click.option("--resource-pattern-type", "pattern_type", default=None,
+                 type=click.Choice(["literal", "prefixed", "any", "match"], case_sensitive=False),
+                 help="literal or prefixed (add; default literal); list/remove also take any and match."),
+    click.option("--allow-principal", "allow_principals", multiple=True, metavar="User:NAME", help="Repeatable."),
+    click.option("--deny-principal", "deny_principals", multiple=True, metavar="User:NAME", help="Repeatable."),
+    click.option("--allow-host", "allow_hosts", multiple=True, help="Host (IP) of the allow ACLs [default: *]."),
+    click.option("--deny-host", "deny_hosts", multiple=True, help="Host (IP) of the deny ACLs [default: *]."),
+    click.option("--operation", "operations", multiple=True,
+                 help="Read, Write, Create, Delete, Alter, Describe, ClusterAction, DescribeConfigs, AlterConfigs, "
+                      "IdempotentWrite, All (repeatable)."),
+    click.option("--producer", is_flag=True, help="Write, Describe, Create on the topics."),
+    click.option("--consumer", is_flag=True, help="Read, Describe on the topics; Read on the groups."),
+    click.option("--idempotent", is_flag=True, help="With --producer: IdempotentWrite on the cluster."),
+    _bootstrap_option,
+    _command_config_option,
+)
+
+
+def _acl_command(action: str, **kw):  # type: ignore[no-untyped-def]
+    from pystream.tools import acls as a
+    from pystream.tools import kafka_client
+
+    bootstrap, command_config = kw.pop("bootstrap"), kw.pop("command_config")
+    spec = a.AclSpec(**{k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()})
+
+    def go() -> None:
+        with kafka_client(bootstrap, command_config=command_config) as client:
+            rows = getattr(a, action)(client, spec)
+        verb = {"add": "Added", "remove": "Removed", "list_acls": "Current"}[action]
+        click.echo(f"{verb} ACLs ({len(rows)}):")
+        _console().print(a.render(rows))
+
+    _run_tool(go)
+
+
+@main.group()
+def acls() -> None:
+    """ACLs: who may do what on which topics, groups and the cluster (kafka-acls' options)."""
+
+
+@acls.command("add")
+@_acl_options
+def acls_add(**kw) -> None:  # type: ignore[no-untyped-def]
+    """Add ACLs, e.g. --allow-principal User:alice --operation Read --topic events."""
+    _acl_command("add", **kw)
+
+
+@acls.command("list")
+@_acl_options
+def acls_list(**kw) -> None:  # type: ignore[no-untyped-def]
+    """List ACLs (all, or those applying to the named resources / principals)."""
+    _acl_command("list_acls", **kw)
+
+
+@acls.command("remove")
+@_acl_options
+def acls_remove(**kw) -> None:  # type: ignore[no-untyped-def]
+    """Remove the ACLs matching the options (a principal and operation narrow it)."""
+    _acl_command("remove", **kw)
+
+
+@main.group()
+def quotas() -> None:
+    """Client quotas: producer_byte_rate, consumer_byte_rate, request_percentage per user / client id."""
+
+
+_quota_entity_options = _stacked(
+    click.option("--user", default=None, help="User (principal name)."),
+    click.option("--user-default", is_flag=True, help="The default user entity."),
+    click.option("--client-id", default=None, help="Client id."),
+    click.option("--client-default", is_flag=True, help="The default client-id entity."),
+    _bootstrap_option,
+    _command_config_option,
+)
+
+
+@quotas.command("alter")
+@_quota_entity_options
+@click.option("--add", "add", multiple=True, metavar="KEY=VALUE", help="e.g. producer_byte_rate=1048576 (repeatable).")
+@click.option("--delete", "delete", multiple=True, metavar="KEY", help="A quota to remove (repeatable).")
+def quotas_alter(user: str | None, user_default: bool, client_id: str | None, client_default: bool, bootstrap: str,
+                 command_config: str | None, add: tuple[str, ...], delete: tuple[str, ...]) -> None:
+    """Set or remove quotas of a user, a client id, or a user's client id."""
+    from pystream.tools import kafka_client
+    from pystream.tools import quotas as q
+
+    def go() -> None:
+        ent = q.entity(user, user_default, client_id, client_default)
+        with kafka_client(bootstrap, command_config=command_config) as client:
+            q.alter(client, ent, q.parse_settings(add), list(delete))
+        click.echo("Quotas updated.")
+
+    _run_tool(go)
+
+
+@quotas.command("describe")
+@_quota_entity_options
+def quotas_describe(user: str | None, user_default: bool, client_id: str | None, client_default: bool, bootstrap: str,
+                    command_config: str | None) -> None:
+    """Quotas of the named entity (none named: every entity with quotas)."""
+    from pystream.tools import kafka_client
+    from pystream.tools import quotas as q
+
+    def go() -> None:
+        named = user is not None or user_default or client_id is not None or client_default
+        ent = q.entity(user, user_default, client_id, client_default) if named else None
+        with kafka_client(bootstrap, command_config=command_config) as client:
+            rows = q.describe(client, ent)
+        _console().print(q.render(rows))
+
+    _run_tool(go)
+
+
 if __name__ == "__main__":
     main()

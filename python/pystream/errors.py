@@ -75,5 +75,13 @@ class InvalidConfigError(PystreamError, ValueError):
     """A config key or value Kafka refuses (Kafka: INVALID_CONFIG); the message names the key and why."""
 
 
+class SecurityConfigError(InvalidConfigError):
+    """A security setting (listeners, TLS, SASL, ACLs, quotas) the broker or client cannot use."""
+
+
+class AuthenticationError(PystreamError):
+    """Authentication failed (Kafka: SASL_AUTHENTICATION_FAILED, SslAuthenticationException)."""
+
+
 class InvalidRecordError(PystreamError, ValueError):
     """A record the topic refuses, such as one without a key for a compacted topic (Kafka: INVALID_RECORD)."""

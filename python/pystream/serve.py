@@ -6,8 +6,11 @@ bound then, and listened on only once the broker serves). A failed check is a
 `StartupError`: one line saying what is wrong and what to do. Then it builds
 the `Broker` over its log directories, makes it a cluster node when
 zookeeper.connect is set (the only place that joins `pystream.server` and
-`pystream.cluster`), listens, and serves until SIGTERM/SIGINT; then shuts
-down cleanly.
+`pystream.cluster`; in a cluster ACLs, SCRAM credentials and quotas live in
+ZooKeeper), listens on every entry of ``listeners`` (``--host/--port``: one
+PLAINTEXT listener), and serves until SIGTERM/SIGINT; then shuts down
+cleanly. The security settings (listeners, TLS key stores, SASL, the
+authorizer) are among the checks made before anything is written.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ import signal
 import socket
 from pathlib import Path
 
-from pystream.errors import LogDirectoryError
+from pystream.errors import LogDirectoryError, SecurityConfigError
+from pystream.security.manager import SecurityManager
 from pystream.server.apis import Apis
-from pystream.server.broker import Broker
+from pystream.server.broker import Broker, security_settings
 from pystream.server.config import BrokerConfig
 from pystream.server.connection import KafkaListener
+from pystream.server.request_memory import RequestMemoryPool
 from pystream.storage.manager import check_log_dirs
 
 logger = logging.getLogger("pystream.server")
@@ -112,14 +117,25 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
         raise StartupError(str(e)) from None
     if config.get("metrics.port") > 0:  # the metrics server binds later: make sure it will be able to
         bind_listener(config.get("metrics.host"), config.get("metrics.port"), what="--override metrics.port").close()
-    sock = bind_listener(config.host, config.port)
     try:
-        broker = Broker(config)
+        security = SecurityManager(security_settings(config), config.data_dir, config.host, config.port)
+        if config.get("zookeeper.connect"):
+            security.inter_broker_security()  # a bad inter-broker setting fails now, not at the first fetch
+    except SecurityConfigError as e:
+        raise StartupError(str(e)) from None
+    socks: list[socket.socket] = []
+    try:
+        for e in security.listeners.listeners:
+            socks.append(bind_listener(e.host or "0.0.0.0", e.port,
+                                       what="--port" if config.get("listeners") is None else f"port in listeners ({e.url()})"))
+        broker = Broker(config, security)
     except LogDirectoryError as e:
-        sock.close()
+        for sock in socks:
+            sock.close()
         raise StartupError(str(e)) from None
     except BaseException:
-        sock.close()
+        for sock in socks:
+            sock.close()
         raise
     partitions = sum(broker.store.list_topics(include_internal=True).values())
     if FDS_PER_PARTITION * partitions > fd_limit:
@@ -129,19 +145,33 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
     if config.get("zookeeper.connect"):
         from pystream.cluster.dynamic_config import ZkDynamicConfigStore
         from pystream.cluster.node import ClusterNode
+        from pystream.cluster.security_store import ZkAclStore, ZkEntityConfigStore
 
         node = ClusterNode(broker, config.get("zookeeper.connect"))
         broker.attach_cluster(node)
         broker.use_dynamic_store(ZkDynamicConfigStore(node.zk, broker.node_id))  # Kafka's /config/brokers/<id>
-    listener = KafkaListener(Apis(broker), config.get("socket.request.max.bytes"), config.get("queued.max.request.bytes"),
-                             config.get("connections.max.idle.ms"))
-    if config.port == 0:
-        broker.advertised_port = sock.getsockname()[1]
-    # Serving once started: a client never meets a cluster member that has not read the
-    # cluster's metadata yet (the port is bound already, for the registration).
-    server = await asyncio.start_server(listener.handle, sock=sock, limit=1 << 20, backlog=1024, start_serving=False)
+        security.use_stores(ZkEntityConfigStore(node.zk), ZkAclStore(node.zk))  # /config/users, /kafka-acl
+    await asyncio.get_running_loop().run_in_executor(None, security.start)  # ACLs, credentials, quotas
+    apis = Apis(broker)
+    memory = RequestMemoryPool(config.get("queued.max.request.bytes"))  # one pool for every listener
+    listeners: list[KafkaListener] = []
+    servers: list[asyncio.AbstractServer] = []
+    for endpoint, sock in zip(security.listeners.listeners, socks):
+        listener = KafkaListener(apis, config.get("socket.request.max.bytes"), idle_ms=config.get("connections.max.idle.ms"),
+                                 endpoint=endpoint, memory=memory)
+        servers.append(await listener.start(sock))  # not accepting yet
+        listeners.append(listener)
+        broker.listener_bound(endpoint.name, sock.getsockname()[1])
     await broker.start()
-    await server.start_serving()
+    if broker.cluster is not None:
+        # Serving once started: a client never meets a cluster member that has not read the cluster's
+        # metadata yet (a Metadata answer listing no broker leaves librdkafka waiting). Bounded.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while not broker.cluster.brokers() and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+    for server in servers:
+        await server.start_serving()
     metrics_server = None
     if config.get("metrics.port") >= 0:
         from pystream.server.metrics_http import start_metrics_server
@@ -155,8 +185,9 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass  # not the main thread
-    logger.info("pystream broker %d listening on %s:%d, data in %s", broker.node_id, config.host, broker.advertised_port,
-                ", ".join(map(str, config.log_dirs)))
+    logger.info("pystream broker %d listening on %s, data in %s", broker.node_id,
+                ", ".join(f"{e.name}://{s.sockets[0].getsockname()[0]}:{s.sockets[0].getsockname()[1]} ({e.protocol})"
+                          for e, s in zip(security.listeners.listeners, servers)), ", ".join(map(str, config.log_dirs)))
     pid_path = pid_file or Path(config.data_dir) / PID_FILE
     _write_pid_file(pid_path)
     if ready is not None:
@@ -167,10 +198,12 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
     finally:
         _remove_pid_file(pid_path)
         logger.info("shutting down")
-        server.close()
+        for server in servers:
+            server.close()
         if metrics_server is not None:
             metrics_server.shutdown()
-        await listener.close_all()  # before the broker closes its logs under them
+        for listener in listeners:
+            await listener.close_all()  # before the broker closes its logs under them
         await broker.close()
         logger.info("clean shutdown complete")
 

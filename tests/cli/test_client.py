@@ -40,7 +40,7 @@ def test_connection_negotiates_versions(bootstrap: str) -> None:
         assert conn.version_for(ApiKey.FETCH) <= 12  # v13+ names topics by id
         assert conn.version_for(ApiKey.METADATA, max_version=4) == 4
         with pytest.raises(KafkaError) as e:
-            conn.version_for(ApiKey.DESCRIBE_ACLS)
+            conn.version_for(ApiKey.DESCRIBE_DELEGATION_TOKEN)  # delegation tokens: not served
         assert e.value.name == "UNSUPPORTED_VERSION" and e.value.code == 35
         # Any negotiated version works, and so does an explicit older one.
         for v in (0, 1, conn.version_for(ApiKey.METADATA)):

@@ -81,11 +81,12 @@ def test_unknown_key_warns_with_the_nearest_known_key() -> None:
 
 
 def test_key_not_acted_on_warns_once_naming_it() -> None:
-    cfg = BrokerConfig.from_sources(properties={"background.threads": "5", "ssl.keystore.password": "secret",
-                                                "num.partitions": "2"})
+    cfg = BrokerConfig.from_sources(properties={"background.threads": "5", "ssl.truststore.password": "secret",
+                                                "num.partitions": "2", "ssl.keystore.password": "acted-on"})
     assert cfg.warnings == [
         "config background.threads=5 has no effect: pystream does not act on it (accepted and ignored)",
-        "config ssl.keystore.password=[hidden] has no effect: pystream has no TLS, SASL or ACLs yet (accepted and ignored)",
+        "config ssl.truststore.password=[hidden] has no effect: not supported by pystream's security (docs/security.md) "
+        "(accepted and ignored)",
     ]
     assert cfg.get("background.threads") == 5
 

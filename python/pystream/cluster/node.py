@@ -170,6 +170,13 @@ class ClusterNode:
         ]
         self.kick()
 
+    def _register_now(self) -> None:
+        """/brokers/ids/<id> with every listener (host/port: the inter-broker one). Runs on the ZooKeeper thread."""
+        b = self.broker
+        protocols = {e.name: e.protocol for e in b.security.listeners.listeners}
+        endpoints = {name: (host, port, protocols[name]) for name, (host, port) in b.endpoints.items()}
+        self.zk.register_broker(self.id, b.advertised_host, b.advertised_port, endpoints=endpoints)
+
     async def _register(self) -> None:
         """Registers in /brokers/ids. A restart right after a crash finds the old session's
         znode: wait for that session to expire (as Kafka does since KAFKA-7165), bounded."""
@@ -178,7 +185,7 @@ class ClusterNode:
         deadline = loop.time() + b.config.get("zookeeper.session.timeout.ms") / 1000 + 5
         while True:
             try:
-                await self._zk(self.zk.register_broker, self.id, b.advertised_host, b.advertised_port)
+                await self._zk(self._register_now)
                 return
             except BrokerIdTakenError as e:
                 if loop.time() > deadline:
@@ -210,8 +217,7 @@ class ClusterNode:
         elif state == "CONNECTED" and not self._session_ok:
             self._session_ok = True
             logger.info("ZooKeeper session back: registering again")
-            b = self.broker
-            self.pool.submit(self.zk.register_broker, self.id, b.advertised_host, b.advertised_port)
+            self.pool.submit(self._register_now)
             self.pool.submit(self._controller_step, self.controller.elect)
             self.refresh()
 
@@ -534,17 +540,20 @@ class ClusterNode:
         key = (part.topic, part.index)
         self._stop_following(key)
         hw_hint = self._stop_leading(part)
-        leader = self.view.brokers[state.leader]
+        leader_info = self.view.brokers[state.leader]
+        # The leader as reached through the inter-broker listener (TLS/SASL as that listener says).
+        host, port = leader_info.endpoints.get(self.broker.security.listeners.inter_broker, (leader_info.host, leader_info.port))
         fp = FollowerPartition(part.topic, part.index, part.log, part.producer_state, self.epoch_cache(part),
                                state.leader_epoch, high_watermark=min(hw_hint, part.log.end_offset))
         fetcher = self.fetchers.get(state.leader)
-        if fetcher is not None and (fetcher.leader_host, fetcher.leader_port) != (leader.host, leader.port):
+        if fetcher is not None and (fetcher.leader_host, fetcher.leader_port) != (host, port):
             self._spawn(fetcher.stop())
             fetcher = None
         if fetcher is None:
             fetcher = self.fetchers[state.leader] = ReplicaFetcher(
-                self.id, leader.host, leader.port, max_wait_ms=self.broker.config.get("replica.fetch.wait.max.ms"),
-                backoff_ms=200, max_backoff_ms=2000, on_error=self._on_fetch_error, on_append=self._on_follower_append)
+                self.id, host, port, max_wait_ms=self.broker.config.get("replica.fetch.wait.max.ms"),
+                backoff_ms=200, max_backoff_ms=2000, on_error=self._on_fetch_error, on_append=self._on_follower_append,
+                security=self.broker.security.inter_broker_security())
             fetcher.start()
         fetcher.add_partitions({key: fp})
         part.follower = fp
@@ -1000,7 +1009,7 @@ def _leader_state(part: Partition) -> LeaderState | None:
 
 
 def _endpoint(b: BrokerInfo) -> BrokerEndpoint:
-    return BrokerEndpoint(b.id, b.host, b.port, b.rack)
+    return BrokerEndpoint(b.id, b.host, b.port, b.rack, b.endpoints)
 
 
 def _local_config(config: dict[str, Any]) -> dict[str, Any]:

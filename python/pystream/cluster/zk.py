@@ -3,7 +3,8 @@
 The layout is Kafka's classic (pre-KRaft) one, under a chroot (default
 ``/pystream``); every value is JSON:
 
-    /brokers/ids/<id>                          EPHEMERAL {"host", "port", "rack"}
+    /brokers/ids/<id>                          EPHEMERAL {"host", "port", "rack", "endpoints",
+                                                          "listener_security_protocol_map"}
     /controller                                EPHEMERAL {"brokerid": id}
     /controller_epoch                          int, +1 on every election
     /brokers/topics/<name>                     {"topic_id", "partitions": {"0": [1, 2]}}
@@ -87,6 +88,20 @@ class BrokerInfo:
     host: str
     port: int
     rack: str | None = None
+    # Listener name -> (host, port), from the "endpoints" list ("NAME://host:port").
+    endpoints: dict[str, tuple[str, int]] = field(default_factory=dict, compare=False)
+
+
+def _parse_endpoints(urls: Iterable[str]) -> dict[str, tuple[str, int]]:
+    out = {}
+    for url in urls:
+        name, _, rest = url.partition("://")
+        host, _, port = rest.rpartition(":")
+        try:
+            out[name] = (host.strip("[]"), int(port))
+        except ValueError:
+            continue
+    return out
 
 
 @dataclass(frozen=True)
@@ -258,11 +273,18 @@ class ClusterStore:
 
     # -- brokers --------------------------------------------------------------
 
-    def register_broker(self, broker_id: int, host: str, port: int, rack: str | None = None) -> None:
+    def register_broker(self, broker_id: int, host: str, port: int, rack: str | None = None,
+                        endpoints: Mapping[str, tuple[str, int, str]] | None = None) -> None:
         """Create /brokers/ids/<id> (ephemeral). Idempotent for this session;
-        raises BrokerIdTakenError if another live session holds the id."""
+        raises BrokerIdTakenError if another live session holds the id.
+        `endpoints`: listener name -> (host, port, security protocol), as Kafka registers them."""
         path = f"{BROKER_IDS}/{broker_id}"
-        value = _dumps({"host": host, "port": port, "rack": rack, "version": 1})
+        info: dict[str, Any] = {"host": host, "port": port, "rack": rack, "version": 1}
+        if endpoints:
+            info["endpoints"] = [f"{n}://{f'[{h}]' if ':' in h else h}:{p}" for n, (h, p, _) in endpoints.items()]
+            info["listener_security_protocol_map"] = {n: proto for n, (_, _, proto) in endpoints.items()}
+            info["version"] = 5
+        value = _dumps(info)
         try:
             self.client.create(path, value, ephemeral=True, makepath=True)
         except NodeExistsError:
@@ -287,7 +309,8 @@ class ClusterStore:
             except NoNodeError:
                 continue  # vanished between list and read
             d = _loads(data)
-            out[int(child)] = BrokerInfo(int(child), d["host"], int(d["port"]), d.get("rack"))
+            out[int(child)] = BrokerInfo(int(child), d["host"], int(d["port"]), d.get("rack"),
+                                         _parse_endpoints(d.get("endpoints") or []))
         return dict(sorted(out.items()))
 
     def watch_brokers(self, callback: Callable[[set[int]], None]) -> Watch:

@@ -23,10 +23,11 @@ is used, so everything here works against Apache Kafka too.
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from typing import Any
 
 from pystream.errors import PystreamError
@@ -40,6 +41,7 @@ from pystream.protocol.codec import (
     join,
 )
 from pystream.protocol.schema_data import ApiKey
+from pystream.security.client import PLAINTEXT, ClientSecurity
 
 __all__ = [
     "EARLIEST_TIMESTAMP",
@@ -131,6 +133,38 @@ def check(code: int, message: str | None = None, context: str | None = None) -> 
 
 
 # ---------------------------------------------------------------------------
+# SASL, without I/O (driven by KafkaConnection here and by the replicas' asyncio connection)
+
+SaslExchange = Generator[tuple[int, int, dict[str, Any]], dict[str, Any], int]
+
+
+def sasl_exchange(security: ClientSecurity, broker_versions: Mapping[int, tuple[int, int]], where: str) -> SaslExchange:
+    """SaslHandshake then SaslAuthenticate round trips: yields (api_key, version, body),
+    is sent each response body; returns the session lifetime in ms (KIP-368; 0: none).
+    Raises KafkaError (SASL_AUTHENTICATION_FAILED with the broker's message, ...)."""
+    mechanism = security.mechanism or ""
+    hs = broker_versions.get(int(ApiKey.SASL_HANDSHAKE))
+    auth = broker_versions.get(int(ApiKey.SASL_AUTHENTICATE))
+    if hs is None or hs[1] < 1 or auth is None:
+        raise KafkaError(35, f"{where} does not support SaslHandshake v1 / SaslAuthenticate")
+    resp = yield int(ApiKey.SASL_HANDSHAKE), 1, {"mechanism": mechanism}
+    check(resp["error_code"], f"mechanism {mechanism}; the broker enables {', '.join(resp.get('mechanisms') or []) or 'none'}",
+          f"SaslHandshake with {where}")
+    client = security.sasl_client()
+    version = min(auth[1], SUPPORTED_VERSIONS[int(ApiKey.SASL_AUTHENTICATE)][1])
+    token: bytes | None = client.initial()
+    while True:
+        resp = yield int(ApiKey.SASL_AUTHENTICATE), version, {"auth_bytes": token}
+        check(resp["error_code"], resp.get("error_message"), f"SASL {mechanism} authentication with {where}")
+        try:
+            token = client.evaluate(bytes(resp.get("auth_bytes") or b""))
+        except PystreamError as e:
+            raise KafkaError(58, f"{where}: {e}") from None
+        if client.complete:
+            return int(resp.get("session_lifetime_ms") or 0)
+
+
+# ---------------------------------------------------------------------------
 # One connection
 
 _SIZE = struct.Struct(">i")
@@ -142,17 +176,22 @@ class KafkaConnection:
 
     `timeout` (seconds) bounds connecting and each request's wait for its
     response (a request may pass a longer `timeout`, e.g. a long-polling Fetch).
+    `security`: TLS and SASL settings (a SASL session that expires, KIP-368,
+    is renewed by reconnecting before the next request).
     """
 
     def __init__(self, host: str, port: int, client_id: str | None = "pystream",
-                 timeout: float = DEFAULT_TIMEOUT, *, node_id: int | None = None) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, *, node_id: int | None = None,
+                 security: ClientSecurity = PLAINTEXT) -> None:
         self.host, self.port = host, int(port)
         self.client_id = client_id
         self.timeout = timeout
         self.node_id = node_id
+        self.security = security
         self.broker_versions: dict[int, tuple[int, int]] = {}
         self._sock: socket.socket | None = None
         self._correlation_id = 0
+        self._reconnect_at: float | None = None  # monotonic time the SASL session must be renewed
         self.connect()
 
     def __repr__(self) -> str:
@@ -177,12 +216,33 @@ class KafkaConnection:
         except OSError as e:
             raise KafkaConnectionError(f"cannot connect to {self.host}:{self.port}: {e.strerror or e}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.security.tls:
+            assert self.security.ssl_context is not None
+            try:
+                sock = self.security.ssl_context.wrap_socket(sock, server_hostname=self.host)
+            except (ssl.SSLError, ssl.CertificateError, OSError) as e:
+                sock.close()
+                raise KafkaConnectionError(f"TLS handshake with {self.host}:{self.port} failed: {e}") from None
         self._sock = sock
         try:
             self._negotiate()
+            if self.security.sasl:
+                self._authenticate()
         except BaseException:
             self.close()
             raise
+
+    def _authenticate(self) -> None:
+        exchange = sasl_exchange(self.security, self.broker_versions, f"{self.host}:{self.port}")
+        try:
+            key, version, body = next(exchange)
+            while True:
+                frame = self._roundtrip(key, version, body, self.timeout)
+                key, version, body = exchange.send(self._decode(key, version, frame)[1])
+        except StopIteration as done:
+            lifetime = done.value
+            # Renew at 85% of the session, as Kafka's clients do.
+            self._reconnect_at = time.monotonic() + lifetime * 0.85 / 1000 if lifetime else None
 
     def close(self) -> None:
         if self._sock is not None:
@@ -243,7 +303,7 @@ class KafkaConnection:
         """
         if version is None:
             version = self.version_for(api_key)
-        if self._sock is None:
+        if self._sock is None or (self._reconnect_at is not None and time.monotonic() >= self._reconnect_at):
             self.connect()
         expect_response = not (api_key == ApiKey.PRODUCE and body.get("acks", 1) == 0)
         frame = self._roundtrip(int(api_key), version, body, timeout or self.timeout, expect_response)
@@ -359,8 +419,9 @@ class KafkaClient:
     """
 
     def __init__(self, bootstrap: str, client_id: str = "pystream", timeout: float = DEFAULT_TIMEOUT,
-                 retries: int = 5, retry_backoff: float = 0.1) -> None:
+                 retries: int = 5, retry_backoff: float = 0.1, security: ClientSecurity = PLAINTEXT) -> None:
         self.bootstrap = parse_bootstrap(bootstrap)
+        self.security = security
         self.client_id = client_id
         self.timeout = timeout
         self.retries = retries
@@ -405,7 +466,7 @@ class KafkaClient:
                 errors.append(str(e))
         for host, port in self.bootstrap:
             try:
-                self._bootstrap_conn = KafkaConnection(host, port, self.client_id, self.timeout)
+                self._bootstrap_conn = KafkaConnection(host, port, self.client_id, self.timeout, security=self.security)
                 return self._bootstrap_conn
             except KafkaConnectionError as e:
                 errors.append(str(e))
@@ -425,7 +486,7 @@ class KafkaClient:
         if conn is not None and (conn.host, conn.port) == addr:
             conn.connect()
         else:
-            conn = KafkaConnection(addr[0], addr[1], self.client_id, self.timeout, node_id=node_id)
+            conn = KafkaConnection(addr[0], addr[1], self.client_id, self.timeout, node_id=node_id, security=self.security)
             self._conns[node_id] = conn
         return conn
 

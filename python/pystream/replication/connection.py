@@ -22,9 +22,10 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
-from pystream.protocol.client import KafkaConnectionError, KafkaError
+from pystream.protocol.client import KafkaConnectionError, KafkaError, sasl_exchange
 from pystream.protocol.codec import SUPPORTED_VERSIONS, ProtocolError, decode_response, encode_request
 from pystream.protocol.schema_data import ApiKey
+from pystream.security.client import PLAINTEXT, ClientSecurity
 
 __all__ = ["BrokerConnection", "KafkaConnectionError", "KafkaError", "connect"]
 
@@ -46,8 +47,10 @@ class BrokerConnection:
     """One asyncio connection to one broker. Create with `await BrokerConnection.connect(...)`."""
 
     def __init__(self, host: str, port: int, client_id: str = "pystream-replica",
-                 timeout: float = DEFAULT_TIMEOUT) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, security: ClientSecurity = PLAINTEXT) -> None:
         self.host, self.port = host, int(port)
+        self.security = security
+        self._reconnect_at: float | None = None  # monotonic time the SASL session must be renewed (KIP-368)
         self.client_id = client_id
         self.timeout = timeout
         self.broker_versions: dict[int, tuple[int, int]] = {}
@@ -64,30 +67,49 @@ class BrokerConnection:
 
     @classmethod
     async def connect(cls, host: str, port: int, client_id: str = "pystream-replica",
-                      timeout: float = DEFAULT_TIMEOUT) -> BrokerConnection:
-        conn = cls(host, port, client_id, timeout)
+                      timeout: float = DEFAULT_TIMEOUT, security: ClientSecurity | None = None) -> BrokerConnection:
+        conn = cls(host, port, client_id, timeout, security or PLAINTEXT)
         await conn._open()
         return conn
+
+    @property
+    def session_expired(self) -> bool:
+        """The SASL session is due for renewal: the owner reconnects (the broker would close it)."""
+        return self._reconnect_at is not None and asyncio.get_running_loop().time() >= self._reconnect_at
 
     @property
     def closed(self) -> bool:
         return self._writer is None
 
     async def _open(self) -> None:
+        tls = self.security.ssl_context if self.security.tls else None
         try:
             self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port), self.timeout)
+                asyncio.open_connection(self.host, self.port, ssl=tls, server_hostname=self.host if tls else None), self.timeout)
         except asyncio.TimeoutError:
             raise KafkaConnectionError(f"cannot connect to {self.host}:{self.port}: timed out") from None
-        except OSError as e:
+        except OSError as e:  # ssl.SSLError included: an untrusted certificate, a plaintext port
             raise KafkaConnectionError(f"cannot connect to {self.host}:{self.port}: {e.strerror or e}") from None
         self._error = None
         self._read_task = asyncio.get_running_loop().create_task(self._read_loop())
         try:
             await self._negotiate()
+            if self.security.sasl:
+                await self._authenticate()
         except BaseException:
             await self.close()
             raise
+
+    async def _authenticate(self) -> None:
+        exchange = sasl_exchange(self.security, self.broker_versions, f"{self.host}:{self.port}")
+        try:
+            key, version, body = next(exchange)
+            while True:
+                key, version, body = exchange.send(await self.request(key, version, body))
+        except StopIteration as done:
+            lifetime = done.value
+            loop = asyncio.get_running_loop()
+            self._reconnect_at = loop.time() + lifetime * 0.85 / 1000 if lifetime else None
 
     async def close(self) -> None:
         """Closes the socket; pending requests fail with KafkaConnectionError."""
@@ -235,6 +257,6 @@ class BrokerConnection:
 
 
 async def connect(host: str, port: int, client_id: str = "pystream-replica",
-                  timeout: float = DEFAULT_TIMEOUT) -> BrokerConnection:
-    """Opens a `BrokerConnection` with ApiVersions negotiated."""
-    return await BrokerConnection.connect(host, port, client_id, timeout)
+                  timeout: float = DEFAULT_TIMEOUT, security: ClientSecurity | None = None) -> BrokerConnection:
+    """Opens a `BrokerConnection` with ApiVersions negotiated (and TLS / SASL as `security` says)."""
+    return await BrokerConnection.connect(host, port, client_id, timeout, security)

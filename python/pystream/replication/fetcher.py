@@ -41,6 +41,7 @@ from pystream.errors import PystreamError
 from pystream.protocol.schema_data import ApiKey
 from pystream.replication.connection import BrokerConnection, KafkaConnectionError, KafkaError
 from pystream.replication.leader_epoch import UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET, LeaderEpochCache, whole_batches_length
+from pystream.security.client import ClientSecurity
 from pystream.storage.log import Log
 from pystream.storage.producer_state import ProducerState
 from pystream.storage.txn_index import ABORT, marker_type
@@ -167,7 +168,8 @@ class ReplicaFetcher:
                  max_wait_ms: int = 500, min_bytes: int = 1, max_bytes: int = 10 * 1024 * 1024,
                  partition_max_bytes: int = 1024 * 1024, backoff_ms: int = 1000, max_backoff_ms: int = 10000,
                  request_timeout_ms: int = 30000, on_error: ErrorCallback | None = None,
-                 on_append: AppendCallback | None = None, client_id: str | None = None) -> None:
+                 on_append: AppendCallback | None = None, client_id: str | None = None,
+                 security: ClientSecurity | None = None) -> None:
         self.broker_id = broker_id
         self.leader_host, self.leader_port = leader_host, leader_port
         self.partitions: dict[TopicPartition, FollowerPartition] = {}
@@ -179,6 +181,7 @@ class ReplicaFetcher:
         self.on_error = on_error
         self.on_append = on_append
         self.client_id = client_id or f"replica-fetcher-{broker_id}"
+        self.security = security  # the inter-broker listener's TLS / SASL settings (None: PLAINTEXT)
         self.conn: BrokerConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._wakeup = asyncio.Event()
@@ -229,13 +232,20 @@ class ReplicaFetcher:
         failing = False  # in a run of connection failures (logged once, at INFO: an expected event)
         while not self._stopped:
             try:
+                if self.conn is not None and self.conn.session_expired:
+                    await self.conn.close()  # KIP-368: a fresh connection is a fresh SASL session
+                    self.conn = None
                 if self.conn is None or self.conn.closed:
                     self.conn = await BrokerConnection.connect(self.leader_host, self.leader_port, self.client_id,
-                                                               self.request_timeout)
+                                                               self.request_timeout, security=self.security)
                     if failing:
                         logger.info("replica fetcher %s -> %s:%s: connected again", self.broker_id,
                                     self.leader_host, self.leader_port)
                         failing = False
+                    elif self.security is not None and self.security.protocol != "PLAINTEXT":
+                        logger.info("replica fetcher %s -> %s:%s: connected over %s%s", self.broker_id, self.leader_host,
+                                    self.leader_port, self.security.protocol,
+                                    f" ({self.security.mechanism} as {self.security.username})" if self.security.sasl else "")
                 if not await self.do_work():
                     await self._idle()
                 backoff = self.backoff

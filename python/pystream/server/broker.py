@@ -16,9 +16,10 @@ import asyncio
 import dataclasses
 import logging
 import struct
+import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -30,9 +31,10 @@ from pystream.coordinator.transactions import TransactionCoordinator, TxnConfig
 from pystream.coordinator.txn_log import TXN_STATE_TOPIC, txn_state_topic_config
 from pystream.errors import CorruptRecordError, LogDirectoryError, OffsetOutOfRangeError, TopicExistsError
 from pystream.protocol.error_codes import ErrorCode
+from pystream.security.manager import SecurityManager
 from pystream.server.broker_files import ProducerIdAllocator, load_or_create_meta
 from pystream.server.cluster_link import ClusterLink
-from pystream.server.config import BrokerConfig
+from pystream.server.config import BROKER_CONFIGS, BrokerConfig
 from pystream.server.dynamic_config import DEFAULT_ENTITY, DynamicConfigStore, FileDynamicConfigStore
 from pystream.server.fetch_session import FetchSessionCache
 from pystream.server.metrics import BrokerMetrics
@@ -58,12 +60,37 @@ _BATCH_PREFIX = struct.Struct(">qi")  # base offset, batch length
 _LAST_OFFSET_DELTA = struct.Struct(">i")  # at byte 23 of a batch
 
 
+class _SecuritySettings(Mapping[str, Any]):
+    """The broker config as `pystream.security` reads it: every key's effective value, and the
+    ``listener.name.<listener>.<key>`` overrides (kept with the keys Kafka passes through)."""
+
+    def __init__(self, config: BrokerConfig, security: SecurityManager | None = None) -> None:
+        self.config = config
+
+    def __getitem__(self, key: str) -> Any:
+        if key in BROKER_CONFIGS:
+            return self.config.get(key)
+        return self.config.unknown[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*BROKER_CONFIGS, *self.config.unknown])
+
+    def __len__(self) -> int:
+        return len(BROKER_CONFIGS) + len(self.config.unknown)
+
+
+def security_settings(config: BrokerConfig) -> Mapping[str, Any]:
+    return _SecuritySettings(config)
+
+
 class Broker:
     """A single Kafka-compatible broker over one data directory."""
 
-    def __init__(self, config: BrokerConfig) -> None:
+    def __init__(self, config: BrokerConfig, security: SecurityManager | None = None) -> None:
         self.config = config
         self.node_id: int = config.get("broker.id")
+        # Listeners, TLS, SASL, ACLs, quotas: checked before anything is written (SecurityConfigError).
+        self.security = security or SecurityManager(security_settings(config), config.data_dir, config.host, config.port)
         # The broker decides on auto-creation itself (it knows the request's wishes).
         self.store = LogManager(config.log_dirs, auto_create_topics=False, num_partitions=config.get("num.partitions"),
                                 topic_defaults=config.topic_defaults(),
@@ -88,10 +115,11 @@ class Broker:
             consumer_assignors=assignor_names(config.get("group.consumer.assignors")),
             is_coordinator=self.coordinates_group,
         )
+        # Listener name -> the (host, port) clients are told to use (a port 0 listener: set once bound).
+        self.endpoints: dict[str, tuple[str, int]] = {
+            e.name: (e.host or socket.getfqdn(), e.port) for e in self.security.listeners.advertised}
         # KIP-227 incremental fetch sessions (the Fetch handler's cache)
         self.fetch_sessions = FetchSessionCache(config.get("max.incremental.fetch.session.cache.slots"))
-        self.advertised_host = config.host
-        self.advertised_port = config.port
         self._tasks: list[asyncio.Task[None]] = []
         # Blocking storage work that grows with the number of partitions runs here, off the loop.
         self._io_pool = ThreadPoolExecutor(8, thread_name_prefix="storage")
@@ -112,6 +140,21 @@ class Broker:
                              id_expiration_ms=config.get("transactional.id.expiration.ms"),
                              abort_interval_ms=config.get("transaction.abort.timed.out.transaction.cleanup.interval.ms"),
                              expiration_interval_ms=config.get("transaction.remove.expired.transaction.cleanup.interval.ms")))
+
+    @property
+    def advertised_host(self) -> str:
+        """The inter-broker listener's advertised host (what a single-listener broker advertises)."""
+        return self.endpoints[self.security.listeners.inter_broker][0]
+
+    @property
+    def advertised_port(self) -> int:
+        return self.endpoints[self.security.listeners.inter_broker][1]
+
+    def listener_bound(self, name: str, port: int) -> None:
+        """A listener configured with port 0 got `port`: advertise that (unless advertised.listeners said otherwise)."""
+        host, advertised = self.endpoints[name]
+        if advertised == 0:
+            self.endpoints[name] = (host, port)
 
     def attach_cluster(self, link: ClusterLink) -> None:
         """Makes this broker a member of a cluster (before `start`)."""

@@ -14,7 +14,8 @@ drives the broker's partitions through their role fields (`Partition.role`,
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pystream.protocol.error_codes import ErrorCode
@@ -33,6 +34,14 @@ class BrokerEndpoint:
     host: str
     port: int
     rack: str | None = None
+    # Listener name -> (host, port) as the broker advertises it; empty: only host/port are known.
+    endpoints: Mapping[str, tuple[str, int]] = field(default_factory=dict, compare=False)
+
+    def address(self, listener: str) -> tuple[str, int] | None:
+        """Where a client of `listener` reaches this broker (None: the broker lacks that listener)."""
+        if not self.endpoints:
+            return self.host, self.port
+        return self.endpoints.get(listener)
 
 
 @dataclass(frozen=True)

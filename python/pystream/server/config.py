@@ -79,13 +79,15 @@ class ConfigSource:
 #   default: null, "" (empty string / list), or the value as Kafka writes it
 #   valid:   - (any), [a,...] (at least a), [a,...,b] (between), {x,y} (one of),
 #            list{x,y} (each item one of), -1|[a,...] (-1 or at least a), nonempty, version
-#   mode:    ro (read-only), pb (per-broker), cw (cluster-wide): Kafka's "Update Mode"
+#   mode:    ro (read-only), pb (per-broker), cw (cluster-wide): Kafka's "Update Mode" (pystream reads
+#            its security keys at start: a dynamic change of one is stored and applies at the next start)
 #   acts:    y (pystream acts on it), n (accepted, stored, reported: no effect),
-#            sec (security: TLS/SASL/ACLs are not implemented yet; no effect)
+#            sec (a security feature pystream does not support: Kerberos, OAUTHBEARER, Java security
+#            providers, ...; no effect; see docs/security.md)
 # ---------------------------------------------------------------------------
 
 _CORE = """
-advertised.listeners                         string   null                 -                          pb  sec
+advertised.listeners                         string   null                 -                          pb  y
 auto.create.topics.enable                    boolean  true                 -                          ro  y
 auto.leader.rebalance.enable                 boolean  true                 -                          ro  y
 background.threads                           int      10                   [1,...]                    cw  n
@@ -103,7 +105,7 @@ early.start.listeners                        string   null                 -    
 eligible.leader.replicas.enable              boolean  false                -                          ro  n
 leader.imbalance.check.interval.seconds      long     300                  [1,...]                    ro  y
 leader.imbalance.per.broker.percentage       int      10                   -                          ro  n
-listeners                                    string   PLAINTEXT://:9092    -                          pb  sec
+listeners                                    string   null                -                          pb  y
 log.dir                                      string   ./pystream-data      -                          ro  y
 log.dirs                                     string   null                 -                          ro  y
 log.flush.interval.messages                  long     9223372036854775807  [1,...]                    cw  y
@@ -218,9 +220,9 @@ log.message.timestamp.type                   string   CreateTime           {Crea
 log.preallocate                              boolean  false                -                          cw  n
 log.retention.check.interval.ms              long     300000               [1,...]                    ro  y
 max.connection.creation.rate                 int      2147483647           [0,...]                    cw  n
-max.connections                              int      2147483647           [0,...]                    cw  n
-max.connections.per.ip                       int      2147483647           [0,...]                    cw  n
-max.connections.per.ip.overrides             string   ""                   -                          cw  n
+max.connections                              int      2147483647           [0,...]                    cw  y
+max.connections.per.ip                       int      2147483647           [0,...]                    cw  y
+max.connections.per.ip.overrides             string   ""                   -                          cw  y
 max.incremental.fetch.session.cache.slots    int      1000                 [0,...]                    ro  y
 max.request.partition.size.limit             int      2000                 [1,...]                    ro  n
 num.partitions                               int      1                    [1,...]                    ro  y
@@ -269,8 +271,8 @@ password.encoder.iterations                  int      4096                 [1024
 password.encoder.key.length                  int      128                  [8,...]                    ro  n
 password.encoder.keyfactory.algorithm        string   null                 -                          ro  n
 producer.id.expiration.ms                    int      86400000             [1,...]                    cw  y
-quota.window.num                             int      11                   [1,...]                    ro  n
-quota.window.size.seconds                    int      1                    [1,...]                    ro  n
+quota.window.num                             int      11                   [1,...]                    ro  y
+quota.window.size.seconds                    int      1                    [1,...]                    ro  y
 replication.quota.window.num                 int      11                   [1,...]                    ro  n
 replication.quota.window.size.seconds        int      1                    [1,...]                    ro  n
 telemetry.max.bytes                          int      1048576              [1,...]                    ro  n
@@ -350,19 +352,19 @@ remote.log.storage.system.enable             boolean  false                -    
 # Security: listeners beyond PLAINTEXT, TLS, SASL, ACLs (the security work acts on these); with the
 # authorizer's own keys (AclAuthorizer: super.users, allow.everyone.if.no.acl.found).
 _SECURITY = """
-authorizer.class.name                        string   ""                   -                          ro  sec
-allow.everyone.if.no.acl.found               boolean  false                -                          ro  sec
-super.users                                  string   null                 -                          ro  sec
-connection.failed.authentication.delay.ms    int      100                  [0,...]                    ro  sec
-connections.max.reauth.ms                    long     0                    -                          ro  sec
+authorizer.class.name                        string   ""                   -                          ro  y
+allow.everyone.if.no.acl.found               boolean  false                -                          ro  y
+super.users                                  string   null                 -                          ro  y
+connection.failed.authentication.delay.ms    int      100                  [0,...]                    ro  y
+connections.max.reauth.ms                    long     0                    -                          ro  y
 delegation.token.master.key                  password null                 -                          ro  sec
 delegation.token.secret.key                  password null                 -                          ro  sec
-inter.broker.listener.name                   string   null                 -                          ro  sec
-listener.security.protocol.map               string   SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT - pb sec
+inter.broker.listener.name                   string   null                 -                          ro  y
+listener.security.protocol.map               string   SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT - pb y
 principal.builder.class                      class    org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder - pb sec
 sasl.client.callback.handler.class           class    null                 -                          ro  sec
-sasl.enabled.mechanisms                      list     GSSAPI               -                          pb  sec
-sasl.jaas.config                             password null                 -                          pb  sec
+sasl.enabled.mechanisms                      list     GSSAPI               -                          pb  y
+sasl.jaas.config                             password null                 -                          pb  y
 sasl.kerberos.kinit.cmd                      string   /usr/bin/kinit       -                          pb  sec
 sasl.kerberos.min.time.before.relogin        long     60000                -                          pb  sec
 sasl.kerberos.principal.to.local.rules       list     DEFAULT              -                          pb  sec
@@ -380,7 +382,7 @@ sasl.login.refresh.window.jitter             double   0.05                 -    
 sasl.login.retry.backoff.max.ms              long     10000                -                          ro  sec
 sasl.login.retry.backoff.ms                  long     100                  -                          ro  sec
 sasl.mechanism.controller.protocol           string   GSSAPI               -                          ro  sec
-sasl.mechanism.inter.broker.protocol         string   GSSAPI               -                          pb  sec
+sasl.mechanism.inter.broker.protocol         string   GSSAPI               -                          pb  y
 sasl.oauthbearer.clock.skew.seconds          int      30                   -                          ro  sec
 sasl.oauthbearer.expected.audience           list     null                 -                          ro  sec
 sasl.oauthbearer.expected.issuer             string   null                 -                          ro  sec
@@ -392,38 +394,41 @@ sasl.oauthbearer.scope.claim.name            string   scope                -    
 sasl.oauthbearer.sub.claim.name              string   sub                  -                          ro  sec
 sasl.oauthbearer.token.endpoint.url          string   null                 -                          ro  sec
 sasl.server.callback.handler.class           class    null                 -                          ro  sec
-sasl.server.max.receive.size                 int      524288               -                          ro  sec
-security.inter.broker.protocol               string   PLAINTEXT            {PLAINTEXT,SSL,SASL_PLAINTEXT,SASL_SSL} ro sec
+sasl.server.max.receive.size                 int      524288               -                          ro  y
+security.inter.broker.protocol               string   PLAINTEXT            {PLAINTEXT,SSL,SASL_PLAINTEXT,SASL_SSL} ro y
 security.providers                           string   null                 -                          ro  sec
 ssl.allow.dn.changes                         boolean  false                -                          ro  sec
 ssl.allow.san.changes                        boolean  false                -                          ro  sec
-ssl.cipher.suites                            list     ""                   -                          pb  sec
-ssl.client.auth                              string   none                 {required,requested,none}  pb  sec
-ssl.enabled.protocols                        list     TLSv1.2,TLSv1.3      -                          pb  sec
-ssl.endpoint.identification.algorithm        string   https                -                          pb  sec
+ssl.cipher.suites                            list     ""                   -                          pb  y
+ssl.client.auth                              string   none                 {required,requested,none}  pb  y
+ssl.enabled.protocols                        list     TLSv1.2,TLSv1.3      -                          pb  y
+ssl.endpoint.identification.algorithm        string   https                -                          pb  y
 ssl.engine.factory.class                     class    null                 -                          pb  sec
-ssl.key.password                             password null                 -                          pb  sec
+ssl.key.password                             password null                 -                          pb  y
 ssl.keymanager.algorithm                     string   SunX509              -                          pb  sec
-ssl.keystore.certificate.chain               password null                 -                          pb  sec
-ssl.keystore.key                             password null                 -                          pb  sec
-ssl.keystore.location                        string   null                 -                          pb  sec
-ssl.keystore.password                        password null                 -                          pb  sec
-ssl.keystore.type                            string   JKS                  -                          pb  sec
-ssl.principal.mapping.rules                  string   DEFAULT              -                          ro  sec
+ssl.keystore.certificate.chain               password null                 -                          pb  y
+ssl.keystore.key                             password null                 -                          pb  y
+ssl.keystore.location                        string   null                 -                          pb  y
+ssl.keystore.password                        password null                 -                          pb  y
+ssl.keystore.type                            string   PEM                  -                          pb  y
+ssl.principal.mapping.rules                  string   DEFAULT              -                          ro  y
 ssl.protocol                                 string   TLSv1.3              -                          pb  sec
 ssl.provider                                 string   null                 -                          pb  sec
 ssl.secure.random.implementation             string   null                 -                          pb  sec
 ssl.trustmanager.algorithm                   string   PKIX                 -                          pb  sec
-ssl.truststore.certificates                  password null                 -                          pb  sec
-ssl.truststore.location                      string   null                 -                          pb  sec
+ssl.truststore.certificates                  password null                 -                          pb  y
+ssl.truststore.location                      string   null                 -                          pb  y
 ssl.truststore.password                      password null                 -                          pb  sec
-ssl.truststore.type                          string   JKS                  -                          pb  sec
+ssl.truststore.type                          string   PEM                  -                          pb  y
 """
 
-# pystream's own keys (not Kafka's): the Prometheus endpoint, off while metrics.port is -1 (docs/operations.md).
+# pystream's own keys (not Kafka's): the Prometheus endpoint, off while metrics.port is -1 (docs/operations.md);
+# the time a client has to finish TLS and SASL, and a JAAS file as the JVM property names it (docs/security.md).
 _PYSTREAM = """
 metrics.port                                 int      -1                   [-1,...]                   ro  y
 metrics.host                                 string   127.0.0.1            -                          ro  y
+connections.authentication.timeout.ms        int      10000                [1,...]                    ro  y
+java.security.auth.login.config              string   null                 -                          ro  y
 """
 
 _BLOCKS = [_CORE, _GROUPS, _REMOTE, _SECURITY, _PYSTREAM]
@@ -512,11 +517,49 @@ _DOCS: dict[str, str] = {
     "transaction.partition.verification.enable": "Check a transactional write against the producer's open "
                                                  "transaction with its coordinator (KIP-890 part 1).",
     "transaction.remove.expired.transaction.cleanup.interval.ms": "How often expired transactional ids are removed.",
+    # security (docs/security.md)
+    "listeners": "NAME://host:port,... with their security protocols (listener.security.protocol.map); unset: one "
+                 "PLAINTEXT listener on pystream serve --host/--port (Kafka's default PLAINTEXT://:9092).",
+    "advertised.listeners": "What Metadata tells clients of each listener (default: as in listeners).",
+    "listener.security.protocol.map": "Listener name -> PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
+    "inter.broker.listener.name": "The listener brokers use between themselves (replication).",
+    "security.inter.broker.protocol": "The inter-broker listener by protocol, when inter.broker.listener.name is not set.",
+    "ssl.keystore.type": "PEM only (pystream's default; Kafka's JKS): JKS and PKCS12 stores are not read.",
+    "ssl.keystore.location": "A PEM file with the broker's certificate chain and private key.",
+    "ssl.keystore.certificate.chain": "The broker's certificate chain, inline PEM (with ssl.keystore.key).",
+    "ssl.keystore.key": "The broker's private key, inline PEM.",
+    "ssl.keystore.password": "Password of an encrypted private key when ssl.key.password is not set.",
+    "ssl.key.password": "Password of an encrypted private key.",
+    "ssl.truststore.type": "PEM only (pystream's default; Kafka's JKS).",
+    "ssl.truststore.location": "A PEM file of the CAs trusted for client certificates (and, between brokers, for brokers).",
+    "ssl.truststore.certificates": "The trusted CAs, inline PEM.",
+    "ssl.client.auth": "none, requested or required: mutual TLS.",
+    "ssl.enabled.protocols": "TLS versions accepted (TLSv1.2, TLSv1.3).",
+    "ssl.cipher.suites": "TLS 1.2 cipher suites, OpenSSL names (TLS 1.3 suites are OpenSSL's defaults).",
+    "ssl.endpoint.identification.algorithm": "https: a broker connecting to another checks its host name (empty: not).",
+    "ssl.principal.mapping.rules": "Rules from a client certificate's subject to the user name (Kafka's syntax).",
+    "sasl.enabled.mechanisms": "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (GSSAPI and OAUTHBEARER are not supported).",
+    "sasl.mechanism.inter.broker.protocol": "The mechanism brokers use between themselves.",
+    "sasl.jaas.config": "Kafka's JAAS value: the broker's own username/password, PLAIN users user_<name>=\"<password>\".",
+    "sasl.server.max.receive.size": "Largest frame accepted before authentication.",
+    "connections.max.reauth.ms": "KIP-368: SASL sessions expire after this; clients re-authenticate (0: never).",
+    "connection.failed.authentication.delay.ms": "Wait before closing a connection whose authentication failed.",
+    "authorizer.class.name": "Kafka's AclAuthorizer or StandardAuthorizer class name: ACLs apply (unset: all allowed).",
+    "super.users": "Principals allowed everything, e.g. User:admin;User:broker.",
+    "allow.everyone.if.no.acl.found": "Allow access to a resource no ACL names (with an authorizer).",
+    "max.connections.per.ip": "Connections accepted from one address at most.",
+    "max.connections.per.ip.overrides": "host:count,... exceptions to max.connections.per.ip.",
+    "max.connections": "Connections accepted at most, over every listener.",
+    "quota.window.num": "Samples of the client quota rates.",
+    "quota.window.size.seconds": "Length of one quota sample.",
+    "connections.authentication.timeout.ms": "A client must finish TLS and SASL within this, else it is closed. Not a Kafka config.",
+    "java.security.auth.login.config": "A JAAS file whose KafkaServer section is read as sasl.jaas.config (the JVM "
+                                       "property's name). Not a Kafka broker config.",
 }
 
 _NOTES = {
     "n": "pystream does not act on it",
-    "sec": "pystream has no TLS, SASL or ACLs yet",
+    "sec": "not supported by pystream's security (docs/security.md)",
 }
 
 # Kafka's fallbacks: a key left unset takes its value from the next (with a unit factor).

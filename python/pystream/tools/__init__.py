@@ -1,19 +1,31 @@
-"""The logic behind the `pystream` CLI's Kafka commands (topics, produce, consume, groups).
+"""The logic behind the `pystream` CLI's Kafka commands (topics, produce, consume, groups,
+users, acls, quotas).
 
 Everything here speaks the Kafka protocol through `pystream.protocol.client`,
 so the commands work against Apache Kafka as well as `pystream serve`. The
 click commands in `pystream.cli` parse options and call these functions.
+
+A secured listener: a Kafka client properties file (``security.protocol``,
+``ssl.truststore.location``, ``sasl.mechanism``, ``sasl.jaas.config``, ...)
+given as ``--command-config`` or in the environment as PYSTREAM_COMMAND_CONFIG
+(which every command honours).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+from pystream.errors import SecurityConfigError
 from pystream.protocol.client import KafkaClient, KafkaConnectionError, KafkaError
+from pystream.security.client import PLAINTEXT, ClientSecurity
 
-__all__ = ["DEFAULT_BOOTSTRAP", "ToolError", "kafka_client", "parse_key_value_list", "parse_properties"]
+__all__ = ["COMMAND_CONFIG_ENV", "DEFAULT_BOOTSTRAP", "ToolError", "client_security", "kafka_client", "parse_key_value_list",
+           "parse_properties"]
+
+COMMAND_CONFIG_ENV = "PYSTREAM_COMMAND_CONFIG"
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 
@@ -22,11 +34,23 @@ class ToolError(Exception):
     """A user-facing failure: the CLI prints the message and exits with status 1."""
 
 
-@contextmanager
-def kafka_client(bootstrap: str, timeout: float = 30.0) -> Iterator[KafkaClient]:
-    """A KafkaClient closed on exit; Kafka and connection errors become ToolError."""
+def client_security(command_config: str | None = None) -> ClientSecurity:
+    """TLS / SASL settings from `command_config` or $PYSTREAM_COMMAND_CONFIG (none: PLAINTEXT)."""
+    path = command_config or os.environ.get(COMMAND_CONFIG_ENV)
+    if not path:
+        return PLAINTEXT
     try:
-        client = KafkaClient(bootstrap, client_id="pystream-cli", timeout=timeout)
+        return ClientSecurity.from_file(path)
+    except SecurityConfigError as e:
+        raise ToolError(f"command config {path}: {e}") from None
+
+
+@contextmanager
+def kafka_client(bootstrap: str, timeout: float = 30.0, command_config: str | None = None) -> Iterator[KafkaClient]:
+    """A KafkaClient closed on exit; Kafka and connection errors become ToolError."""
+    security = client_security(command_config)
+    try:
+        client = KafkaClient(bootstrap, client_id="pystream-cli", timeout=timeout, security=security)
     except ValueError as e:
         raise ToolError(str(e)) from None
     try:

@@ -2,7 +2,7 @@
 
 `Apis` is the dispatch table the listener uses: API key -> handler. Each
 module's `ApiGroup` serves a few related keys (metadata, produce, fetch,
-topics, groups, admin, transactions); `common.SUPPORTED_VERSIONS` is the one
+topics, groups, admin, transactions, security); `common.SUPPORTED_VERSIONS` is the one
 list of the versions served, which ApiVersions advertises and the listener
 enforces.
 """
@@ -10,19 +10,21 @@ enforces.
 from __future__ import annotations
 
 from pystream.server.apis.admin import AdminApis
-from pystream.server.apis.common import CLIENT_HOST, SUPPORTED_VERSIONS, Handler
+from pystream.server.apis.common import CLIENT_HOST, SESSION, SUPPORTED_VERSIONS, Handler
 from pystream.server.apis.configs import ConfigApis
 from pystream.server.apis.fetch import FetchApis
 from pystream.server.apis.groups import GroupApis
 from pystream.server.apis.metadata import MetadataApis
 from pystream.server.apis.produce import ProduceApis
+from pystream.server.apis.security import SecurityApis
 from pystream.server.apis.topics import TopicApis
 from pystream.server.apis.transactions import TransactionApis
 from pystream.server.broker import Broker
 
-__all__ = ["CLIENT_HOST", "SUPPORTED_VERSIONS", "Apis"]
+__all__ = ["CLIENT_HOST", "SESSION", "SUPPORTED_VERSIONS", "Apis"]
 
-API_GROUPS = (MetadataApis, ProduceApis, FetchApis, TopicApis, ConfigApis, GroupApis, AdminApis, TransactionApis)
+API_GROUPS = (MetadataApis, ProduceApis, FetchApis, TopicApis, ConfigApis, GroupApis, AdminApis, TransactionApis,
+              SecurityApis)
 
 
 class Apis:

@@ -9,7 +9,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pystream.protocol.codec import RequestHeader
+from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
+from pystream.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 from pystream.server.apis.common import ApiGroup, Handler
 
 
@@ -21,6 +23,8 @@ class AdminApis(ApiGroup):
         """Per log directory: its partitions (size of their segments, offset lag = log end -
         high watermark, no future replicas) and its volume's total and usable bytes (v4).
         Topics null: every partition; partitions this broker does not hold are left out, as Kafka's."""
+        if not self.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER, CLUSTER_NAME):
+            return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "results": []}
         wanted = None if req.get("topics") is None else {(t["topic"], i) for t in req["topics"] for i in t["partitions"]}
         # stat()s of many partition directories: off the event loop
         results = await asyncio.to_thread(self._log_dirs, wanted)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextvars
 import uuid
 from collections.abc import Awaitable, Callable
-from enum import IntEnum
 from typing import Any
 
 from pystream.protocol.codec import RequestHeader
 from pystream.protocol.schema_data import ApiKey
+from pystream.security.acl import CLUSTER_NAME, AclOperation, ResourceType
+from pystream.security.authorizer import all_operations
+from pystream.security.principal import Session
 from pystream.server.broker import Broker
 
 # A handler takes the decoded request body and its header (`api_version`, `client_id`, ...),
@@ -20,9 +22,8 @@ Handler = Callable[[dict[str, Any], RequestHeader], Awaitable[dict[str, Any] | N
 ZERO_UUID = uuid.UUID(int=0)
 # The address of the client whose request is being handled (set per connection task).
 CLIENT_HOST: contextvars.ContextVar[str] = contextvars.ContextVar("client_host", default="")
-# The principal of the client whose request is being handled (the listener sets it once
-# it authenticates a client; without authentication every client is User:ANONYMOUS).
-CLIENT_PRINCIPAL: contextvars.ContextVar[str] = contextvars.ContextVar("client_principal", default="User:ANONYMOUS")
+# Who is on the connection being served: principal, client address, listener (set per connection task).
+SESSION: contextvars.ContextVar[Session] = contextvars.ContextVar("session", default=Session())
 # A request naming thousands of partitions (a producer or consumer of 10,000) is handled in
 # slices of this many, yielding to the event loop in between (no handler holds it for long).
 PARTITIONS_PER_SLICE = 256
@@ -30,65 +31,6 @@ PARTITIONS_PER_SLICE = 256
 # KIP-430: "authorized operations were not asked for / are not known".
 AUTHORIZED_OPERATIONS_OMITTED = -2147483648
 
-
-class AclOperation(IntEnum):
-    """Kafka's AclOperation codes (KIP-430 bitfields set bit 1 << code)."""
-
-    UNKNOWN = 0
-    ANY = 1
-    ALL = 2
-    READ = 3
-    WRITE = 4
-    CREATE = 5
-    DELETE = 6
-    ALTER = 7
-    DESCRIBE = 8
-    CLUSTER_ACTION = 9
-    DESCRIBE_CONFIGS = 10
-    ALTER_CONFIGS = 11
-    IDEMPOTENT_WRITE = 12
-    CREATE_TOKENS = 13
-    DESCRIBE_TOKENS = 14
-
-
-class AclResourceType(IntEnum):
-    """Kafka's ResourceType codes (of ACLs; ConfigResource types are another enum)."""
-
-    TOPIC = 2
-    GROUP = 3
-    CLUSTER = 4
-    TRANSACTIONAL_ID = 5
-    DELEGATION_TOKEN = 6
-    USER = 7
-
-
-_O = AclOperation
-# The operations that apply to each resource type (Kafka's AclEntry.supportedOperations).
-RESOURCE_OPERATIONS: dict[AclResourceType, tuple[AclOperation, ...]] = {
-    AclResourceType.TOPIC: (_O.READ, _O.WRITE, _O.CREATE, _O.DESCRIBE, _O.DELETE, _O.ALTER, _O.DESCRIBE_CONFIGS, _O.ALTER_CONFIGS),
-    AclResourceType.GROUP: (_O.READ, _O.DESCRIBE, _O.DELETE),
-    AclResourceType.CLUSTER: (_O.CREATE, _O.CLUSTER_ACTION, _O.DESCRIBE_CONFIGS, _O.ALTER_CONFIGS, _O.IDEMPOTENT_WRITE, _O.ALTER,
-                              _O.DESCRIBE),
-    AclResourceType.TRANSACTIONAL_ID: (_O.DESCRIBE, _O.WRITE),
-    AclResourceType.DELEGATION_TOKEN: (_O.DESCRIBE,),
-    AclResourceType.USER: (_O.CREATE_TOKENS, _O.DESCRIBE_TOKENS),
-}
-
-
-def authorized_operations(resource_type: AclResourceType, name: str, principal: str) -> int:
-    """KIP-430: the bitfield (1 << AclOperation) of what `principal` may do to the resource.
-    No authorizer is configured: every operation that applies to the resource type. (An
-    authorizer narrows this to what the ACLs allow.)"""
-    bits = 0
-    for op in RESOURCE_OPERATIONS[resource_type]:
-        bits |= 1 << op
-    return bits
-
-
-def requested_operations(asked: bool, resource_type: AclResourceType, name: str) -> int:
-    """The authorized operations field of a response: the bitfield when the request asked for
-    it, else Kafka's "omitted" value."""
-    return authorized_operations(resource_type, name, CLIENT_PRINCIPAL.get()) if asked else AUTHORIZED_OPERATIONS_OMITTED
 
 # What this broker serves: (min, max) per API key. Produce v0-2 is advertised
 # (librdkafka 2.0 compresses only when it is) but answered with
@@ -135,6 +77,16 @@ SUPPORTED_VERSIONS: dict[int, tuple[int, int]] = {
     ApiKey.TXN_OFFSET_COMMIT: (0, 3),
     ApiKey.DESCRIBE_TRANSACTIONS: (0, 0),
     ApiKey.LIST_TRANSACTIONS: (0, 1),
+    # security (server/apis/security.py)
+    ApiKey.SASL_HANDSHAKE: (0, 1),
+    ApiKey.SASL_AUTHENTICATE: (0, 2),
+    ApiKey.DESCRIBE_ACLS: (0, 3),
+    ApiKey.CREATE_ACLS: (0, 3),
+    ApiKey.DELETE_ACLS: (0, 3),
+    ApiKey.DESCRIBE_CLIENT_QUOTAS: (0, 1),
+    ApiKey.ALTER_CLIENT_QUOTAS: (0, 1),
+    ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS: (0, 0),
+    ApiKey.ALTER_USER_SCRAM_CREDENTIALS: (0, 0),
 }
 
 
@@ -151,3 +103,38 @@ class ApiGroup:
     def handlers(self) -> dict[int, Handler]:
         """API key -> handler, for the keys this group serves."""
         raise NotImplementedError
+
+    def authorize(self, op: AclOperation, resource_type: ResourceType, name: str) -> bool:
+        """May the connection's principal do `op` on the resource? Always, without an authorizer."""
+        authorizer = self.broker.security.authorizer
+        if authorizer is None:
+            return True
+        s = SESSION.get()
+        return authorizer.authorize(s.principal, s.client_host, op, resource_type, name)
+
+    def may_create_topic(self, topic: str) -> bool:
+        """Create on the cluster or on the topic (Kafka's rule for CreateTopics and auto-creation)."""
+        return self.authorize(AclOperation.CREATE, ResourceType.CLUSTER, CLUSTER_NAME) or \
+            self.authorize(AclOperation.CREATE, ResourceType.TOPIC, topic)
+
+    def authorize_any(self, op: AclOperation, resource_type: ResourceType) -> bool:
+        """May the principal do `op` on some resource of this type (Kafka's authorizeByResourceType)?"""
+        authorizer = self.broker.security.authorizer
+        if authorizer is None:
+            return True
+        s = SESSION.get()
+        return authorizer.authorize_any(s.principal, s.client_host, op, resource_type)
+
+    def authorized_operations(self, resource_type: ResourceType, name: str) -> int:
+        """KIP-430 bit set of the operations the principal may do on the resource
+        (every operation of the type without an authorizer)."""
+        authorizer = self.broker.security.authorizer
+        if authorizer is None:
+            return all_operations(resource_type)
+        s = SESSION.get()
+        return authorizer.authorized_operations(s.principal, s.client_host, resource_type, name)
+
+    def requested_operations(self, asked: bool, resource_type: ResourceType, name: str) -> int:
+        """The authorized operations field of a response: the bitfield when the request asked
+        for it, else Kafka's "omitted" value."""
+        return self.authorized_operations(resource_type, name) if asked else AUTHORIZED_OPERATIONS_OMITTED

@@ -18,6 +18,7 @@ from typing import Any
 from pystream.protocol.codec import RequestHeader
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
+from pystream.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 from pystream.server.apis.common import RESOURCE_BROKER, RESOURCE_TOPIC, ApiGroup, Handler
 from pystream.server.broker import Broker
 from pystream.server.config import BROKER_CONFIGS, BrokerConfig, ConfigSource, parse_dynamic
@@ -127,6 +128,7 @@ class ConfigApis(ApiGroup):
             rt, name, keys = r["resource_type"], r["resource_name"], r.get("configuration_keys")
             res: dict[str, Any] = {"error_code": 0, "error_message": None, "resource_type": rt, "resource_name": name, "configs": []}
             try:
+                self._authorize(rt, name, AclOperation.DESCRIBE_CONFIGS)
                 if rt == RESOURCE_TOPIC:
                     self._check_topic(name)
                     res["configs"] = topic_config_entries(b.config, b.store.topic_config(name), b.topic_config(name), keys, **opts)
@@ -139,6 +141,13 @@ class ConfigApis(ApiGroup):
                 res["error_code"], res["error_message"] = int(e.code), e.message
             results.append(res)
         return {"throttle_time_ms": 0, "results": results}
+
+    def _authorize(self, resource_type: int, name: str, op: AclOperation) -> None:
+        """DescribeConfigs / AlterConfigs need `op` on the topic, or on the cluster for a broker."""
+        if resource_type == RESOURCE_TOPIC and not self.authorize(op, ResourceType.TOPIC, name):
+            raise _Refused(ErrorCode.TOPIC_AUTHORIZATION_FAILED, None)
+        if resource_type == RESOURCE_BROKER and not self.authorize(op, ResourceType.CLUSTER, CLUSTER_NAME):
+            raise _Refused(ErrorCode.CLUSTER_AUTHORIZATION_FAILED, None)
 
     def _check_topic(self, name: str) -> None:
         if not self.broker.topic_exists(name) or name not in self.broker.store.list_topics(include_internal=True):
@@ -178,6 +187,7 @@ class ConfigApis(ApiGroup):
         try:
             if len(set(names)) != len(names):
                 raise _Refused(ErrorCode.INVALID_REQUEST, "Error due to duplicate config keys")
+            self._authorize(rt, name, AclOperation.ALTER_CONFIGS)
             if rt == RESOURCE_TOPIC:
                 await self._alter_topic(name, change, validate_only)
             elif rt == RESOURCE_BROKER:

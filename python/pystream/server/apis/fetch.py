@@ -9,7 +9,9 @@ from typing import Any
 from pystream.protocol.codec import RequestHeader
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
+from pystream.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 from pystream.server.apis.common import PARTITIONS_PER_SLICE, ApiGroup, Handler
+from pystream.server.broker import empty_fetch_partition
 from pystream.server.fetch_session import CachedPartition
 
 
@@ -21,6 +23,12 @@ class FetchApis(ApiGroup):
             ApiKey.OFFSET_FOR_LEADER_EPOCH: self.offset_for_leader_epoch,
             ApiKey.DELETE_RECORDS: self.delete_records,
         }
+
+    def _denied_topics(self, topics: set[str], replica_id: int) -> set[str]:
+        """A follower needs ClusterAction on the cluster, a consumer Read on each topic."""
+        if replica_id >= 0:
+            return set() if self.authorize(AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER, CLUSTER_NAME) else topics
+        return {t for t in topics if not self.authorize(AclOperation.READ, ResourceType.TOPIC, t)}
 
     async def fetch(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         replica_id = req.get("replica_id", -1)
@@ -35,6 +43,7 @@ class FetchApis(ApiGroup):
         # many unopened partitions are opened in threads; an incremental fetch names only the
         # partitions it adds or moves (the others were opened by earlier fetches)
         await self.broker.open_partitions((t["topic"], fp["partition"]) for t in req.get("topics", []) for fp in t["partitions"])
+        denied = self._denied_topics({topic for topic, _ in ctx.partitions}, replica_id)
         while True:
             total = 0
             budget = req.get("max_bytes", 0x7FFFFFFF)
@@ -43,6 +52,9 @@ class FetchApis(ApiGroup):
             for k, (topic, fp) in enumerate(ctx.partitions):
                 if k and k % PARTITIONS_PER_SLICE == 0:
                     await asyncio.sleep(0)  # thousands of partitions: others' requests in between
+                if topic in denied:
+                    read.append({**empty_fetch_partition(fp["partition"]), "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED})
+                    continue
                 if quiet is not None and self._no_news(topic, fp, quiet[k]):
                     read.append(None)  # an incremental fetch leaves it out anyway
                     continue
@@ -105,9 +117,11 @@ class FetchApis(ApiGroup):
         topics = []
         for t in req["topics"]:
             parts = []
+            allowed = self.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, t["name"])
             for pp in t["partitions"]:
-                err, offset, ts = self.broker.list_offset(t["name"], pp["partition_index"], pp["timestamp"],
-                                                          req.get("isolation_level", 0))
+                err, offset, ts = (self.broker.list_offset(t["name"], pp["partition_index"], pp["timestamp"],
+                                                           req.get("isolation_level", 0)) if allowed
+                                   else (ErrorCode.TOPIC_AUTHORIZATION_FAILED, -1, -1))
                 parts.append({"partition_index": pp["partition_index"], "error_code": int(err), "timestamp": ts, "offset": offset,
                               "leader_epoch": 0 if err == ErrorCode.NONE else -1,
                               "old_style_offsets": [offset] if v == 0 and offset >= 0 else []})
@@ -117,11 +131,14 @@ class FetchApis(ApiGroup):
     async def offset_for_leader_epoch(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         b = self.broker
         topics = []
+        follower = req.get("replica_id", -1) >= 0
         for t in req["topics"]:
             parts = []
+            allowed = (self.authorize(AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER, CLUSTER_NAME) if follower
+                       else self.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, t["topic"]))
             for pp in t["partitions"]:
-                err, epoch, end = b.end_offset_for_epoch(t["topic"], pp["partition"], pp.get("current_leader_epoch", -1),
-                                                         pp["leader_epoch"])
+                err, epoch, end = (b.end_offset_for_epoch(t["topic"], pp["partition"], pp.get("current_leader_epoch", -1),
+                                                          pp["leader_epoch"]) if allowed else (ErrorCode.TOPIC_AUTHORIZATION_FAILED, -1, -1))
                 parts.append({"error_code": int(err), "partition": pp["partition"], "leader_epoch": epoch, "end_offset": end})
             topics.append({"topic": t["topic"], "partitions": parts})
         return {"throttle_time_ms": 0, "topics": topics}
@@ -130,7 +147,11 @@ class FetchApis(ApiGroup):
         topics = []
         for t in req["topics"]:
             parts = []
+            allowed = self.authorize(AclOperation.DELETE, ResourceType.TOPIC, t["name"])
             for pp in t["partitions"]:
+                if not allowed:
+                    parts.append({"partition_index": pp["partition_index"], "low_watermark": -1, "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED})
+                    continue
                 p, err = self.broker.leader_partition(t["name"], pp["partition_index"])
                 if p is None:
                     parts.append({"partition_index": pp["partition_index"], "low_watermark": -1, "error_code": err})

@@ -9,6 +9,7 @@ from typing import Any
 from pystream.protocol.codec import RequestHeader
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
+from pystream.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 from pystream.server.apis.common import PARTITIONS_PER_SLICE, ApiGroup, Handler
 
 logger = logging.getLogger("pystream.server")
@@ -21,10 +22,30 @@ class ProduceApis(ApiGroup):
             ApiKey.INIT_PRODUCER_ID: self.init_producer_id,
         }
 
+    def _unauthorized(self, req: dict[str, Any]) -> dict[str, ErrorCode]:
+        """The topics of a Produce this principal may not write to (Kafka checks the transactional id first)."""
+        if self.broker.security.authorizer is None:
+            return {}
+        tid = req.get("transactional_id")
+        if tid and not self.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, tid):
+            return {t["name"]: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED for t in req["topic_data"]}
+        out = {t["name"]: ErrorCode.TOPIC_AUTHORIZATION_FAILED for t in req["topic_data"]
+               if not self.authorize(AclOperation.WRITE, ResourceType.TOPIC, t["name"])}
+        # Producing to a missing topic creates it here: that takes Create as well.
+        out.update({t["name"]: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION for t in req["topic_data"]
+                    if t["name"] not in out and not self.broker.topic_exists(t["name"]) and not self.may_create_topic(t["name"])})
+        return out
+
     async def produce(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any] | None:
         acks = req.get("acks", 1)
         txn_id = req.get("transactional_id")
         responses = []
+        refused = self._unauthorized(req)
+        if refused:
+            responses = [{"name": t["name"], "partition_responses": [
+                {"index": pd["index"], "error_code": refused[t["name"]], "base_offset": -1} for pd in t["partition_data"]]}
+                for t in req["topic_data"] if t["name"] in refused]
+            req = {**req, "topic_data": [t for t in req["topic_data"] if t["name"] not in refused]}
         await self.broker.open_partitions((t["name"], pd["index"]) for t in req["topic_data"] for pd in t["partition_data"])
         if acks not in (-1, 0, 1):
             for t in req["topic_data"]:
@@ -60,6 +81,9 @@ class ProduceApis(ApiGroup):
         b = self.broker
         txn_id = req.get("transactional_id")
         if txn_id is not None:
+            if not self.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, txn_id):
+                return {"throttle_time_ms": 0, "error_code": ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "producer_id": -1,
+                        "producer_epoch": -1}
             # The transaction coordinator of the id: epoch bump, fencing, abort of an open transaction.
             if b.cluster is None:
                 b.ensure_txn_state_topic()
@@ -68,6 +92,9 @@ class ProduceApis(ApiGroup):
             if err == ErrorCode.PRODUCER_FENCED and hdr.api_version < 4:
                 err = ErrorCode.INVALID_PRODUCER_EPOCH  # PRODUCER_FENCED came with v4
             return {"throttle_time_ms": 0, "error_code": int(err), "producer_id": pid, "producer_epoch": epoch}
+        if not (self.authorize(AclOperation.IDEMPOTENT_WRITE, ResourceType.CLUSTER, CLUSTER_NAME)
+                or self.authorize_any(AclOperation.WRITE, ResourceType.TOPIC)):  # KIP-679: Write on any topic suffices
+            return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "producer_id": -1, "producer_epoch": -1}
         pid, epoch = req.get("producer_id", -1), req.get("producer_epoch", -1)
         if pid >= 0 and epoch >= 0:
             # KIP-360: an idempotent producer bumps its own epoch after an error.

@@ -10,6 +10,7 @@ from pystream.errors import InvalidConfigError, TopicExistsError, UnknownTopicEr
 from pystream.protocol.codec import RequestHeader, encode_element
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
+from pystream.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 from pystream.server.apis.admin import replica_assignment_error
 from pystream.server.apis.common import ZERO_UUID, ApiGroup, Handler
 from pystream.server.apis.configs import topic_config_entries
@@ -47,7 +48,9 @@ class TopicApis(ApiGroup):
             res: dict[str, Any] = {"name": name, "topic_id": ZERO_UUID, "error_code": 0, "error_message": None,
                                    "num_partitions": n, "replication_factor": rf, "configs": None}
             err, msg = ErrorCode.NONE, None
-            if b.topic_exists(name):
+            if not self.may_create_topic(name):
+                err, msg = ErrorCode.TOPIC_AUTHORIZATION_FAILED, "Create on the cluster or the topic is not allowed"
+            elif b.topic_exists(name):
                 err, msg = ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists"
             elif assigned and (t["num_partitions"] != -1 or t["replication_factor"] != -1):
                 err, msg = ErrorCode.INVALID_REQUEST, "num_partitions and replication_factor must be -1 when assignments are given"
@@ -117,7 +120,9 @@ class TopicApis(ApiGroup):
         local: list[str] = []
         for name, topic_id in names:
             res = {"name": name, "topic_id": topic_id, "error_code": 0, "error_message": None}
-            if name is None or not b.topic_exists(name):
+            if name is not None and not self.authorize(AclOperation.DELETE, ResourceType.TOPIC, name):
+                res["error_code"] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            elif name is None or not b.topic_exists(name):
                 res["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if name is not None else ErrorCode.UNKNOWN_TOPIC_ID
             elif not b.config.get("delete.topic.enable"):
                 res["error_code"], res["error_message"] = ErrorCode.TOPIC_DELETION_DISABLED, "delete.topic.enable is false"
@@ -138,7 +143,9 @@ class TopicApis(ApiGroup):
             current = b.topic_partitions().get(name)
             res = {"name": name, "error_code": 0, "error_message": None}
             assignments = [a["broker_ids"] for a in t["assignments"]] if t.get("assignments") else None
-            if current is None:
+            if not self.authorize(AclOperation.ALTER, ResourceType.TOPIC, name):
+                res["error_code"] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            elif current is None:
                 res["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             elif count <= current:
                 res["error_code"], res["error_message"] = ErrorCode.INVALID_PARTITIONS, f"topic has {current} partitions; {count} is not more"
@@ -161,6 +168,8 @@ class TopicApis(ApiGroup):
 
     async def alter_partition_reassignments(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         b = self.broker
+        if not self.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):
+            return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": None, "responses": []}
         out = []
         moves: dict[tuple[str, int], list[int]] = {}
         for t in req["topics"]:
@@ -186,6 +195,8 @@ class TopicApis(ApiGroup):
 
     async def list_partition_reassignments(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         b = self.broker
+        if not self.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER, CLUSTER_NAME):
+            return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": None, "topics": []}
         if b.cluster is None:
             return {"throttle_time_ms": 0, "error_code": 0, "error_message": None, "topics": []}
         pending = await b.cluster.pending_reassignments()
