@@ -238,3 +238,30 @@ def test_consumer_group_protocol_checks_the_group_and_topics(broker: tuple[Secur
         raise AssertionError(f"OffsetDelete without Delete on the group answered {result}")
     finally:
         admin.close()
+
+
+def test_transactions_need_write_on_the_transactional_id(broker: tuple[SecureBroker, Path]) -> None:
+    """Kafka's transaction checks: Write on the TransactionalId (InitProducerId, AddPartitionsToTxn,
+    EndTxn), Write on the topics added; with them the transaction commits."""
+    b, tmp = broker
+    txn_conf = {**conf(b, "bob"), "transactional.id": "pay-txn-1", "transaction.timeout.ms": 10000}
+    refused = Producer({**conf(b, "bob"), "transactional.id": "orders-txn"})  # bob has no ACL on this id
+    with pytest.raises(KafkaException) as e:
+        refused.init_transactions(20)
+    assert e.value.args[0].code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    r = acls_cli(b, command_config(tmp, ADMIN), "add", "--allow-principal", "User:bob", "--operation", "Write",
+                 "--transactional-id", "pay-txn-", "--resource-pattern-type", "prefixed")
+    assert r.returncode == 0, r.stderr
+    p = Producer(txn_conf)
+    p.init_transactions(20)
+    p.begin_transaction()
+    p.produce("orders", b"not-allowed")  # bob may not write orders: the transaction cannot go on
+    with pytest.raises(KafkaException):
+        p.commit_transaction(20)
+    p2 = Producer({**txn_conf, "transactional.id": "pay-txn-2"})
+    p2.init_transactions(20)
+    p2.begin_transaction()
+    p2.produce("payments-txn", b"in-a-transaction")  # a new topic under bob's prefixes
+    p2.commit_transaction(20)
+    got, errors = consume(b, "bob", "payments-txn", "pay-txn-check", 1)
+    assert not errors and got == [b"in-a-transaction"]

@@ -10,6 +10,7 @@ from pystream.coordinator.offsets import OFFSETS_TOPIC, OffsetAndMetadata
 from pystream.protocol.codec import RequestHeader
 from pystream.protocol.error_codes import ErrorCode
 from pystream.protocol.schema_data import ApiKey
+from pystream.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 from pystream.server.apis.common import ApiGroup, Handler
 
 __all__ = ["TransactionApis", "fenced_for_version", "mark_unstable_offsets"]
@@ -54,7 +55,16 @@ class TransactionApis(ApiGroup):
 
     async def _add_partitions(self, txn_id: str, pid: int, epoch: int, topics: list[dict[str, Any]], verify_only: bool,
                               version: int) -> list[dict[str, Any]]:
-        """One transaction's AddPartitionsToTxn topic results."""
+        """One transaction's AddPartitionsToTxn topic results (Kafka's checks: Write on the
+        transactional id, then Write on each topic)."""
+        if not verify_only and not self.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, txn_id):
+            return _topic_results(topics, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+        denied = {t["name"] for t in topics if not verify_only and not self.authorize(AclOperation.WRITE, ResourceType.TOPIC, t["name"])}
+        if denied:  # nothing is added: the others answer OPERATION_NOT_ATTEMPTED, as in Kafka
+            return [{"name": t["name"], "results_by_partition": [
+                {"partition_index": i, "partition_error_code": int(ErrorCode.TOPIC_AUTHORIZATION_FAILED if t["name"] in denied
+                                                                   else ErrorCode.OPERATION_NOT_ATTEMPTED)}
+                for i in t["partitions"]]} for t in topics]
         tps = [(t["name"], i) for t in topics for i in t["partitions"]]
         txns = self.broker.txns
         if verify_only:  # KIP-890: a partition leader asks whether the partitions are in the transaction
@@ -79,16 +89,25 @@ class TransactionApis(ApiGroup):
         return {"throttle_time_ms": 0, "error_code": 0, "results_by_transaction": out}
 
     async def add_offsets_to_txn(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        if not self.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, req["transactional_id"]):
+            return {"throttle_time_ms": 0, "error_code": int(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)}
+        if not self.authorize(AclOperation.READ, ResourceType.GROUP, req["group_id"]):
+            return {"throttle_time_ms": 0, "error_code": int(ErrorCode.GROUP_AUTHORIZATION_FAILED)}
         err = await self.broker.txns.add_offsets(req["transactional_id"], req["producer_id"], req["producer_epoch"], req["group_id"])
         return {"throttle_time_ms": 0, "error_code": fenced_for_version(err, ApiKey.ADD_OFFSETS_TO_TXN, hdr.api_version)}
 
     async def end_txn(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
+        if not self.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, req["transactional_id"]):
+            return {"throttle_time_ms": 0, "error_code": int(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)}
         err = await self.broker.txns.end_txn(req["transactional_id"], req["producer_id"], req["producer_epoch"], req["committed"])
         return {"throttle_time_ms": 0, "error_code": fenced_for_version(err, ApiKey.END_TXN, hdr.api_version)}
 
     async def write_txn_markers(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         """A transaction coordinator on another broker has markers written to partitions this broker leads."""
         b = self.broker
+        if not self.authorize(AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER, CLUSTER_NAME):
+            return {"markers": [{"producer_id": m["producer_id"], "topics": _marker_results(m, ErrorCode.CLUSTER_AUTHORIZATION_FAILED)}
+                                for m in req["markers"]]}
         out = []
         for m in req["markers"]:
             topics = []
@@ -108,7 +127,11 @@ class TransactionApis(ApiGroup):
         b = self.broker
         group, txn_id, pid, epoch = req["group_id"], req["transactional_id"], req["producer_id"], req["producer_epoch"]
         err: ErrorCode | None = None
-        if b.cluster is not None and not b.cluster.is_coordinator(group):
+        if not self.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, txn_id):
+            err = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+        elif not self.authorize(AclOperation.READ, ResourceType.GROUP, group):
+            err = ErrorCode.GROUP_AUTHORIZATION_FAILED
+        elif b.cluster is not None and not b.cluster.is_coordinator(group):
             err = ErrorCode.NOT_COORDINATOR
         else:
             verified = b.txns.verify(txn_id, pid, epoch, (OFFSETS_TOPIC, b.offsets.partition_for(group)))
@@ -127,6 +150,8 @@ class TransactionApis(ApiGroup):
                 metadata = p.get("committed_metadata") or ""
                 if err is not None:
                     codes[tp] = int(err)
+                elif not self.authorize(AclOperation.READ, ResourceType.TOPIC, tp[0]):
+                    codes[tp] = int(ErrorCode.TOPIC_AUTHORIZATION_FAILED)
                 elif len(metadata.encode()) > OFFSET_METADATA_MAX_BYTES:
                     codes[tp] = int(ErrorCode.OFFSET_METADATA_TOO_LARGE)
                 elif not 0 <= tp[1] < b.topic_partitions().get(tp[0], 0):
@@ -150,9 +175,29 @@ class TransactionApis(ApiGroup):
                                                for p in t["partitions"]]} for t in req["topics"]]}
 
     async def describe_transactions(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
-        return {"throttle_time_ms": 0, "transaction_states": [self.broker.txns.describe(t) for t in req["transactional_ids"]]}
+        states = []
+        for t in req["transactional_ids"]:
+            if self.authorize(AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, t):
+                states.append(self.broker.txns.describe(t))
+            else:
+                states.append({"error_code": int(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED), "transactional_id": t,
+                               "transaction_state": "", "transaction_timeout_ms": 0, "transaction_start_time_ms": -1,
+                               "producer_id": -1, "producer_epoch": -1, "topics": []})
+        return {"throttle_time_ms": 0, "transaction_states": states}
 
     async def list_transactions(self, req: dict[str, Any], hdr: RequestHeader) -> dict[str, Any]:
         unknown, states = self.broker.txns.list(req.get("state_filters") or [], req.get("producer_id_filters") or [],
                                                 req.get("duration_filter", -1) if hdr.api_version >= 1 else -1)
+        # Only the transactional ids the caller may describe are listed (as in Kafka).
+        states = [st for st in states if self.authorize(AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, st["transactional_id"])]
         return {"throttle_time_ms": 0, "error_code": 0, "unknown_state_filters": unknown, "transaction_states": states}
+
+
+def _topic_results(topics: list[dict[str, Any]], err: ErrorCode) -> list[dict[str, Any]]:
+    return [{"name": t["name"], "results_by_partition": [{"partition_index": i, "partition_error_code": int(err)}
+                                                        for i in t["partitions"]]} for t in topics]
+
+
+def _marker_results(marker: dict[str, Any], err: ErrorCode) -> list[dict[str, Any]]:
+    return [{"name": t["name"], "partitions": [{"partition_index": i, "error_code": int(err)} for i in t["partition_indexes"]]}
+            for t in marker["topics"]]
