@@ -22,7 +22,7 @@ from pystream.bench import procs  # noqa: E402
 PYSTREAM_ROWS = {
     "ceiling", "pystream.produce", "pystream.consume", "cpu.produce", "cpu.fetch",
     "latency.p50", "latency.p99", "latency.p999", "latency.max", "rss.latency", "cpu.latency",
-    "latency_after.p50", "latency_after.p99", "latency_after.p999", "rss.latency_after",
+    "latency_after.p50", "latency_after.p99", "latency_after.p999", "rss.latency_after", "rss.segments",
 }
 NAFKA_ROWS = {"nafka.produce", "nafka.consume", "ratio.produce", "ratio.consume", "nafka.cpu.produce", "nafka.cpu.fetch"}
 GRADED = {"pystream.produce", "pystream.consume", "ratio.produce", "ratio.consume", "cpu.produce", "cpu.fetch", "latency.p99"}
