@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import time
 from pathlib import Path
 
 import pystream
@@ -307,6 +308,24 @@ def test_not_leader_reports_and_backs_off(tmp_path):
         await fetcher.stop()
         fp.log.close()
         await leader.close()
+
+    run(main())
+
+
+def test_a_back_off_that_ends_before_the_fetcher_idles_is_not_waited_on(tmp_path):
+    # The fetch loop saw every partition backing off, then (preempted under load) reached its
+    # idle wait after the last back-off had ended: it must fetch again, not wait for a wakeup
+    # nobody sends (a follower then silently left the ISR for good).
+    async def main():
+        fp = follower_partition(tmp_path / "follower", 1)
+        fetcher = ReplicaFetcher(2, "127.0.0.1", 1, {(TOPIC, 0): fp}, backoff_ms=50)
+        fp.delayed_until = time.monotonic() - 0.001
+        await asyncio.wait_for(fetcher._idle(), 1)  # returns at once
+        fp.delayed_until = time.monotonic() + 0.05
+        t0 = time.monotonic()
+        await asyncio.wait_for(fetcher._idle(), 1)  # waits out the back-off, no longer
+        assert 0.03 <= time.monotonic() - t0 < 0.9
+        fp.log.close()
 
     run(main())
 

@@ -265,11 +265,23 @@ class ReplicaFetcher:
                 logger.exception("replica fetcher %s: storage error", self.broker_id)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug must not silently end replication from this leader
+                logger.exception("replica fetcher %s -> %s:%s failed; retrying", self.broker_id, self.leader_host,
+                                 self.leader_port)
+                if self.conn is not None:
+                    await self.conn.close()
+                    self.conn = None
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
 
     async def _idle(self) -> None:
         """Waits for new partitions or the end of the nearest back-off."""
         now = time.monotonic()
-        delays = [fp.delayed_until - now for fp in self.partitions.values() if fp.delayed_until > now]
+        delays = [fp.delayed_until - now for fp in self.partitions.values()]
+        if delays and min(delays) <= 0:
+            return  # a back-off ended since do_work looked (a preempted process): no wait, or none ever ends it
         self._wakeup.clear()
         try:
             await asyncio.wait_for(self._wakeup.wait(), min(delays) if delays else None)
