@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
 from collections import deque
@@ -40,6 +39,7 @@ from typing import Any, Protocol
 
 from pystream.errors import ClientClosedError, LogClosedError, PystreamError, UnknownTopicError
 from pystream.storage.log import Log
+from pystream.storage.offset_checkpoint import read_offset_checkpoint, write_offset_checkpoint
 
 logger = logging.getLogger("pystream.storage.cleaner")
 
@@ -122,36 +122,11 @@ class CleanResult:
 
 
 def read_checkpoint(path: Path) -> dict[TopicPartition, int]:
-    """Kafka's offset checkpoint file: ``0``, a count, then ``topic partition offset`` lines.
-    A missing or malformed file reads as empty (every log is then dirty from its start)."""
-    try:
-        lines = path.read_text().split("\n")
-        if lines[0].strip() != "0":
-            raise ValueError(f"version {lines[0]!r}")
-        n = int(lines[1])
-        out: dict[TopicPartition, int] = {}
-        for line in lines[2 : 2 + n]:
-            topic, partition, offset = line.split()
-            out[(topic, int(partition))] = int(offset)
-        if len(out) != n:
-            raise ValueError(f"{len(out)} entries, expected {n}")
-        return out
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError, IndexError) as e:
-        logger.warning("ignoring a malformed %s (%s): every compacted log is dirty from its start", path, e)
-        return {}
+    """The cleaner's progress per log (Kafka's cleaner-offset-checkpoint)."""
+    return read_offset_checkpoint(path, "every compacted log is dirty from its start")
 
 
-def write_checkpoint(path: Path, entries: dict[TopicPartition, int]) -> None:
-    """Writes the checkpoint atomically (temp file, fsync, rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    body = "".join(f"{t} {p} {o}\n" for (t, p), o in sorted(entries.items()))
-    with open(tmp, "w") as f:
-        f.write(f"0\n{len(entries)}\n{body}")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+write_checkpoint = write_offset_checkpoint
 
 
 @dataclass
