@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import socket
 import struct
@@ -177,6 +176,7 @@ class KafkaListener:
         loop = asyncio.get_running_loop()
         auth_deadline = loop.time() + self.security.auth_timeout_ms / 1000
         tls = self.ssl_context is not None
+        decode_costs: dict[int, float] = {}  # api key -> seconds its last large request took to decode
         while True:
             pending_auth = auth is not None and not auth.authenticated
             # Until authenticated the whole exchange has connections.authentication.timeout.ms;
@@ -199,7 +199,7 @@ class KafkaListener:
                     writer.write(_SIZE.pack(len(token)) + token)
                     await writer.drain()
                     continue
-                chunks, throttle_ms = await self.dispatch(frame, where, auth, started)
+                chunks, throttle_ms = await self.dispatch(frame, where, auth, started, decode_costs)
                 del frame
             if chunks:
                 self._write(writer, chunks, tls)
@@ -238,19 +238,28 @@ class KafkaListener:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def dispatch(self, frame: bytes, peer: Any, auth: Authenticator | None = None,
-                       started: float | None = None) -> tuple[list[Any] | None, int]:
+                       started: float | None = None, decode_costs: dict[int, float] | None = None,
+                       ) -> tuple[list[Any] | None, int]:
         """Decodes and serves one request: (response buffers or None, throttle time in ms);
-        `started` (perf_counter) is when its first byte arrived, for the request metrics."""
+        `started` (perf_counter) is when its first byte arrived, for the request metrics;
+        `decode_costs` is the connection's memory of what its large requests cost to decode."""
         # A request of thousands of partitions takes tens of ms to decode and its response to
         # encode (pure Python): that work runs in a thread, so the event loop gets the GIL back
-        # every few ms and other connections are served in between.
-        heavy = len(frame) >= HEAVY_REQUEST_BYTES
+        # every few ms and other connections are served in between. Size alone does not tell:
+        # a Produce of one partition and 1 MB of records decodes in microseconds, and the thread
+        # hand-off would cost more than it saves. So a large request goes to a thread unless the
+        # connection's last large request of that API decoded in under CHEAP_DECODE_S.
+        big = len(frame) >= HEAVY_REQUEST_BYTES
+        api_key = int.from_bytes(frame[:2], "big") if big else -1
+        heavy = big and (decode_costs is None or decode_costs.get(api_key, CHEAP_DECODE_S) >= CHEAP_DECODE_S)
         try:
             if heavy:
-                header, body = await asyncio.get_running_loop().run_in_executor(
-                    _codec_pool(), functools.partial(codec.decode_request, frame, allow_trailing=True))
+                (header, body), cost = await asyncio.get_running_loop().run_in_executor(
+                    _codec_pool(), _timed_decode, frame)
             else:
-                header, body = codec.decode_request(frame, allow_trailing=True)
+                (header, body), cost = _timed_decode(frame) if big else (codec.decode_request(frame, allow_trailing=True), 0.0)
+            if big and decode_costs is not None:
+                decode_costs[api_key] = cost
         except codec.UnsupportedVersionError as e:
             if e.api_key == ApiKey.API_VERSIONS:
                 return self._api_versions_fallback(e.correlation_id), 0
@@ -336,7 +345,15 @@ async def _read_body(reader: asyncio.StreamReader, size: int) -> bytes:
 # are decoded and answered off the event loop; so are Fetch requests a quarter of it (some
 # hundreds of partitions named: their responses are the large ones).
 HEAVY_REQUEST_BYTES = 64 * 1024
+CHEAP_DECODE_S = 0.002
 _CODEC_POOL: ThreadPoolExecutor | None = None
+
+
+def _timed_decode(frame: bytes) -> tuple[tuple[Any, dict[str, Any]], float]:
+    """The decoded request and the seconds the decoding took."""
+    t0 = time.perf_counter()
+    decoded = codec.decode_request(frame, allow_trailing=True)
+    return decoded, time.perf_counter() - t0
 
 
 def _codec_pool() -> ThreadPoolExecutor:
