@@ -7,7 +7,7 @@ import time
 from collections import Counter
 
 import pytest
-from compat_helpers import create_topic, unique_topic
+from compat_helpers import BrokerProcess, RawClient, create_topic, unique_topic
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 PARTITIONS = 3
@@ -125,6 +125,40 @@ def test_sigterm_with_waiting_fetches_is_clean(broker):
     assert "clean shutdown complete" in tail
     assert "Traceback" not in tail and "internal error" not in tail, tail[-3000:]
     assert [m.value() for m in read_partition0(broker.bootstrap, topic, 10)] == [b"%d" % i for i in range(10)]
+
+
+def test_sigterm_while_clients_send_back_to_back_requests_exits(tmp_path):
+    """Clients that never pause (each sends its next ApiVersions as soon as the answer is in):
+    SIGTERM still ends the broker promptly. A cancellation that landed as a request completed
+    was lost, and the broker then served such a connection forever after closing its listener."""
+    for attempt in range(3):
+        broker = BrokerProcess(tmp_path / f"b{attempt}")
+        broker.start()
+        stop = threading.Event()
+        answered = [0] * 4
+
+        def hammer(i: int) -> None:
+            try:
+                with RawClient(broker.host, broker.port) as c:
+                    while not stop.is_set():
+                        c.request(18, 0, {})
+                        answered[i] += 1
+            except (OSError, ConnectionError, EOFError):
+                pass  # closed by the shutdown
+
+        threads = [threading.Thread(target=hammer, args=(i,), daemon=True) for i in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        try:
+            rc = broker.stop(20)  # raises if SIGTERM is not obeyed within 20 s
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(5)
+        assert rc == 0, broker.log_tail()
+        assert all(answered), answered
+        assert "clean shutdown complete" in broker.log_path.read_text()
 
 
 def read_partition0(bootstrap: str, topic: str, n: int) -> list:

@@ -105,6 +105,7 @@ class KafkaListener:
         self.endpoint = endpoint or self.security.listeners.listeners[0]
         self.ssl_context = self.security.ssl_contexts.get(self.endpoint.name)
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.closing = False  # close_all began: no connection starts another request
 
     async def start(self, sock: socket.socket) -> asyncio.AbstractServer:
         """A server on `sock` (bound to the endpoint; TLS on SSL and SASL_SSL listeners) that accepts
@@ -177,12 +178,13 @@ class KafkaListener:
         auth_deadline = loop.time() + self.security.auth_timeout_ms / 1000
         tls = self.ssl_context is not None
         decode_costs: dict[int, float] = {}  # api key -> seconds its last large request took to decode
-        while True:
+        while not self.closing:
             pending_auth = auth is not None and not auth.authenticated
             # Until authenticated the whole exchange has connections.authentication.timeout.ms;
             # after that, each request (its turn in the memory pool, then its bytes) the idle time.
             wait = max(0.0, auth_deadline - loop.time()) if pending_auth else self.idle_s
-            head = await asyncio.wait_for(reader.readexactly(4), wait)
+            async with asyncio.timeout(wait):  # (not wait_for: on Python 3.11 it can swallow a cancellation)
+                head = await reader.readexactly(4)
             started = time.perf_counter()
             (size,) = _SIZE.unpack(head)
             limit = self.security.max_receive_before_auth if pending_auth else self.max_request_bytes
@@ -232,10 +234,15 @@ class KafkaListener:
 
     async def close_all(self) -> None:
         """Stops every connection, cancelling requests in progress (a parked Fetch)."""
+        self.closing = True
         tasks = list(self.tasks)
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        while tasks:
+            for t in tasks:
+                t.cancel()
+            # A cancellation that lands as a request completes can be lost; the handler then
+            # sees `closing` after that request, or the next round cancels it again.
+            _done, pending = await asyncio.wait(tasks, timeout=1.0)
+            tasks = list(pending)
 
     async def dispatch(self, frame: bytes, peer: Any, auth: Authenticator | None = None,
                        started: float | None = None, decode_costs: dict[int, float] | None = None,
