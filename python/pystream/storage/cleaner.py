@@ -43,7 +43,7 @@ from pystream.storage.offset_checkpoint import read_offset_checkpoint, write_off
 
 logger = logging.getLogger("pystream.storage.cleaner")
 
-__all__ = ["CHECKPOINT_FILE", "CleanResult", "CleanerConfig", "LogCleaner", "read_checkpoint", "write_checkpoint"]
+__all__ = ["CHECKPOINT_FILE", "CleanResult", "CleanerConfig", "LogCleaner", "read_checkpoint"]
 
 CHECKPOINT_FILE = "cleaner-offset-checkpoint"
 LONG_MAX = 2**63 - 1
@@ -124,9 +124,6 @@ class CleanResult:
 def read_checkpoint(path: Path) -> dict[TopicPartition, int]:
     """The cleaner's progress per log (Kafka's cleaner-offset-checkpoint)."""
     return read_offset_checkpoint(path, "every compacted log is dirty from its start")
-
-
-write_checkpoint = write_offset_checkpoint
 
 
 @dataclass
@@ -378,7 +375,7 @@ class LogCleaner:
 
     def _write_checkpoint(self) -> None:
         try:
-            write_checkpoint(self._path, self._state.checkpoints)
+            write_offset_checkpoint(self._path, self._state.checkpoints)
         except OSError as e:  # progress is only an optimisation: the next round redoes the work
             logger.warning("cannot write %s: %s", self._path, e)
 
