@@ -30,6 +30,7 @@ from pystream.server.apis import Apis
 from pystream.server.broker import Broker, security_settings
 from pystream.server.config import BrokerConfig
 from pystream.server.connection import KafkaListener
+from pystream.server.gc_policy import GcPolicy
 from pystream.server.request_memory import RequestMemoryPool
 from pystream.storage.manager import check_log_dirs
 
@@ -104,7 +105,7 @@ def _remove_pid_file(path: Path) -> None:
 
 
 async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None,
-                pid_file: Path | None = None) -> None:
+                pid_file: Path | None = None, gc_policy: GcPolicy | None = None) -> None:
     """Serves until `stop` is set or SIGTERM/SIGINT arrives; then flushes and writes clean-shutdown markers.
     Raises StartupError, having written nothing, when a start-up check fails. Once listening it writes its
     process id to `pid_file` (default <first log dir>/pystream.pid), removed at a clean shutdown."""
@@ -129,6 +130,7 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
             socks.append(bind_listener(e.host or "0.0.0.0", e.port,
                                        what="--port" if config.get("listeners") is None else f"port in listeners ({e.url()})"))
         broker = Broker(config, security)
+        broker.gc_policy = gc_policy
     except LogDirectoryError as e:
         for sock in socks:
             sock.close()
@@ -170,6 +172,8 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
         deadline = loop.time() + 10
         while not broker.cluster.brokers() and loop.time() < deadline:
             await asyncio.sleep(0.05)
+    if gc_policy is not None:
+        gc_policy.started()
     for server in servers:
         await server.start_serving()
     metrics_server = None
@@ -209,10 +213,13 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None, stop: 
 
 
 def run(config: BrokerConfig, pid_file: Path | None = None) -> None:
-    """Blocking entry point of `pystream serve` (uvloop when installed)."""
+    """Blocking entry point of `pystream serve` (uvloop when installed): a process of its own,
+    whose garbage collector skips the broker's long-lived state (server/gc_policy.py)."""
+    gc_policy = GcPolicy()
+    gc_policy.install()
     try:
         import uvloop  # type: ignore[import-not-found]
 
-        uvloop.run(serve(config, pid_file=pid_file))
+        uvloop.run(serve(config, pid_file=pid_file, gc_policy=gc_policy))
     except ImportError:
-        asyncio.run(serve(config, pid_file=pid_file))
+        asyncio.run(serve(config, pid_file=pid_file, gc_policy=gc_policy))

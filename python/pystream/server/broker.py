@@ -38,6 +38,7 @@ from pystream.server.config import BROKER_CONFIGS, BrokerConfig
 from pystream.server.dynamic_config import DEFAULT_ENTITY, DynamicConfigStore, FileDynamicConfigStore
 from pystream.server.fetch_session import FetchSessionCache
 from pystream.server.metrics import BrokerMetrics
+from pystream.server.gc_policy import GcPolicy
 from pystream.server.partition import LeaderReplicas, Partition
 from pystream.storage.config_def import LONG_MAX
 from pystream.storage.log import Log
@@ -89,6 +90,7 @@ class Broker:
     def __init__(self, config: BrokerConfig, security: SecurityManager | None = None) -> None:
         self.config = config
         self.node_id: int = config.get("broker.id")
+        self.gc_policy: GcPolicy | None = None  # set by `pystream serve` (a process of its own)
         # Listeners, TLS, SASL, ACLs, quotas: checked before anything is written (SecurityConfigError).
         self.security = security or SecurityManager(security_settings(config), config.data_dir, config.host, config.port)
         # The broker decides on auto-creation itself (it knows the request's wishes).
@@ -337,24 +339,31 @@ class Broker:
 
     async def open_partitions(self, keys: Iterable[tuple[str, int]]) -> None:
         """Opens, in threads and off the event loop, the partitions of `keys` that are not open
-        yet, when a request names many of them (a first produce to thousands of partitions);
-        a few are opened inline by `partition`. Partitions that fail to open are left for
+        yet (a log open reads several files: up to milliseconds on a busy disk, and a first
+        produce or fetch may name thousands). Partitions that fail to open are left for
         `partition` to report."""
         todo = list(dict.fromkeys(k for k in keys if k not in self.partitions and self._local_partition_exists(*k)))
-        if len(todo) <= _INLINE_OPENS:
+        if not todo:
             return
         loop = asyncio.get_running_loop()
 
-        def open_or_none(key: tuple[str, int]) -> tuple[Log, ProducerState] | None:
-            try:
-                return self._open_partition(*key)
-            except OSError:
-                return None
+        def open_chunk(keys: list[tuple[str, int]]) -> list[tuple[Log, ProducerState] | None]:
+            opened: list[tuple[Log, ProducerState] | None] = []
+            for key in keys:
+                try:
+                    opened.append(self._open_partition(*key))
+                except OSError:
+                    opened.append(None)
+            return opened
 
-        opened = await asyncio.gather(*(loop.run_in_executor(self._io_pool, open_or_none, k) for k in todo))
-        for key, files in zip(todo, opened):
-            if files is not None and key not in self.partitions and self._local_partition_exists(*key):
-                self._register(key[0], key[1], *files)
+        # One work item per chunk, not per partition: thousands of pending futures would be
+        # thousands of objects for the garbage collector to visit, and loop callbacks.
+        chunks = [todo[i:i + _OPENS_PER_THREAD_TASK] for i in range(0, len(todo), _OPENS_PER_THREAD_TASK)]
+        for keys, opened in zip(chunks, await asyncio.gather(*(loop.run_in_executor(self._io_pool, open_chunk, c) for c in chunks))):
+            for key, files in zip(keys, opened):
+                if files is not None and key not in self.partitions and self._local_partition_exists(*key):
+                    self._register(key[0], key[1], *files)
+            await asyncio.sleep(0)  # registering thousands: others' requests in between
 
     def _local_partition_exists(self, topic: str, index: int) -> bool:
         count = self.store.topic_partition_count(topic)
@@ -379,6 +388,8 @@ class Broker:
         p = self.partitions[(topic, index)] = Partition(topic, index, log, state, replicated=self.cluster is not None)
         if self.cluster is not None:
             self.cluster.partition_opened(p)  # it takes up its role
+        if self.gc_policy is not None:
+            self.gc_policy.partitions_opened()
         return p
 
     def topic_id(self, topic: str) -> uuid.UUID:
@@ -874,8 +885,7 @@ def _has_keyless_record(records: Any) -> bool:
 
 
 _OPEN_FAILURE_LOG_INTERVAL = 60.0
-# A request naming more unopened partitions than this opens them in threads first.
-_INLINE_OPENS = 16
+_OPENS_PER_THREAD_TASK = 64  # partitions opened per work item of open_partitions
 
 
 def _timestamp_error(config: dict[str, Any], records: Any, batches: list[Any], now_ms: int) -> tuple[int, str] | None:

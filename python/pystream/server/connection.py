@@ -61,13 +61,15 @@ class CloseConnection(Exception):
 
 class _Timed:
     """Awaits a coroutine and adds up the time its steps run on the loop (not the
-    time it waits): what a request costs, for request quotas."""
+    time it waits): what a request costs, for request quotas; and the longest single
+    step: how long the request held the event loop (nobody else is served meanwhile)."""
 
-    __slots__ = ("coro", "busy")
+    __slots__ = ("coro", "busy", "longest")
 
     def __init__(self, coro: Awaitable[Any]) -> None:
         self.coro = coro
         self.busy = 0.0
+        self.longest = 0.0
 
     def __await__(self) -> Generator[Any, Any, Any]:
         coro: Any = self.coro
@@ -77,9 +79,14 @@ class _Timed:
             try:
                 fut = coro.throw(exc) if exc is not None else send(value)
             except StopIteration as stop:
-                self.busy += time.perf_counter() - t0
+                step = time.perf_counter() - t0
+                self.busy += step
+                self.longest = max(self.longest, step)
                 return stop.value
-            self.busy += time.perf_counter() - t0
+            step = time.perf_counter() - t0
+            self.busy += step
+            if step > self.longest:
+                self.longest = step
             try:
                 value, exc = (yield fut), None
             except GeneratorExit:
@@ -177,7 +184,7 @@ class KafkaListener:
         loop = asyncio.get_running_loop()
         auth_deadline = loop.time() + self.security.auth_timeout_ms / 1000
         tls = self.ssl_context is not None
-        decode_costs: dict[int, float] = {}  # api key -> seconds its last large request took to decode
+        decode_costs: dict[int, float] = {}  # api key -> seconds per byte its last large request took to decode
         while not self.closing:
             pending_auth = auth is not None and not auth.authenticated
             # Until authenticated the whole exchange has connections.authentication.timeout.ms;
@@ -201,7 +208,9 @@ class KafkaListener:
                     writer.write(_SIZE.pack(len(token)) + token)
                     await writer.drain()
                     continue
-                chunks, throttle_ms = await self.dispatch(frame, where, auth, started, decode_costs)
+                served = _Timed(self.dispatch(frame, where, auth, started, decode_costs))
+                chunks, throttle_ms = await served
+                self.apis.broker.metrics.loop_held(int.from_bytes(frame[:2], "big"), served.longest * 1000)
                 del frame
             if chunks:
                 self._write(writer, chunks, tls)
@@ -249,16 +258,19 @@ class KafkaListener:
                        ) -> tuple[list[Any] | None, int]:
         """Decodes and serves one request: (response buffers or None, throttle time in ms);
         `started` (perf_counter) is when its first byte arrived, for the request metrics;
-        `decode_costs` is the connection's memory of what its large requests cost to decode."""
+        `decode_costs` is the connection's memory of what its large requests cost to decode
+        (seconds per byte, per API key)."""
         # A request of thousands of partitions takes tens of ms to decode and its response to
         # encode (pure Python): that work runs in a thread, so the event loop gets the GIL back
         # every few ms and other connections are served in between. Size alone does not tell:
         # a Produce of one partition and 1 MB of records decodes in microseconds, and the thread
         # hand-off would cost more than it saves. So a large request goes to a thread unless the
-        # connection's last large request of that API decoded in under CHEAP_DECODE_S.
+        # connection's large requests of that API decoded at a cost per byte that, for this
+        # one's size, comes under CHEAP_DECODE_S.
         big = len(frame) >= HEAVY_REQUEST_BYTES
         api_key = int.from_bytes(frame[:2], "big") if big else -1
-        heavy = big and (decode_costs is None or decode_costs.get(api_key, CHEAP_DECODE_S) >= CHEAP_DECODE_S)
+        heavy = big and (decode_costs is None or api_key not in decode_costs
+                         or decode_costs[api_key] * len(frame) >= CHEAP_DECODE_S)
         try:
             if heavy:
                 (header, body), cost = await asyncio.get_running_loop().run_in_executor(
@@ -266,7 +278,7 @@ class KafkaListener:
             else:
                 (header, body), cost = _timed_decode(frame) if big else (codec.decode_request(frame, allow_trailing=True), 0.0)
             if big and decode_costs is not None:
-                decode_costs[api_key] = cost
+                decode_costs[api_key] = cost / len(frame)  # seconds per byte
         except codec.UnsupportedVersionError as e:
             if e.api_key == ApiKey.API_VERSIONS:
                 return self._api_versions_fallback(e.correlation_id), 0

@@ -54,6 +54,10 @@ class BrokerMetrics:
         self.topics: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
         self.total_time: defaultdict[int, _Histogram] = defaultdict(_Histogram)  # per API key
         self.queue_time: defaultdict[int, _Histogram] = defaultdict(_Histogram)
+        # Per API key: the longest time one step of a request (decoding, handling, encoding
+        # between two awaits, with any garbage collection it triggered) held the event loop.
+        self.loop_hold: defaultdict[int, _Histogram] = defaultdict(_Histogram)
+        self.loop_hold_max: defaultdict[int, float] = defaultdict(float)
         self.isr_shrinks = 0
         self.isr_expands = 0
         self.connections = 0
@@ -73,6 +77,11 @@ class BrokerMetrics:
     def request_done(self, api_key: int, queue_ms: float, total_ms: float) -> None:
         self.total_time[api_key].observe(total_ms)
         self.queue_time[api_key].observe(queue_ms)
+
+    def loop_held(self, api_key: int, ms: float) -> None:
+        self.loop_hold[api_key].observe(ms)
+        if ms > self.loop_hold_max[api_key]:
+            self.loop_hold_max[api_key] = ms
 
     def forget_topic(self, topic: str) -> None:
         self.topics.pop(topic, None)

@@ -83,7 +83,14 @@ class BrokerCollector(Collector):
             total.add_metric([name], h.buckets(), h.total)
         for key, h in list(m.queue_time.items()):
             queue.add_metric([api_name(key)], h.buckets(), h.total)
-        yield from (requests, total, queue)
+        hold = HistogramMetricFamily("pystream_request_loop_hold_ms", "Longest time one step of a request held the "
+                                     "event loop (no other request is served meanwhile), in ms", labels=["request"])
+        hold_max = GaugeMetricFamily("pystream_request_loop_hold_max_ms", "Longest loop hold of any request since start, "
+                                     "in ms", labels=["request"])
+        for key, h in list(m.loop_hold.items()):
+            hold.add_metric([api_name(key)], h.buckets(), h.total)
+            hold_max.add_metric([api_name(key)], m.loop_hold_max[key])
+        yield from (requests, total, queue, hold, hold_max)
 
     @staticmethod
     def _partition_metrics(b: Broker) -> Iterator[Any]:
