@@ -56,6 +56,10 @@ def test_metrics_match_the_workload(broker_factory) -> None:
     assert m["kafka_controller_kafkacontroller_activecontrollercount"][()] == 1
     assert m["kafka_server_socketservermetrics_connection_count"][()] >= 1
     assert m["pystream_process_rss_anon_bytes"][()] > 1 << 20
+    # every request measured its longest hold of the event loop (> 0: each ran on it a while)
+    assert m["pystream_request_loop_hold_ms_count"][(("request", "Produce"),)] == \
+        m["kafka_network_requestmetrics_requests_total"][(("request", "Produce"),)]
+    assert m["pystream_request_loop_hold_max_ms"][(("request", "Fetch"),)] > 0
     on_disk = sum(f.stat().st_size for i in (0, 1) for f in (b.data_dir / f"{topic}-{i}").glob("*.log"))
     sizes = m["kafka_log_log_size"]
     assert sizes[(("partition", "0"), ("topic", topic))] + sizes[(("partition", "1"), ("topic", topic))] == on_disk

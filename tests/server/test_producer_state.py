@@ -79,3 +79,30 @@ def test_snapshot_round_trip_and_stale_snapshot_ignored(tmp_path: Path) -> None:
     again.load(log)
     assert again.producers == {}
     log.close()
+
+
+def test_an_unchanged_state_is_not_written_again(tmp_path: Path) -> None:
+    """10,000 idle partitions at shutdown: no snapshot rewritten (each write is an fsync)."""
+    log = pystream.Log.open(tmp_path / "p")
+    log.append_raw(_idempotent_batch(9, 0, 0, [b"a"]))
+    st = ProducerState(log.path)
+    st.load(log)
+    assert st.save(log.end_offset)
+    written = st.path.stat().st_mtime_ns
+    st.path.write_text(st.path.read_text())  # (a marker: a rewrite would replace this inode)
+    inode = st.path.stat().st_ino
+    assert st.save(log.end_offset)
+    assert st.path.stat().st_ino == inode, "the same state was written again"
+    # loaded from a snapshot that holds the whole state: not written again either
+    again = ProducerState(log.path)
+    again.load(log)
+    assert again.save(log.end_offset) and st.path.stat().st_ino == inode
+    # a change is written
+    log.append_raw(_idempotent_batch(9, 0, 1, [b"b"]))
+    again.update(9, 0, 1, 1, 1, 1)
+    assert again.save(log.end_offset)
+    assert st.path.stat().st_ino != inode and st.path.stat().st_mtime_ns >= written
+    fresh = ProducerState(log.path)
+    fresh.load(log)
+    assert fresh.check(9, 0, 1, 1) == (SequenceCheck.DUPLICATE, 1)
+    log.close()

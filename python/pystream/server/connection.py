@@ -269,8 +269,7 @@ class KafkaListener:
         # one's size, comes under CHEAP_DECODE_S.
         big = len(frame) >= HEAVY_REQUEST_BYTES
         api_key = int.from_bytes(frame[:2], "big") if big else -1
-        heavy = big and (decode_costs is None or api_key not in decode_costs
-                         or decode_costs[api_key] * len(frame) >= CHEAP_DECODE_S)
+        heavy = big and decode_off_loop(api_key, len(frame), decode_costs)
         try:
             if heavy:
                 (header, body), cost = await asyncio.get_running_loop().run_in_executor(
@@ -366,6 +365,15 @@ async def _read_body(reader: asyncio.StreamReader, size: int) -> bytes:
 HEAVY_REQUEST_BYTES = 64 * 1024
 CHEAP_DECODE_S = 0.002
 _CODEC_POOL: ThreadPoolExecutor | None = None
+
+
+def decode_off_loop(api_key: int, size: int, decode_costs: dict[int, float] | None) -> bool:
+    """Should a request of `size` bytes (at least HEAVY_REQUEST_BYTES) be decoded in a codec
+    thread? Yes unless the connection's last large request of that API decoded at a cost per
+    byte (`decode_costs`) that, for this size, comes under CHEAP_DECODE_S."""
+    if decode_costs is None or api_key not in decode_costs:
+        return True
+    return decode_costs[api_key] * size >= CHEAP_DECODE_S
 
 
 def _timed_decode(frame: bytes) -> tuple[tuple[Any, dict[str, Any]], float]:

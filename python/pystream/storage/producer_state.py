@@ -87,6 +87,9 @@ class ProducerState:
         # partition (KIP-890's verification guard): its next batches are not asked again.
         self.verified: dict[int, int] = {}
         self.txn_index = TxnIndex(directory)
+        # The JSON of the snapshot known to be in `path` (written or loaded): an unchanged state
+        # is not written again (10,000 idle partitions at shutdown: 10,000 fsyncs saved).
+        self._on_disk: str | None = None
 
     def check(self, producer_id: int, epoch: int, first_seq: int, record_count: int) -> tuple[SequenceCheck, int]:
         """Judges a batch before it is appended. Returns (verdict, first offset of the
@@ -134,6 +137,7 @@ class ProducerState:
         self.producers.clear()
         self.ongoing.clear()
         self.verified.clear()
+        self._on_disk = None
         start = log.start_offset
         snap = self._read_snapshot(log)
         if snap is not None:
@@ -143,7 +147,10 @@ class ProducerState:
             self.producers.clear()
             self.ongoing.clear()
             start = log.start_offset
+            snap = None
         end = log.end_offset
+        if snap is not None and start == end:  # the snapshot holds the whole state: no need to write it again
+            self._on_disk = json.dumps(self.snapshot(end))
         while start < end:
             try:
                 for base, last, pid, epoch, first_seq, _count, _max_ts, attrs in log.scan_batches(start):
@@ -234,15 +241,19 @@ class ProducerState:
     def write_snapshot(self, data: dict[str, Any]) -> bool:
         """Writes a `snapshot` (see `save`); touches nothing of the live state."""
         tmp = self.path.with_suffix(".tmp")
+        text = json.dumps(data)
         try:
             self.txn_index.flush()  # the index entries below the snapshot's offset must be durable
+            if text == self._on_disk:
+                return True
             with open(tmp, "w") as f:
-                json.dump(data, f)
+                f.write(text)
                 f.flush()
                 os.fsync(f.fileno())
             if self.path.is_dir() and not self.path.is_symlink():
                 shutil.rmtree(self.path)  # something put a directory where the snapshot goes
             os.replace(tmp, self.path)
+            self._on_disk = text
         except OSError as e:
             logger.warning("cannot write producer state snapshot %s (%s); the log is replayed from the previous one",
                            self.path, e)
