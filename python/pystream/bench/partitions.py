@@ -2,7 +2,9 @@
 
 Against one `pystream serve`, with librdkafka (confluent-kafka):
 
-- create: one batched CreateTopics of ``topics`` topics;
+- create: one batched CreateTopics of ``topics`` topics; beside it, as many bare mkdir
+  calls on the same filesystem right after (a partition is a directory: a busy disk
+  sets that floor);
 - metadata: Metadata for every topic (first answer after the creation, then repeated);
 - round: one producer sends ``per_partition`` 100-byte records to every partition
   (acks=all, linger 5 ms), one consumer assigned every partition reads them all back;
@@ -95,6 +97,19 @@ def _loop_holds(metrics_port: int) -> dict[str, float]:
             labels, _, value = line.rpartition(" ")
             out[labels.split('request="', 1)[1].split('"', 1)[0]] = float(value)
     return out
+
+
+def _mkdir_baseline_s(base: Path, n: int) -> float:
+    """Seconds for `n` bare mkdir calls in one directory on the benchmark's filesystem: the
+    floor of creating `n` partitions (each is a directory), which a busy disk sets."""
+    d = base / "mkdir-baseline"
+    d.mkdir()
+    t0 = time.perf_counter()
+    for i in range(n):
+        (d / f"t{i:05d}-0").mkdir()
+    took = time.perf_counter() - t0
+    shutil.rmtree(d)
+    return took
 
 
 def _round(bootstrap: str, topics: list[str], per_partition: int) -> dict[str, float]:
@@ -192,6 +207,7 @@ def run_partitions_benchmark(config: PartitionsBenchConfig, progress: report.Pro
         for f in futures.values():
             f.result(120)
         out["create_s"] = time.perf_counter() - t0
+        out["mkdir_baseline_s"] = _mkdir_baseline_s(base, config.topics)
         step("topics created")
         probe.phase = "metadata"
         out["metadata_first_ms"] = _metadata_ms(broker.bootstrap, config.topics)
@@ -247,7 +263,8 @@ def summary(r: dict[str, Any]) -> str:
     rnd, rnd2, ratio = r["round"], r["round_after_restart"], r["round_vs_one_partition"]
     return "\n".join([
         f"{r['topics']:,} single-partition topics on one broker",
-        f"create (one batched CreateTopics): {r['create_s']:.2f} s (goal <= {GOALS['create_s']:.0f} s: {report.verdict(ok['create_s'], False)})",
+        f"create (one batched CreateTopics): {r['create_s']:.2f} s (goal <= {GOALS['create_s']:.0f} s: {report.verdict(ok['create_s'], False)}); "
+        f"{r['topics']:,} bare mkdir calls on the same disk right after: {r['mkdir_baseline_s']:.2f} s",
         f"Metadata of every topic: {r['metadata_ms']:.0f} ms, first after the creation {r['metadata_first_ms']:.0f} ms "
         f"(goal <= {GOALS['metadata_ms']:.0f} ms: {report.verdict(ok['metadata_ms'], False)})",
         f"round over every partition ({rnd['records']:,} records): produce {report.fmt_rate(rnd['produce_records_per_s'])}/s "

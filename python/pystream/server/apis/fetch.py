@@ -40,9 +40,12 @@ class FetchApis(ApiGroup):
         max_wait = max(0, req.get("max_wait_ms", 0)) / 1000
         min_bytes = req.get("min_bytes", 1)
         deadline = time.monotonic() + max_wait
-        # many unopened partitions are opened in threads; an incremental fetch names only the
+        # unopened partitions are opened in threads; an incremental fetch names only the
         # partitions it adds or moves (the others were opened by earlier fetches)
         await self.broker.open_partitions((t["topic"], fp["partition"]) for t in req.get("topics", []) for fp in t["partitions"])
+        many = len(ctx.partitions) > PARTITIONS_PER_SLICE  # each pass over them below is a step of its own
+        if many:
+            await asyncio.sleep(0)
         denied = self._denied_topics({topic for topic, _ in ctx.partitions}, replica_id)
         while True:
             total = 0
@@ -68,6 +71,8 @@ class FetchApis(ApiGroup):
                     p is not None and (p["error_code"] or p.get("diverging_epoch")) for p in read):
                 break
             await self._wait_for_data(ctx.partitions, remaining)
+        if many:
+            await asyncio.sleep(0)
         error, session_id, out = ctx.finish(read)
         responses: list[dict[str, Any]] = []
         for topic, pr in out:  # consecutive partitions of one topic share an entry, as in Kafka
