@@ -256,14 +256,19 @@ class Broker:
         if deleted:  # the aborted-transaction indexes follow the segments that are left
             for i, p in enumerate(list(self.partitions.values()), 1):
                 p.producer_state.txn_index.retain([base for base, _size in p.log.segments()])
-                if i % 256 == 0:
+                if i % _PARTITIONS_PER_LOOP_STEP == 0:
                     await asyncio.sleep(0)
 
     async def _flush_policy(self) -> None:
         flushed = await asyncio.get_running_loop().run_in_executor(self._io_pool, self.store.flush_due)
-        # Snapshots taken here, on the loop (the state changes with every append); written in threads.
-        snaps = [(p.producer_state, p.producer_state.snapshot(log.end_offset)) for topic, index, log in flushed
-                 if (p := self.partitions.get((topic, index))) is not None]
+        # Snapshots taken here, on the loop (the state changes with every append), a slice at a
+        # time (thousands of partitions flushed at once); written in threads.
+        snaps = []
+        for i, (topic, index, log) in enumerate(flushed, 1):
+            if (p := self.partitions.get((topic, index))) is not None:
+                snaps.append((p.producer_state, p.producer_state.snapshot(log.end_offset)))
+            if i % _PARTITIONS_PER_LOOP_STEP == 0:
+                await asyncio.sleep(0)
         if snaps:
             await asyncio.get_running_loop().run_in_executor(self._io_pool, lambda: [s.write_snapshot(d) for s, d in snaps])
 
@@ -357,9 +362,17 @@ class Broker:
             return opened
 
         # One work item per chunk, not per partition: thousands of pending futures would be
-        # thousands of objects for the garbage collector to visit, and loop callbacks.
+        # thousands of objects for the garbage collector to visit, and loop callbacks. At most
+        # _OPEN_THREADS chunks at once: an open is partly Python (producer state), and more
+        # threads wanting the GIL make the event loop wait longer for its turn.
         chunks = [todo[i:i + _OPENS_PER_THREAD_TASK] for i in range(0, len(todo), _OPENS_PER_THREAD_TASK)]
-        for keys, opened in zip(chunks, await asyncio.gather(*(loop.run_in_executor(self._io_pool, open_chunk, c) for c in chunks))):
+        turns = asyncio.Semaphore(_OPEN_THREADS)
+
+        async def open_in_thread(keys: list[tuple[str, int]]) -> list[tuple[Log, ProducerState] | None]:
+            async with turns:
+                return await loop.run_in_executor(self._io_pool, open_chunk, keys)
+
+        for keys, opened in zip(chunks, await asyncio.gather(*(open_in_thread(c) for c in chunks))):
             for key, files in zip(keys, opened):
                 if files is not None and key not in self.partitions and self._local_partition_exists(*key):
                     self._register(key[0], key[1], *files)
@@ -886,6 +899,8 @@ def _has_keyless_record(records: Any) -> bool:
 
 _OPEN_FAILURE_LOG_INTERVAL = 60.0
 _OPENS_PER_THREAD_TASK = 64  # partitions opened per work item of open_partitions
+_OPEN_THREADS = 2  # work items of open_partitions running at once
+_PARTITIONS_PER_LOOP_STEP = 256  # periodic passes over every partition yield the loop this often
 
 
 def _timestamp_error(config: dict[str, Any], records: Any, batches: list[Any], now_ms: int) -> tuple[int, str] | None:
