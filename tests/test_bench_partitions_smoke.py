@@ -22,6 +22,7 @@ def test_partitions_bench_smoke(tmp_path: Path) -> None:
     # the broker measured its requests: Produce, Fetch and Metadata at least
     assert {"Produce", "Fetch", "Metadata", "CreateTopics"} <= set(r["loop_hold_ms_by_request"])
     assert r["loop_hold_ms"] == max(r["loop_hold_ms_by_request"].values()) > 0
+    assert r["gc"]["full_collection_longest_ms"] > 0 and "unfreezes_total" in r["gc"]  # the broker process froze
     # the probe (its own process) answered in the phases long enough for one (every 20 ms)
     assert {"baseline", "round", "round_after_restart"} <= set(r["probe_wait_ms_by_phase"])
     assert set(r["pass"]) == set(pb.GOALS)

@@ -86,17 +86,21 @@ class LoopProbe:
         return out
 
 
-def _loop_holds(metrics_port: int) -> dict[str, float]:
-    """The broker's `pystream_request_loop_hold_max_ms` per request type (since it started)."""
+def _loop_holds(metrics_port: int) -> tuple[dict[str, float], dict[str, float]]:
+    """The broker's `pystream_request_loop_hold_max_ms` per request type (since it started),
+    and its collector figures (`pystream_gc_*`)."""
     import urllib.request
 
     text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=30).read().decode()
-    out: dict[str, float] = {}
+    holds: dict[str, float] = {}
+    gc_figures: dict[str, float] = {}
     for line in text.splitlines():
-        if line.startswith("pystream_request_loop_hold_max_ms{"):
-            labels, _, value = line.rpartition(" ")
-            out[labels.split('request="', 1)[1].split('"', 1)[0]] = float(value)
-    return out
+        name, _, value = line.rpartition(" ")
+        if name.startswith("pystream_request_loop_hold_max_ms{"):
+            holds[name.split('request="', 1)[1].split('"', 1)[0]] = float(value)
+        elif name.startswith("pystream_gc_") and not name.endswith("_created"):
+            gc_figures[name[len("pystream_gc_"):]] = float(value)
+    return holds, gc_figures
 
 
 def _mkdir_baseline_s(base: Path, n: int) -> float:
@@ -220,7 +224,7 @@ def run_partitions_benchmark(config: PartitionsBenchConfig, progress: report.Pro
         probe.phase = "round"
         out["round"] = _round(broker.bootstrap, names, config.per_partition)
         out["rss_anon_mb"] = broker.rss_bytes("RssAnon") / 1e6
-        holds = _loop_holds(metrics_port)  # (the restart starts them again)
+        holds, out["gc"] = _loop_holds(metrics_port)  # (the restart starts them again)
         step("round over every partition")
         probe.phase = "restart"
         t0 = time.perf_counter()
@@ -234,7 +238,8 @@ def run_partitions_benchmark(config: PartitionsBenchConfig, progress: report.Pro
         probe.phase = "round_after_restart"
         out["round_after_restart"] = _round(broker.bootstrap, names, config.per_partition)
         out["rss_anon_after_restart_mb"] = broker.rss_bytes("RssAnon") / 1e6
-        for request, ms in _loop_holds(metrics_port).items():
+        holds_after, out["gc_after_restart"] = _loop_holds(metrics_port)
+        for request, ms in holds_after.items():
             holds[request] = max(holds.get(request, 0.0), ms)
         out["loop_hold_ms_by_request"] = holds
         out["loop_hold_ms"] = max(holds.values(), default=0.0)
@@ -280,6 +285,9 @@ def summary(r: dict[str, Any]) -> str:
         f"longest time one request held the broker's event loop: {r['loop_hold_ms']:.0f} ms (goal <= "
         f"{GOALS['loop_hold_ms']:.0f} ms: {report.verdict(ok['loop_hold_ms'], False)}); by request: "
         + ", ".join(f"{k} {v:.0f} ms" for k, v in sorted(r["loop_hold_ms_by_request"].items(), key=lambda kv: -kv[1])[:4]),
+        f"garbage collector: longest full collection {r['gc'].get('full_collection_longest_ms', 0):.0f} ms, "
+        f"{r['gc'].get('unfreezes_total', 0):.0f} unfreezes (after the restart: "
+        f"{r['gc_after_restart'].get('full_collection_longest_ms', 0):.0f} ms, {r['gc_after_restart'].get('unfreezes_total', 0):.0f})",
         f"longest wait of an ApiVersions probe (its own process, every 20 ms; includes collections and the "
         f"clients' use of the same cores): {r['probe_wait_ms']:.0f} ms; by phase: "
         + ", ".join(f"{k} {v:.0f} ms" for k, v in r["probe_wait_ms_by_phase"].items()),

@@ -85,6 +85,11 @@ class GcPolicy:
             self._freeze()
 
     @property
+    def frozen_bound(self) -> int:
+        """Upper bound of the frozen set's size (objects)."""
+        return self._frozen_bound
+
+    @property
     def limit(self) -> int:
         """Frozen objects past which the frozen set is emptied: the base, a share of it, and
         the state of the partitions opened since (long-lived, not garbage)."""

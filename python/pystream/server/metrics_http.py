@@ -51,6 +51,15 @@ class BrokerCollector(Collector):
         rss = GaugeMetricFamily("pystream_process_rss_anon_bytes", "Anonymous resident memory of the broker (RssAnon)")
         rss.add_metric([], _rss_anon())
         yield rss
+        if b.gc_policy is not None and b.gc_policy.installed:  # server/gc_policy.py
+            g = b.gc_policy
+            longest = GaugeMetricFamily("pystream_gc_full_collection_longest_ms", "Longest full garbage collection since start, in ms")
+            longest.add_metric([], g.longest_full_collection_s * 1000)
+            frozen = GaugeMetricFamily("pystream_gc_frozen_objects", "Upper bound of the objects frozen for the collector")
+            frozen.add_metric([], g.frozen_bound)
+            unfreezes = CounterMetricFamily("pystream_gc_unfreezes", "Times the frozen set was emptied (the next full collection visits everything)")
+            unfreezes.add_metric([], g.unfreezes)
+            yield from (longest, frozen, unfreezes)
 
     @staticmethod
     def _topic_counters(m: BrokerMetrics) -> Iterator[Any]:
