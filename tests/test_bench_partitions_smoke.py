@@ -25,6 +25,7 @@ def test_partitions_bench_smoke(tmp_path: Path) -> None:
     assert r["gc"]["full_collection_longest_ms"] > 0 and "unfreezes_total" in r["gc"]  # the broker process froze
     # the probe (its own process) answered in the phases long enough for one (every 20 ms)
     assert {"baseline", "round", "round_after_restart"} <= set(r["probe_wait_ms_by_phase"])
+    assert r["probe_oversleep_ms"] >= 0
     assert set(r["pass"]) == set(pb.GOALS)
     text = pb.summary(r)
     assert "held the broker's event loop" in text and "probe" in text

@@ -1,6 +1,8 @@
 """A probe of a broker's event loop, run as a process of its own (`python -m pystream.bench.loop_probe
 PORT OUT [INTERVAL]`): sends ApiVersions v0 every INTERVAL s (default 0.02) on one connection
-and appends "<monotonic send time> <round trip s>" to OUT per answer, until SIGTERM.
+and appends "<monotonic send time> <round trip s> <oversleep s>" to OUT per answer, until
+SIGTERM. The oversleep (how much later than asked its previous sleep ended) is the machine's
+own scheduling delay at that moment, which no broker can answer faster than.
 
 The event loop cannot answer while a request (or the collector) holds it, so the longest round
 trip bounds how long the loop was held. A process of its own: in the benchmark's process the
@@ -36,6 +38,7 @@ def main(port: int, out_path: str, interval: float = 0.02) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     sock: socket.socket | None = None
+    oversleep = 0.0
     with open(out_path, "a", buffering=1) as out:
         while not stopping:
             try:
@@ -45,12 +48,14 @@ def main(port: int, out_path: str, interval: float = 0.02) -> None:
                 sock.sendall(_REQUEST)
                 (size,) = struct.unpack(">i", _recv(sock, 4))
                 _recv(sock, size)
-                out.write(f"{t0:.6f} {time.monotonic() - t0:.6f}\n")
+                out.write(f"{t0:.6f} {time.monotonic() - t0:.6f} {oversleep:.6f}\n")
             except OSError:  # the broker restarts: reconnect
                 if sock is not None:
                     sock.close()
                 sock = None
+            asleep = time.monotonic()
             time.sleep(interval)
+            oversleep = max(0.0, time.monotonic() - asleep - interval)
 
 
 if __name__ == "__main__":
