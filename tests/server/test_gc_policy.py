@@ -33,6 +33,7 @@ def _collectable(obj: object) -> bool:
 def policy() -> Iterator[GcPolicy]:
     gc.collect()
     p = GcPolicy(min_regrowth=5_000, bulk_open=10)
+    p.count_interval_s = 0.0  # (the broker counts the frozen set at most every 5 minutes)
     p.install()
     try:
         yield p
@@ -85,3 +86,19 @@ def test_uninstalled_it_leaves_the_collector_alone() -> None:
     p.partitions_opened(5)
     gc.collect()
     assert p.freezes == 0 and gc.get_freeze_count() == 0
+
+
+def test_the_frozen_set_is_counted_at_most_once_per_interval(policy: GcPolicy) -> None:
+    """Counting walks every frozen object with the GIL held: a growing bound does not make
+    every full collection count."""
+    policy.count_interval_s = 3600.0
+    gc.collect()  # base
+    filler = [[i] for i in range(policy.limit + 1_000)]
+    gc.collect()  # bound past the limit: counted once, real growth past the limit too: unfrozen
+    assert policy.unfreezes == 1
+    gc.collect()  # rebase
+    more = [[i] for i in range(policy.limit + 1_000)]
+    gc.collect()
+    gc.collect()
+    assert policy.unfreezes == 1, "counted again within the interval"
+    assert policy.frozen_bound >= len(filler) + len(more)

@@ -34,6 +34,7 @@ MIN_REGROWTH = 200_000  # objects
 REGROWTH_RATIO = 1.5
 BULK_OPEN = 1_000  # partitions opened since the last freeze that trigger one
 PARTITION_OBJECTS = 40  # tracked objects an open partition holds (measured: ~28)
+COUNT_INTERVAL_S = 300.0  # the frozen set is counted (a walk of all of it) at most this often
 
 
 class GcPolicy:
@@ -44,14 +45,17 @@ class GcPolicy:
                  bulk_open: int = BULK_OPEN) -> None:
         self.min_regrowth, self.regrowth_ratio, self.bulk_open = min_regrowth, regrowth_ratio, bulk_open
         # Counting the frozen set (gc.get_freeze_count) walks all of it: ~300,000 scattered
-        # objects take 3-30 ms. So it is counted only after a full collection that visited
-        # everything (the base) and when the running upper bound passes the limit.
+        # objects take 3-40 ms. So it is counted only after a full collection that visited
+        # everything (the base) and when the running upper bound passes the limit, at most
+        # once per `count_interval_s`.
         self._base = 0  # objects frozen right after the last full collection that visited everything
         self._frozen_bound = 0  # upper bound of the frozen set's size: base + every object frozen since
         self._opened_since_base = 0
         self._rebase = True  # the next full collection sets the base (the first one, or just unfrozen)
         self._opened = 0  # partitions opened since the last freeze
         self._started = 0.0
+        self._counted_at = -float("inf")  # monotonic time of the last count of the frozen set
+        self.count_interval_s = COUNT_INTERVAL_S
         self.installed = False
         # counters (tests, metrics)
         self.freezes = 0
@@ -118,8 +122,13 @@ class GcPolicy:
             self.freezes += 1
             return
         self._freeze()
-        if self._frozen_bound > self.limit:
-            self._frozen_bound = gc.get_freeze_count()  # objects freed since were counted: the real size
+        now = time.monotonic()
+        if self._frozen_bound > self.limit and now - self._counted_at >= self.count_interval_s:
+            # The bound counts every object ever frozen, also those freed since (in-flight
+            # requests frozen with the rest): only a count tells. At most once per interval: it
+            # walks the whole frozen set, tens of ms with the GIL held.
+            self._counted_at = now
+            self._frozen_bound = gc.get_freeze_count()
             if self._frozen_bound > self.limit:
                 gc.unfreeze()  # the next full collection visits everything once
                 self._rebase = True
