@@ -102,3 +102,30 @@ def test_the_frozen_set_is_counted_at_most_once_per_interval(policy: GcPolicy) -
     gc.collect()
     assert policy.unfreezes == 1, "counted again within the interval"
     assert policy.frozen_bound >= len(filler) + len(more)
+
+
+def test_collector_paused_only_in_a_broker_process_and_until_the_last_thread_leaves(policy: GcPolicy) -> None:
+    import threading
+
+    from pystream.server.gc_policy import collector_paused
+
+    assert gc.isenabled()
+    inside, release = threading.Event(), threading.Event()
+
+    def decode() -> None:
+        with collector_paused():
+            inside.set()
+            release.wait(10)
+
+    t = threading.Thread(target=decode)
+    t.start()
+    assert inside.wait(10)
+    with collector_paused():
+        assert not gc.isenabled()
+    assert not gc.isenabled(), "re-enabled while another thread still decodes"
+    release.set()
+    t.join(10)
+    assert gc.isenabled()
+    policy.uninstall()
+    with collector_paused():  # no policy installed: the host process's collector is left alone
+        assert gc.isenabled()

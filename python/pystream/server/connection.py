@@ -45,6 +45,7 @@ from pystream.security.quotas import FETCH, PRODUCE, REQUEST
 from pystream.server.apis import CLIENT_HOST, SESSION, SUPPORTED_VERSIONS, Apis
 from pystream.server.apis.security import AUTHENTICATOR
 from pystream.server.authenticator import Authenticator, SaslState
+from pystream.server.gc_policy import collector_paused
 from pystream.server.request_memory import RequestMemoryPool
 
 logger = logging.getLogger("pystream.server")
@@ -273,7 +274,7 @@ class KafkaListener:
         try:
             if heavy:
                 (header, body), cost = await asyncio.get_running_loop().run_in_executor(
-                    _codec_pool(), _timed_decode, frame)
+                    _codec_pool(), _decode_off_loop, frame)
             else:
                 (header, body), cost = _timed_decode(frame) if big else (codec.decode_request(frame, allow_trailing=True), 0.0)
             if big and decode_costs is not None:
@@ -309,7 +310,7 @@ class KafkaListener:
                 response["throttle_time_ms"] = max(response["throttle_time_ms"] or 0, throttle_ms)
             if heavy or key == ApiKey.FETCH and len(frame) >= HEAVY_REQUEST_BYTES // 4:
                 chunks = await asyncio.get_running_loop().run_in_executor(
-                    _codec_pool(), codec.encode_response, key, version, header.correlation_id, response)
+                    _codec_pool(), _encode_off_loop, key, version, header.correlation_id, response)
             else:
                 chunks = codec.encode_response(key, version, header.correlation_id, response)
         if started is not None:
@@ -381,6 +382,17 @@ def _timed_decode(frame: bytes) -> tuple[tuple[Any, dict[str, Any]], float]:
     t0 = time.perf_counter()
     decoded = codec.decode_request(frame, allow_trailing=True)
     return decoded, time.perf_counter() - t0
+
+
+def _decode_off_loop(frame: bytes) -> tuple[tuple[Any, dict[str, Any]], float]:
+    """`_timed_decode` in a codec thread, the collector paused (server/gc_policy.py)."""
+    with collector_paused():
+        return _timed_decode(frame)
+
+
+def _encode_off_loop(key: int, version: int, correlation_id: int, response: dict[str, Any]) -> list[Any]:
+    with collector_paused():
+        return codec.encode_response(key, version, correlation_id, response)
 
 
 def _codec_pool() -> ThreadPoolExecutor:

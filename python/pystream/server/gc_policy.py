@@ -23,9 +23,12 @@ one long pause per such growth instead of one per full collection.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 logger = logging.getLogger("pystream.server")
@@ -35,6 +38,34 @@ REGROWTH_RATIO = 1.5
 BULK_OPEN = 1_000  # partitions opened since the last freeze that trigger one
 PARTITION_OBJECTS = 40  # tracked objects an open partition holds (measured: ~28)
 COUNT_INTERVAL_S = 300.0  # the frozen set is counted (a walk of all of it) at most this often
+
+
+_pause_lock = threading.Lock()
+_pauses = 0  # threads inside collector_paused()
+_active = False  # a GcPolicy is installed in this process
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No collection while a codec thread builds (decodes) or reads (encodes) a request of
+    thousands of partitions: every object it makes survives, so collections in between find
+    nothing, and a young collection over them holds the GIL (and the event loop) tens of ms.
+    The allocations still count: the first collection after the pause runs as usual. Only
+    in a broker process (a GcPolicy installed)."""
+    global _pauses
+    if not _active:
+        yield
+        return
+    with _pause_lock:
+        _pauses += 1
+        gc.disable()
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _pauses -= 1
+            if _pauses == 0:
+                gc.enable()
 
 
 class GcPolicy:
@@ -63,14 +94,16 @@ class GcPolicy:
         self.longest_full_collection_s = 0.0
 
     def install(self) -> None:
+        global _active
         if not self.installed:
             gc.callbacks.append(self._on_collection)
-            self.installed = True
+            self.installed = _active = True
 
     def uninstall(self) -> None:
+        global _active
         if self.installed:
             gc.callbacks.remove(self._on_collection)
-            self.installed = False
+            self.installed = _active = False
             gc.unfreeze()
 
     def started(self) -> None:
