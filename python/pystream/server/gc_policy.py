@@ -16,22 +16,23 @@ A full collection then visits only what was allocated since the last freeze.
 The cost: cyclic garbage among frozen objects (a closed connection's objects, frozen while
 it was open) is not freed while frozen. Bound: once the frozen set has grown by half (and
 by at least `MIN_REGROWTH` objects) since it was last emptied, not counting the state of
-the partitions opened since, it is unfrozen, and the
-next full collection visits everything once, frees that garbage, and freezes the rest again:
-one long pause per such growth instead of one per full collection.
+the partitions opened since, it is unfrozen, and the next full collection visits
+everything once, frees that garbage, and freezes the rest again: one long pause per such
+growth instead of one per full collection.
+
+And `collector_paused`: codec threads build and read requests of thousands of partitions
+without collections in between (a young collection over them held the GIL, and so the
+event loop, up to 77 ms).
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import logging
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
-
-logger = logging.getLogger("pystream.server")
 
 MIN_REGROWTH = 200_000  # objects
 REGROWTH_RATIO = 1.5
