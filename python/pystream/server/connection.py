@@ -274,7 +274,7 @@ class KafkaListener:
         try:
             if heavy:
                 (header, body), cost = await asyncio.get_running_loop().run_in_executor(
-                    _codec_pool(), _decode_off_loop, frame)
+                    _codec_pool(), _decode_in_thread, frame)
             else:
                 (header, body), cost = _timed_decode(frame) if big else (codec.decode_request(frame, allow_trailing=True), 0.0)
             if big and decode_costs is not None:
@@ -310,7 +310,7 @@ class KafkaListener:
                 response["throttle_time_ms"] = max(response["throttle_time_ms"] or 0, throttle_ms)
             if heavy or key == ApiKey.FETCH and len(frame) >= HEAVY_REQUEST_BYTES // 4:
                 chunks = await asyncio.get_running_loop().run_in_executor(
-                    _codec_pool(), _encode_off_loop, key, version, header.correlation_id, response)
+                    _codec_pool(), _encode_in_thread, key, version, header.correlation_id, response)
             else:
                 chunks = codec.encode_response(key, version, header.correlation_id, response)
         if started is not None:
@@ -384,13 +384,13 @@ def _timed_decode(frame: bytes) -> tuple[tuple[Any, dict[str, Any]], float]:
     return decoded, time.perf_counter() - t0
 
 
-def _decode_off_loop(frame: bytes) -> tuple[tuple[Any, dict[str, Any]], float]:
+def _decode_in_thread(frame: bytes) -> tuple[tuple[Any, dict[str, Any]], float]:
     """`_timed_decode` in a codec thread, the collector paused (server/gc_policy.py)."""
     with collector_paused():
         return _timed_decode(frame)
 
 
-def _encode_off_loop(key: int, version: int, correlation_id: int, response: dict[str, Any]) -> list[Any]:
+def _encode_in_thread(key: int, version: int, correlation_id: int, response: dict[str, Any]) -> list[Any]:
     with collector_paused():
         return codec.encode_response(key, version, correlation_id, response)
 
