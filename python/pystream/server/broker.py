@@ -37,8 +37,8 @@ from pystream.server.cluster_link import ClusterLink
 from pystream.server.config import BROKER_CONFIGS, BrokerConfig
 from pystream.server.dynamic_config import DEFAULT_ENTITY, DynamicConfigStore, FileDynamicConfigStore
 from pystream.server.fetch_session import FetchSessionCache
-from pystream.server.metrics import BrokerMetrics
 from pystream.server.gc_policy import GcPolicy
+from pystream.server.metrics import BrokerMetrics
 from pystream.server.partition import LeaderReplicas, Partition
 from pystream.storage.config_def import LONG_MAX
 from pystream.storage.log import Log
@@ -256,7 +256,7 @@ class Broker:
         if deleted:  # the aborted-transaction indexes follow the segments that are left
             for i, p in enumerate(list(self.partitions.values()), 1):
                 p.producer_state.txn_index.retain([base for base, _size in p.log.segments()])
-                if i % _PARTITIONS_PER_LOOP_STEP == 0:
+                if i % PARTITIONS_PER_SLICE == 0:
                     await asyncio.sleep(0)
 
     async def _flush_policy(self) -> None:
@@ -267,7 +267,7 @@ class Broker:
         for i, (topic, index, log) in enumerate(flushed, 1):
             if (p := self.partitions.get((topic, index))) is not None:
                 snaps.append((p.producer_state, p.producer_state.snapshot(log.end_offset)))
-            if i % _PARTITIONS_PER_LOOP_STEP == 0:
+            if i % PARTITIONS_PER_SLICE == 0:
                 await asyncio.sleep(0)
         if snaps:
             await asyncio.get_running_loop().run_in_executor(self._io_pool, lambda: [s.write_snapshot(d) for s, d in snaps])
@@ -900,7 +900,10 @@ def _has_keyless_record(records: Any) -> bool:
 _OPEN_FAILURE_LOG_INTERVAL = 60.0
 _OPENS_PER_THREAD_TASK = 64  # partitions opened per work item of open_partitions
 _OPEN_THREADS = 2  # work items of open_partitions running at once
-_PARTITIONS_PER_LOOP_STEP = 256  # periodic passes over every partition yield the loop this often
+# A request naming thousands of partitions (a producer or consumer of 10,000), or a periodic
+# pass over every partition, is handled in slices of this many, yielding to the event loop in
+# between (nothing holds it for long).
+PARTITIONS_PER_SLICE = 256
 
 
 def _timestamp_error(config: dict[str, Any], records: Any, batches: list[Any], now_ms: int) -> tuple[int, str] | None:

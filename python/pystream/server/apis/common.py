@@ -12,7 +12,7 @@ from pystream.protocol.schema_data import ApiKey
 from pystream.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 from pystream.security.authorizer import all_operations
 from pystream.security.principal import Session
-from pystream.server.broker import Broker
+from pystream.server.broker import PARTITIONS_PER_SLICE, Broker
 
 # A handler takes the decoded request body and its header (`api_version`, `client_id`, ...),
 # field names in snake_case as in the protocol, and returns the response body; None when
@@ -24,9 +24,6 @@ ZERO_UUID = uuid.UUID(int=0)
 CLIENT_HOST: contextvars.ContextVar[str] = contextvars.ContextVar("client_host", default="")
 # Who is on the connection being served: principal, client address, listener (set per connection task).
 SESSION: contextvars.ContextVar[Session] = contextvars.ContextVar("session", default=Session())
-# A request naming thousands of partitions (a producer or consumer of 10,000) is handled in
-# slices of this many, yielding to the event loop in between (no handler holds it for long).
-PARTITIONS_PER_SLICE = 256
 
 # KIP-430: "authorized operations were not asked for / are not known".
 AUTHORIZED_OPERATIONS_OMITTED = -2147483648
