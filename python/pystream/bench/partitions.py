@@ -90,18 +90,20 @@ class LoopProbe:
 
 def _loop_holds(metrics_port: int) -> tuple[dict[str, float], dict[str, float]]:
     """The broker's `pystream_request_loop_hold_max_ms` per request type (since it started),
-    and its collector figures (`pystream_gc_*`)."""
+    and its collector figures (`pystream_gc_*`, keyed without that prefix)."""
     import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
 
     text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=30).read().decode()
     holds: dict[str, float] = {}
     gc_figures: dict[str, float] = {}
-    for line in text.splitlines():
-        name, _, value = line.rpartition(" ")
-        if name.startswith("pystream_request_loop_hold_max_ms{"):
-            holds[name.split('request="', 1)[1].split('"', 1)[0]] = float(value)
-        elif name.startswith("pystream_gc_") and not name.endswith("_created"):
-            gc_figures[name[len("pystream_gc_"):]] = float(value)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "pystream_request_loop_hold_max_ms":
+                holds[sample.labels["request"]] = sample.value
+            elif sample.name.startswith("pystream_gc_") and not sample.name.endswith("_created"):
+                gc_figures[sample.name.removeprefix("pystream_gc_")] = sample.value
     return holds, gc_figures
 
 
